@@ -1,0 +1,263 @@
+//! The command line: clap-derive flags → a [`Config`] → a run → an exit status.
+
+use crate::analyze::analyze;
+use crate::config::{Config, Overrides, SettingsFile};
+use crate::discover::discover;
+use crate::report::{self, ReportInput, RunInfo};
+use crate::scan::scan;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What each exit status means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    /// `--strict` saw malformed lines or incomplete, unreadable or unrecognised inputs.
+    StrictFailure = 1,
+    /// Bad flags, settings, rules or orgs files.
+    Usage = 2,
+    /// The outputs could not be written.
+    Output = 3,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scrapemeter",
+    version,
+    about = "Counts the posts each client fetched in every rolling 24-hour window of web server access logs, and reports the damages owed over the threshold."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read access logs and write violations.csv, clients.csv and report.json.
+    Scan(Box<ScanArgs>),
+    /// Write deterministic synthetic access logs (the bundled sample logs, benchmark sets).
+    Generate(crate::generate::GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Log files, directories (read recursively), glob patterns, or - for standard input.
+    /// gzip, zstd and plain text are told apart by their first bytes.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<String>,
+
+    /// Folder the reports are written to (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Settings file (TOML) with the same settings as these flags; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log format: auto (chosen per file from its first 100 lines), combined or common.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// What a client is: ip (default), subnet, user (authenticated user) or ua (user agent).
+    #[arg(long, value_name = "KEY")]
+    pub client: Option<String>,
+
+    /// Prefix length of an IPv4 subnet client (default 24).
+    #[arg(long, value_name = "BITS")]
+    pub subnet_v4: Option<u8>,
+
+    /// Prefix length of an IPv6 subnet client (default 64).
+    #[arg(long, value_name = "BITS")]
+    pub subnet_v6: Option<u8>,
+
+    /// Organisations file (CSV: match,org[,exempt]). Not supported yet.
+    #[arg(long, value_name = "FILE")]
+    pub orgs: Option<PathBuf>,
+
+    /// Post-weight rules file (TOML). Not supported yet.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+
+    /// A window breaches when its posts are strictly more than this (default 1000000).
+    #[arg(long, value_name = "N")]
+    pub threshold: Option<u64>,
+
+    /// Window length, e.g. 24h (default), 12h, 90m, 1h30m, 86400s, 1d.
+    #[arg(long, value_name = "DURATION")]
+    pub window: Option<String>,
+
+    /// Damages in USD per --per posts, at most 6 decimals (default 15000).
+    #[arg(long, value_name = "USD")]
+    pub rate: Option<String>,
+
+    /// How many posts the rate is for (default 1000000).
+    #[arg(long, value_name = "N")]
+    pub per: Option<u64>,
+
+    /// pro-rata (default: rate × posts / per, half-up to the cent), per-started or per-full.
+    #[arg(long, value_name = "HOW")]
+    pub rounding: Option<String>,
+
+    /// rolling (default: greedy disjoint windows from post times) or calendar (fixed UTC windows).
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+
+    /// Ignore requests before this RFC 3339 time (counted as out of range).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Ignore requests at or after this RFC 3339 time (counted as out of range).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Exit with status 1 when any line is malformed or any input incomplete, unreadable or unrecognised.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Print nothing on stdout but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl ScanArgs {
+    fn into_config(self: Box<Self>) -> Result<Config, String> {
+        let file = match &self.config {
+            Some(p) => SettingsFile::load(p)?,
+            None => SettingsFile::default(),
+        };
+        let flags = Overrides {
+            format: self.format,
+            client: self.client,
+            subnet_v4: self.subnet_v4,
+            subnet_v6: self.subnet_v6,
+            threshold: self.threshold,
+            window: self.window,
+            rate: self.rate,
+            per: self.per,
+            rounding: self.rounding,
+            mode: self.mode,
+            since: self.since,
+            until: self.until,
+            threads: self.threads,
+            strict: self.strict,
+            quiet: self.quiet,
+            rules: self.rules,
+            orgs: self.orgs,
+        };
+        Config::resolve(self.paths, self.out, flags, file)
+    }
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Runs `scan` with a resolved config; the clock is read here, at the edge.
+pub fn run_scan(cfg: &Config) -> Exit {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "scrapemeter: error: cannot start {} threads: {e}",
+                cfg.threads
+            );
+            return Exit::Usage;
+        }
+    };
+    let discovery = discover(&cfg.inputs);
+    let mut output = pool.install(|| scan(cfg, discovery));
+    for f in &output.files {
+        if let Some(e) = &f.error {
+            eprintln!("scrapemeter: warning: {}: {e}", f.path);
+        }
+        if f.malformed > 0 {
+            let first = f
+                .malformed_examples
+                .first()
+                .map(|m| format!(" (first at line {}: {})", m.line, m.reason))
+                .unwrap_or_default();
+            eprintln!(
+                "scrapemeter: warning: {}: {} malformed lines{first}",
+                f.path, f.malformed
+            );
+        }
+    }
+    for s in &output.skipped {
+        eprintln!(
+            "scrapemeter: note: {} skipped: {}{}",
+            s.path,
+            s.reason,
+            s.same_as
+                .as_ref()
+                .map(|p| format!(" as {p}"))
+                .unwrap_or_default()
+        );
+    }
+    let aggregate = std::mem::take(&mut output.aggregate);
+    let analysis = pool.install(|| analyze(cfg, aggregate));
+    let input = ReportInput {
+        cfg,
+        scan: &output,
+        analysis: &analysis,
+        run: RunInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            started_at,
+            elapsed_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            threads: cfg.threads,
+        },
+    };
+    if let Err(e) = report::write_all(&input) {
+        eprintln!("scrapemeter: error: {e}");
+        return Exit::Output;
+    }
+    if !cfg.quiet {
+        print!("{}", report::summary::render(&input));
+        println!("reports written to {}", cfg.out_dir.display());
+    }
+    if cfg.strict && output.files.iter().any(|f| f.has_problems()) {
+        eprintln!("scrapemeter: --strict: some inputs were malformed, incomplete or unreadable");
+        return Exit::StrictFailure;
+    }
+    Exit::Success
+}
+
+/// Entry point of the binary; returns the process exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage as i32
+            } else {
+                0
+            };
+        }
+    };
+    match cli.command {
+        Command::Scan(args) => match args.into_config() {
+            Ok(cfg) => run_scan(&cfg) as i32,
+            Err(e) => {
+                eprintln!("scrapemeter: error: {e}");
+                Exit::Usage as i32
+            }
+        },
+        Command::Generate(args) => match crate::generate::run(&args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("scrapemeter: error: {e}");
+                Exit::Output as i32
+            }
+        },
+    }
+}

@@ -1,0 +1,235 @@
+//! Client keys: which client a request belongs to, written canonically.
+//!
+//! IPs are written in RFC 5952 form (IPv4-mapped IPv6 as IPv4), subnets as CIDR
+//! networks, other keys as the bytes logged. A key that is empty or `-` is no client.
+
+use crate::format::Request;
+use serde::Serialize;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "key")]
+pub enum ClientKind {
+    Ip,
+    Subnet { ipv4_prefix: u8, ipv6_prefix: u8 },
+    User,
+    Ua,
+}
+
+impl ClientKind {
+    /// Parses `--client`; the subnet prefixes come from their own settings.
+    pub fn parse(s: &str, ipv4_prefix: u8, ipv6_prefix: u8) -> Result<Self, String> {
+        if ipv4_prefix > 32 {
+            return Err(format!(
+                "IPv4 subnet prefix /{ipv4_prefix} is longer than 32"
+            ));
+        }
+        if ipv6_prefix > 128 {
+            return Err(format!(
+                "IPv6 subnet prefix /{ipv6_prefix} is longer than 128"
+            ));
+        }
+        match s {
+            "ip" => Ok(Self::Ip),
+            "subnet" => Ok(Self::Subnet {
+                ipv4_prefix,
+                ipv6_prefix,
+            }),
+            "user" => Ok(Self::User),
+            "ua" => Ok(Self::Ua),
+            f if f.starts_with("field:") => Err(format!(
+                "client key '{f}' is not supported yet (supported: ip, subnet, user, ua)"
+            )),
+            _ => Err(format!(
+                "unknown client key '{s}' (use ip, subnet, user, ua or field:NAME)"
+            )),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ip => "ip",
+            Self::Subnet { .. } => "subnet",
+            Self::User => "user",
+            Self::Ua => "ua",
+        }
+    }
+
+    /// Whether keys come straight from log content (and so may need CSV formula guarding).
+    pub fn is_free_text(&self) -> bool {
+        matches!(self, Self::User | Self::Ua)
+    }
+}
+
+/// The outcome of keying one request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Keyed {
+    /// The key was written into the buffer.
+    Client,
+    /// The key is empty or `-`: counted, never billed.
+    NoClient,
+    /// The field the key needs could not be read.
+    Malformed(&'static str),
+}
+
+/// Parses an address as logged: plain, or an IPv6 in brackets.
+pub fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
+    let raw = match raw {
+        [b'[', inner @ .., b']'] => inner,
+        _ => raw,
+    };
+    let ip: IpAddr = std::str::from_utf8(raw).ok()?.parse().ok()?;
+    Some(canonical_ip(ip))
+}
+
+/// IPv4-mapped IPv6 addresses are their IPv4 address.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+pub fn network(ip: IpAddr, ipv4_prefix: u8, ipv6_prefix: u8) -> (IpAddr, u8) {
+    match ip {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - ipv4_prefix as u32).unwrap_or(0);
+            (IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask)), ipv4_prefix)
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - ipv6_prefix as u32).unwrap_or(0);
+            (
+                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask)),
+                ipv6_prefix,
+            )
+        }
+    }
+}
+
+fn is_no_client(raw: &[u8]) -> bool {
+    raw.is_empty() || raw == b"-"
+}
+
+/// Writes the client key of `req` into `buf` (cleared first).
+pub fn key_into(kind: &ClientKind, req: &Request<'_>, buf: &mut Vec<u8>) -> Keyed {
+    buf.clear();
+    match kind {
+        ClientKind::Ip | ClientKind::Subnet { .. } => {
+            let raw = &*req.remote;
+            if is_no_client(raw) {
+                return Keyed::NoClient;
+            }
+            match (parse_ip(raw), kind) {
+                (
+                    Some(ip),
+                    ClientKind::Subnet {
+                        ipv4_prefix,
+                        ipv6_prefix,
+                    },
+                ) => {
+                    let (net, len) = network(ip, *ipv4_prefix, *ipv6_prefix);
+                    let _ = write!(buf, "{net}/{len}");
+                }
+                // The common case: a plain IPv4 is already canonical as logged.
+                (Some(IpAddr::V4(_)), _) if raw[0] != b'[' && !raw.contains(&b':') => {
+                    buf.extend_from_slice(raw)
+                }
+                (Some(ip), _) => {
+                    let _ = write!(buf, "{ip}");
+                }
+                // A host name (HostnameLookups) is its own key.
+                (None, _) => buf.extend_from_slice(raw),
+            }
+        }
+        ClientKind::User => match req.user.as_deref() {
+            Some(u) if !is_no_client(u) => buf.extend_from_slice(u),
+            _ => return Keyed::NoClient,
+        },
+        ClientKind::Ua => {
+            if req.user_agent_damaged {
+                return Keyed::Malformed("user agent not closed");
+            }
+            match req.user_agent.as_deref() {
+                Some(u) if !is_no_client(u) => buf.extend_from_slice(u),
+                _ => return Keyed::NoClient,
+            }
+        }
+    }
+    Keyed::Client
+}
+
+/// The written form of a key: UTF-8 as is, other bytes as `\xHH`.
+pub fn display_key(key: &[u8]) -> String {
+    let mut out = String::with_capacity(key.len());
+    for chunk in key.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// A CSV cell from log content: a leading `=`, `+`, `-`, `@`, tab or CR would start a
+/// spreadsheet formula, so it is prefixed with `'`.
+pub fn guard_formula(cell: &str) -> String {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}"),
+        _ => cell.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn key(kind: &ClientKind, remote: &str) -> Option<String> {
+        let req = Request {
+            remote: Cow::Owned(remote.as_bytes().to_vec()),
+            ..Default::default()
+        };
+        let mut buf = Vec::new();
+        (key_into(kind, &req, &mut buf) == Keyed::Client).then(|| display_key(&buf))
+    }
+
+    #[test]
+    fn ips_are_canonical() {
+        let ip = ClientKind::Ip;
+        assert_eq!(key(&ip, "192.0.2.1").unwrap(), "192.0.2.1");
+        assert_eq!(key(&ip, "::ffff:192.0.2.1").unwrap(), "192.0.2.1");
+        assert_eq!(key(&ip, "2001:DB8:0:0:0:0:0:1").unwrap(), "2001:db8::1");
+        assert_eq!(key(&ip, "[2001:db8::1]").unwrap(), "2001:db8::1");
+        assert_eq!(
+            key(&ip, "crawler.example.com").unwrap(),
+            "crawler.example.com"
+        );
+        assert_eq!(key(&ip, "-"), None);
+    }
+
+    #[test]
+    fn subnets_are_cidr() {
+        let s = ClientKind::parse("subnet", 24, 64).unwrap();
+        assert_eq!(key(&s, "198.51.100.77").unwrap(), "198.51.100.0/24");
+        assert_eq!(
+            key(&s, "2001:db8:4d2:7:1:2:3:4").unwrap(),
+            "2001:db8:4d2:7::/64"
+        );
+        assert_eq!(key(&s, "::ffff:198.51.100.77").unwrap(), "198.51.100.0/24");
+        let s = ClientKind::parse("subnet", 0, 128).unwrap();
+        assert_eq!(key(&s, "198.51.100.77").unwrap(), "0.0.0.0/0");
+        assert_eq!(key(&s, "2001:db8::1").unwrap(), "2001:db8::1/128");
+    }
+
+    #[test]
+    fn display_and_guard() {
+        assert_eq!(display_key(b"a\xffb\xc3\xa9"), "a\\xffb\u{e9}");
+        assert_eq!(guard_formula("=cmd()"), "'=cmd()");
+        assert_eq!(guard_formula("-x"), "'-x");
+        assert_eq!(guard_formula("curl/8"), "curl/8");
+    }
+}

@@ -1,0 +1,286 @@
+//! Settings, resolved once: flags over the settings file over the defaults of SPEC.md.
+//!
+//! Nothing downstream reads a flag; everything reads a validated [`Config`].
+
+use crate::client::ClientKind;
+use crate::damages::{Rate, Rounding};
+use crate::format::FormatChoice;
+use crate::time::{parse_duration, parse_rfc3339, Micros};
+use crate::window::Mode;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Everything a scan needs to know, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Paths, directories, globs or `-`, as given.
+    pub inputs: Vec<String>,
+    pub out_dir: PathBuf,
+    pub format: FormatChoice,
+    pub client: ClientKind,
+    /// A window breaches when its posts are strictly more than this.
+    pub threshold: u64,
+    /// Window length in microseconds (at least one second).
+    pub window: Micros,
+    /// USD per `per` posts.
+    pub rate: Rate,
+    pub per: u64,
+    pub rounding: Rounding,
+    pub mode: Mode,
+    /// Requests outside `[since, until)` are dropped before anything else.
+    pub since: Option<Micros>,
+    pub until: Option<Micros>,
+    pub threads: usize,
+    pub strict: bool,
+    pub quiet: bool,
+}
+
+/// The settings file (TOML): the same settings as the flags, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsFile {
+    pub format: Option<String>,
+    pub client: Option<String>,
+    #[serde(alias = "subnet-v4")]
+    pub subnet_v4: Option<u8>,
+    #[serde(alias = "subnet-v6")]
+    pub subnet_v6: Option<u8>,
+    pub threshold: Option<u64>,
+    pub window: Option<String>,
+    /// A string ("15000.50") keeps every decimal exact; integers are accepted too.
+    pub rate: Option<toml::Value>,
+    pub per: Option<u64>,
+    pub rounding: Option<String>,
+    pub mode: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub threads: Option<usize>,
+    pub strict: Option<bool>,
+    pub rules: Option<PathBuf>,
+    pub orgs: Option<PathBuf>,
+}
+
+impl SettingsFile {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read settings file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("invalid settings file {}: {e}", path.display()))
+    }
+}
+
+/// The raw settings from flags (all optional), before defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub format: Option<String>,
+    pub client: Option<String>,
+    pub subnet_v4: Option<u8>,
+    pub subnet_v6: Option<u8>,
+    pub threshold: Option<u64>,
+    pub window: Option<String>,
+    pub rate: Option<String>,
+    pub per: Option<u64>,
+    pub rounding: Option<String>,
+    pub mode: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub threads: Option<usize>,
+    pub strict: bool,
+    pub quiet: bool,
+    pub rules: Option<PathBuf>,
+    pub orgs: Option<PathBuf>,
+}
+
+pub const DEFAULT_THRESHOLD: u64 = 1_000_000;
+pub const DEFAULT_RATE: &str = "15000";
+pub const DEFAULT_PER: u64 = 1_000_000;
+
+fn rfc3339(name: &str, s: &str) -> Result<Micros, String> {
+    parse_rfc3339(s.trim().as_bytes()).ok_or_else(|| {
+        format!("--{name} '{s}' is not an RFC 3339 time (e.g. 2026-10-10T00:00:00Z)")
+    })
+}
+
+impl Config {
+    /// Flags win over the settings file, which wins over the defaults.
+    pub fn resolve(
+        inputs: Vec<String>,
+        out_dir: PathBuf,
+        flags: Overrides,
+        file: SettingsFile,
+    ) -> Result<Config, String> {
+        if let Some(p) = flags.rules.as_ref().or(file.rules.as_ref()) {
+            return Err(format!(
+                "--rules {} : rules files are not supported yet",
+                p.display()
+            ));
+        }
+        if let Some(p) = flags.orgs.as_ref().or(file.orgs.as_ref()) {
+            return Err(format!(
+                "--orgs {} : organisations files are not supported yet",
+                p.display()
+            ));
+        }
+        if inputs.is_empty() {
+            return Err("no input paths given (use - to read standard input)".into());
+        }
+        let format: FormatChoice = flags
+            .format
+            .or(file.format)
+            .unwrap_or_else(|| "auto".into())
+            .parse()?;
+        let client = ClientKind::parse(
+            &flags.client.or(file.client).unwrap_or_else(|| "ip".into()),
+            flags.subnet_v4.or(file.subnet_v4).unwrap_or(24),
+            flags.subnet_v6.or(file.subnet_v6).unwrap_or(64),
+        )?;
+        let window = parse_duration(&flags.window.or(file.window).unwrap_or_else(|| "24h".into()))
+            .map_err(|e| format!("--window: {e}"))?;
+        let rate_text = match (flags.rate, file.rate) {
+            (Some(r), _) => r,
+            (None, Some(toml::Value::String(s))) => s,
+            (None, Some(toml::Value::Integer(i))) => i.to_string(),
+            (None, Some(toml::Value::Float(f))) => f.to_string(),
+            (None, Some(other)) => return Err(format!("rate: expected a decimal, got {other}")),
+            (None, None) => DEFAULT_RATE.into(),
+        };
+        let rate: Rate = rate_text
+            .trim()
+            .parse()
+            .map_err(|e| format!("--rate: {e}"))?;
+        let per = flags.per.or(file.per).unwrap_or(DEFAULT_PER);
+        if per == 0 {
+            return Err("--per must be at least 1".into());
+        }
+        let rounding: Rounding = flags
+            .rounding
+            .or(file.rounding)
+            .unwrap_or_else(|| "pro-rata".into())
+            .parse()?;
+        let mode: Mode = flags
+            .mode
+            .or(file.mode)
+            .unwrap_or_else(|| "rolling".into())
+            .parse()?;
+        let since = flags
+            .since
+            .or(file.since)
+            .map(|s| rfc3339("since", &s))
+            .transpose()?;
+        let until = flags
+            .until
+            .or(file.until)
+            .map(|s| rfc3339("until", &s))
+            .transpose()?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                return Err("--since must be before --until".into());
+            }
+        }
+        let threads = match flags.threads.or(file.threads) {
+            Some(0) => return Err("--threads must be at least 1".into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Config {
+            inputs,
+            out_dir,
+            format,
+            client,
+            threshold: flags
+                .threshold
+                .or(file.threshold)
+                .unwrap_or(DEFAULT_THRESHOLD),
+            window,
+            rate,
+            per,
+            rounding,
+            mode,
+            since,
+            until,
+            threads,
+            strict: flags.strict || file.strict.unwrap_or(false),
+            quiet: flags.quiet,
+        })
+    }
+
+    /// Whether a request time is inside `[since, until)`.
+    #[inline]
+    pub fn in_range(&self, t: Micros) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(flags: Overrides, file: &str) -> Result<Config, String> {
+        Config::resolve(
+            vec!["x".into()],
+            "out".into(),
+            flags,
+            toml::from_str(file).map_err(|e| e.to_string())?,
+        )
+    }
+
+    #[test]
+    fn defaults_reproduce_the_clause() {
+        let c = resolve(Overrides::default(), "").unwrap();
+        assert_eq!(c.threshold, 1_000_000);
+        assert_eq!(c.window, 86_400_000_000);
+        assert_eq!(c.rate.micros, 15_000_000_000);
+        assert_eq!(c.per, 1_000_000);
+        assert_eq!((c.rounding, c.mode), (Rounding::ProRata, Mode::Rolling));
+        assert_eq!(c.client, ClientKind::Ip);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = "threshold = 5\nwindow = \"12h\"\nrate = \"0.5\"\nmode = \"calendar\"";
+        let c = resolve(Overrides::default(), file).unwrap();
+        assert_eq!(
+            (c.threshold, c.window, c.rate.micros),
+            (5, 43_200_000_000, 500_000)
+        );
+        let flags = Overrides {
+            threshold: Some(7),
+            mode: Some("rolling".into()),
+            ..Default::default()
+        };
+        let c = resolve(flags, file).unwrap();
+        assert_eq!((c.threshold, c.mode), (7, Mode::Rolling));
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(resolve(Overrides::default(), "thresold = 5").is_err());
+        for flags in [
+            Overrides {
+                window: Some("0s".into()),
+                ..Default::default()
+            },
+            Overrides {
+                rate: Some("1.1234567".into()),
+                ..Default::default()
+            },
+            Overrides {
+                per: Some(0),
+                ..Default::default()
+            },
+            Overrides {
+                since: Some("yesterday".into()),
+                ..Default::default()
+            },
+            Overrides {
+                client: Some("field:api_key".into()),
+                ..Default::default()
+            },
+            Overrides {
+                rules: Some("r.toml".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(resolve(flags.clone(), "").is_err(), "{flags:?}");
+        }
+    }
+}

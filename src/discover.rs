@@ -1,0 +1,189 @@
+//! Discovery: the paths, directories, globs and `-` of the command line → input files.
+//!
+//! Directories are walked recursively (following symlinks, but never round a loop);
+//! a path reached twice, however spelled, is read once. What cannot be found is
+//! reported, not fatal.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Path(PathBuf),
+    Stdin,
+}
+
+/// One input to read, with the name the reports give it.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub source: Source,
+}
+
+/// An input not read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+    /// The input it duplicates.
+    pub same_as: Option<String>,
+}
+
+/// A path that could not be turned into inputs.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub path: String,
+    pub error: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Sorted by name.
+    pub inputs: Vec<Input>,
+    pub skipped: Vec<Skipped>,
+    pub problems: Vec<Problem>,
+}
+
+fn has_glob_chars(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn add_path(path: PathBuf, found: &mut Vec<Input>, problems: &mut Vec<Problem>) {
+    if path.is_dir() {
+        for entry in walkdir::WalkDir::new(&path)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
+            match entry {
+                Ok(e) if e.file_type().is_file() => found.push(Input {
+                    name: e.path().display().to_string(),
+                    source: Source::Path(e.into_path()),
+                }),
+                Ok(_) => {}
+                Err(e) => problems.push(Problem {
+                    path: e
+                        .path()
+                        .map_or_else(|| path.display().to_string(), |p| p.display().to_string()),
+                    error: e.to_string(),
+                }),
+            }
+        }
+    } else {
+        found.push(Input {
+            name: path.display().to_string(),
+            source: Source::Path(path),
+        });
+    }
+}
+
+/// Expands the command-line inputs.
+pub fn discover(args: &[String]) -> Discovery {
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            found.push(Input {
+                name: "-".into(),
+                source: Source::Stdin,
+            });
+            continue;
+        }
+        let path = PathBuf::from(arg);
+        if path.exists() || !has_glob_chars(arg) {
+            // A missing plain path is reported when it is opened.
+            add_path(path, &mut found, &mut problems);
+            continue;
+        }
+        match glob::glob(arg) {
+            Ok(paths) => {
+                let mut any = false;
+                for p in paths {
+                    match p {
+                        Ok(p) => {
+                            any = true;
+                            add_path(p, &mut found, &mut problems)
+                        }
+                        Err(e) => problems.push(Problem {
+                            path: e.path().display().to_string(),
+                            error: e.error().to_string(),
+                        }),
+                    }
+                }
+                if !any {
+                    problems.push(Problem {
+                        path: arg.clone(),
+                        error: "no file matches this pattern".into(),
+                    });
+                }
+            }
+            Err(e) => problems.push(Problem {
+                path: arg.clone(),
+                error: format!("invalid glob pattern: {e}"),
+            }),
+        }
+    }
+    // Sort first so that, of two spellings of one file, the same one is kept whatever
+    // the order of the arguments.
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut seen: HashMap<Source, String> = HashMap::new();
+    let mut inputs = Vec::new();
+    let mut skipped = Vec::new();
+    for input in found {
+        let identity = match &input.source {
+            Source::Path(p) => Source::Path(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+            Source::Stdin => Source::Stdin,
+        };
+        if let Some(first) = seen.get(&identity) {
+            skipped.push(Skipped {
+                path: input.name.clone(),
+                reason: "the same file was given more than once".into(),
+                same_as: Some(first.clone()),
+            });
+        } else {
+            seen.insert(identity, input.name.clone());
+            inputs.push(input);
+        }
+    }
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
+    Discovery {
+        inputs,
+        skipped,
+        problems,
+    }
+}
+
+impl std::hash::Hash for Source {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Source::Path(p) => p.hash(state),
+            Source::Stdin => 0u8.hash(state),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_globs_and_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(dir.path().join("a.log"), "x").unwrap();
+        std::fs::write(sub.join("b.log"), "y").unwrap();
+        let d = dir.path().display().to_string();
+        let args = vec![
+            d.clone(),
+            format!("{d}/a.log"),
+            format!("{d}/*.log"),
+            format!("{d}/nothing*.gz"),
+        ];
+        let found = discover(&args);
+        let names: Vec<_> = found.inputs.iter().map(|i| i.name.clone()).collect();
+        assert_eq!(names, [format!("{d}/a.log"), format!("{d}/sub/b.log")]);
+        assert_eq!(found.skipped.len(), 2);
+        assert_eq!(found.problems.len(), 1);
+        assert!(found.problems[0].error.contains("no file matches"));
+    }
+}

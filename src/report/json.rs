@@ -1,0 +1,189 @@
+//! `report.json`: everything, machine-readable and deterministic (but for `run`).
+
+use super::ReportInput;
+use crate::analyze::ClientResult;
+use crate::damages::Cents;
+use crate::scan::{FileReport, FileStatus};
+use crate::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
+use serde::{Serialize, Serializer};
+use serde_json::{json, Value};
+
+pub fn opt_time<S: Serializer>(t: &Option<Micros>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Input totals, shared by the JSON report and the terminal summary.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Totals {
+    pub files: usize,
+    pub files_read: usize,
+    pub unreadable: usize,
+    pub unrecognised: usize,
+    pub incomplete: usize,
+    pub skipped: usize,
+    pub bytes: u64,
+    pub lines: u64,
+    pub requests: u64,
+    pub posts: u64,
+    pub malformed: u64,
+    pub out_of_range: u64,
+    pub no_client: u64,
+    pub blank: u64,
+    pub comments: u64,
+    #[serde(serialize_with = "opt_time")]
+    pub first_request: Option<Micros>,
+    #[serde(serialize_with = "opt_time")]
+    pub last_request: Option<Micros>,
+}
+
+impl Totals {
+    pub fn of(files: &[FileReport], skipped: usize) -> Totals {
+        let mut t = Totals {
+            files: files.len(),
+            skipped,
+            ..Default::default()
+        };
+        for f in files {
+            match f.status {
+                FileStatus::Read => t.files_read += 1,
+                FileStatus::Unreadable => t.unreadable += 1,
+                FileStatus::Unrecognised => t.unrecognised += 1,
+            }
+            if f.status == FileStatus::Read && !f.complete {
+                t.incomplete += 1;
+            }
+            t.bytes += f.size.unwrap_or(0);
+            t.lines += f.lines;
+            t.requests += f.requests;
+            t.posts += f.posts;
+            t.malformed += f.malformed;
+            t.out_of_range += f.out_of_range;
+            t.no_client += f.no_client;
+            t.blank += f.blank;
+            t.comments += f.comments;
+            t.first_request = min_opt(t.first_request, f.first_request);
+            t.last_request = max_opt(t.last_request, f.last_request);
+        }
+        t
+    }
+}
+
+fn min_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    a.into_iter().chain(b).min()
+}
+fn max_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    a.into_iter().chain(b).max()
+}
+
+fn client_json(c: &ClientResult, window: Micros) -> Value {
+    json!({
+        "client": c.name,
+        "exempt": c.exempt,
+        "windows": c.windows.iter().map(|w| json!({
+            "window": w.index,
+            "start": format_rfc3339(w.start),
+            "end": format_rfc3339(w.end),
+            "posts": w.posts,
+            "requests": w.requests,
+            "damages_usd": w.damages,
+        })).collect::<Vec<_>>(),
+        "billed_posts": c.billed_posts(),
+        "billed_requests": c.billed_requests(),
+        "damages_usd": if c.exempt { Cents(0) } else { c.damages() },
+        "peak": c.peak.map(|p| json!({
+            "start": format_rfc3339(p.start),
+            "end": format_rfc3339(p.start.saturating_add(window)),
+            "posts": p.posts,
+            "requests": p.requests,
+        })),
+        "total_posts": c.total_posts,
+        "total_requests": c.total_requests,
+        "first_request": format_rfc3339(c.first_request),
+        "last_request": format_rfc3339(c.last_request),
+    })
+}
+
+pub fn settings_json(input: &ReportInput<'_>) -> Value {
+    let cfg = input.cfg;
+    let (v4, v6) = match cfg.client {
+        crate::client::ClientKind::Subnet {
+            ipv4_prefix,
+            ipv6_prefix,
+        } => (Some(ipv4_prefix), Some(ipv6_prefix)),
+        _ => (None, None),
+    };
+    json!({
+        "format": cfg.format.name(),
+        "client": cfg.client.name(),
+        "subnet_ipv4_prefix": v4,
+        "subnet_ipv6_prefix": v6,
+        "threshold": cfg.threshold,
+        "window": format_duration(cfg.window),
+        "window_seconds": cfg.window / MICROS_PER_SEC,
+        "rate_usd": cfg.rate.to_string(),
+        "per": cfg.per,
+        "rounding": cfg.rounding,
+        "mode": cfg.mode,
+        "since": cfg.since.map(format_rfc3339),
+        "until": cfg.until.map(format_rfc3339),
+        "strict": cfg.strict,
+        "post_rule": "default: 1 post for a 2xx or 304 response whose path is not a static asset",
+    })
+}
+
+pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
+    let scan = input.scan;
+    let a = input.analysis;
+    let pop = &a.population;
+    let h = &pop.peak_posts;
+    let q = |p: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(p)
+        }
+    };
+    let flagged = a
+        .clients
+        .iter()
+        .filter(|c| !c.exempt && !c.windows.is_empty())
+        .count();
+    let doc = json!({
+        "tool": "scrapemeter",
+        "report_version": 1,
+        "settings": settings_json(input),
+        "totals": Totals::of(&scan.files, scan.skipped.len()),
+        "summary": {
+            "flagged_clients": flagged,
+            "billed_windows": a.total_windows(),
+            "billed_posts": a.clients.iter().filter(|c| !c.exempt).map(|c| c.billed_posts()).sum::<u64>(),
+            "damages_usd": a.total_damages(),
+        },
+        "inputs": scan.files,
+        "skipped": scan.skipped,
+        "clients": a.clients.iter().map(|c| client_json(c, input.cfg.window)).collect::<Vec<_>>(),
+        "population": {
+            "clients": pop.clients,
+            "clients_with_posts": pop.clients_with_posts,
+            "clients_over_threshold": flagged,
+            "peak_posts": {
+                "note": "peak rolling-window posts per client; percentiles from an HDR histogram (3 significant figures)",
+                "p50": q(0.5),
+                "p90": q(0.9),
+                "p99": q(0.99),
+                "p99_9": q(0.999),
+                "max": if h.is_empty() { 0 } else { h.max() },
+            },
+            "histogram": pop.decades.iter().map(|&(lo, hi, n)| json!({
+                "from": lo, "to": hi, "clients": n
+            })).collect::<Vec<_>>(),
+        },
+        "run": input.run,
+    });
+    let mut out = serde_json::to_vec_pretty(&doc)?;
+    out.push(b'\n');
+    Ok(out)
+}

@@ -1,0 +1,36 @@
+//! `violations.csv`: one row per billed window.
+
+use super::ReportInput;
+use crate::time::format_rfc3339;
+
+pub const HEADER: [&str; 7] = [
+    "client",
+    "window",
+    "window_start",
+    "window_end",
+    "posts",
+    "requests",
+    "damages_usd",
+];
+
+pub fn render(input: &ReportInput<'_>) -> csv::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(HEADER)?;
+    for c in &input.analysis.clients {
+        if c.exempt {
+            continue;
+        }
+        for win in &c.windows {
+            w.write_record([
+                c.cell.as_str(),
+                &win.index.to_string(),
+                &format_rfc3339(win.start),
+                &format_rfc3339(win.end),
+                &win.posts.to_string(),
+                &win.requests.to_string(),
+                &win.damages.to_string(),
+            ])?;
+        }
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}

@@ -1,0 +1,102 @@
+//! Post weight: how many posts a request delivered.
+//!
+//! The default rule of SPEC.md: 1 for a 2xx or 304 response whose path is not a
+//! static asset, else 0. (A rules file replaces it; see the formats issue.)
+
+use crate::format::Request;
+
+/// Static asset suffixes that never count as posts (compared case-insensitively).
+pub const STATIC_EXTENSIONS: [&str; 17] = [
+    ".css", ".js", ".mjs", ".map", ".png", ".jpg", ".jpeg", ".gif", ".ico", ".svg", ".webp",
+    ".avif", ".woff", ".woff2", ".ttf", ".otf", ".eot",
+];
+
+/// The path of a request target: absolute-form targets (`http://host/x`) lose scheme and
+/// authority, then everything from the first `?` goes. No percent-decoding.
+pub fn path_of(target: &[u8]) -> &[u8] {
+    let mut t = target;
+    if let Some(p) = memchr::memmem::find(t, b"://") {
+        let scheme = &t[..p];
+        if !scheme.is_empty()
+            && scheme[0].is_ascii_alphabetic()
+            && scheme
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c))
+        {
+            let after = &t[p + 3..];
+            let auth_end = after
+                .iter()
+                .position(|&c| c == b'/' || c == b'?' || c == b'#')
+                .unwrap_or(after.len());
+            t = &after[auth_end..];
+        }
+    }
+    match memchr::memchr(b'?', t) {
+        Some(q) => &t[..q],
+        None => t,
+    }
+}
+
+pub fn is_static(path: &[u8]) -> bool {
+    STATIC_EXTENSIONS.iter().any(|ext| {
+        let ext = ext.as_bytes();
+        path.len() >= ext.len() && path[path.len() - ext.len()..].eq_ignore_ascii_case(ext)
+    })
+}
+
+/// 200–299 or 304.
+pub fn is_success(status: u16) -> bool {
+    (200..300).contains(&status) || status == 304
+}
+
+/// The default rule.
+pub fn default_weight(req: &Request<'_>) -> u64 {
+    match &req.target {
+        Some(target) if is_success(req.status) && !is_static(path_of(target)) => 1,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn paths() {
+        assert_eq!(path_of(b"/a/b?c=d"), b"/a/b");
+        assert_eq!(path_of(b"http://host:80/x.css?y"), b"/x.css");
+        assert_eq!(path_of(b"https://host"), b"");
+        assert_eq!(path_of(b"/r?u=http://x/y.css"), b"/r");
+        assert_eq!(path_of(b"dolore/do/labore"), b"dolore/do/labore");
+    }
+
+    #[test]
+    fn statics() {
+        assert!(is_static(b"/app.JS"));
+        assert!(is_static(b"/f.woff2"));
+        assert!(!is_static(b"/x%2Ecss"));
+        assert!(!is_static(b"/css"));
+        assert!(!is_static(b"/post/123"));
+    }
+
+    #[test]
+    fn default_rule() {
+        let mut r = Request {
+            target: Some(Cow::Borrowed(b"/post/1".as_slice())),
+            method: Some(Cow::Borrowed(b"DELETE".as_slice())),
+            status: 200,
+            ..Default::default()
+        };
+        assert_eq!(default_weight(&r), 1);
+        r.status = 304;
+        assert_eq!(default_weight(&r), 1);
+        r.status = 301;
+        assert_eq!(default_weight(&r), 0);
+        r.status = 299;
+        r.target = Some(Cow::Borrowed(b"/a.png?v=1".as_slice()));
+        assert_eq!(default_weight(&r), 0);
+        r.target = None;
+        assert_eq!(default_weight(&r), 0);
+    }
+}
