@@ -12,9 +12,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 #[serde(rename_all = "lowercase", tag = "key")]
 pub enum ClientKind {
     Ip,
-    Subnet { ipv4_prefix: u8, ipv6_prefix: u8 },
+    Subnet {
+        ipv4_prefix: u8,
+        ipv6_prefix: u8,
+    },
     User,
     Ua,
+    /// A named field of a structured or custom format (e.g. an API key).
+    Field {
+        name: String,
+    },
 }
 
 impl ClientKind {
@@ -38,9 +45,12 @@ impl ClientKind {
             }),
             "user" => Ok(Self::User),
             "ua" => Ok(Self::Ua),
-            f if f.starts_with("field:") => Err(format!(
-                "client key '{f}' is not supported yet (supported: ip, subnet, user, ua)"
-            )),
+            f if f.starts_with("field:") => match &f["field:".len()..] {
+                "" => Err("--client field:NAME needs a field name".into()),
+                name => Ok(Self::Field {
+                    name: name.to_string(),
+                }),
+            },
             _ => Err(format!(
                 "unknown client key '{s}' (use ip, subnet, user, ua or field:NAME)"
             )),
@@ -53,12 +63,47 @@ impl ClientKind {
             Self::Subnet { .. } => "subnet",
             Self::User => "user",
             Self::Ua => "ua",
+            Self::Field { .. } => "field",
         }
     }
 
     /// Whether keys come straight from log content (and so may need CSV formula guarding).
     pub fn is_free_text(&self) -> bool {
-        matches!(self, Self::User | Self::Ua)
+        matches!(self, Self::User | Self::Ua | Self::Field { .. })
+    }
+}
+
+/// Turns a request into its client key, as configured.
+#[derive(Debug, Clone)]
+pub struct Keyer {
+    pub kind: ClientKind,
+    /// Index of the `field:NAME` key in [`crate::format::FieldSet`].
+    pub field_index: Option<usize>,
+}
+
+impl Keyer {
+    pub fn new(kind: ClientKind, fields: &mut crate::format::FieldSet) -> Keyer {
+        let field_index = match &kind {
+            ClientKind::Field { name } => Some(fields.add(name)),
+            _ => None,
+        };
+        Keyer { kind, field_index }
+    }
+
+    /// Writes the client key of `req` into `buf` (cleared first).
+    #[inline]
+    pub fn key_into(&self, req: &Request<'_>, buf: &mut Vec<u8>) -> Keyed {
+        if let Some(i) = self.field_index {
+            buf.clear();
+            return match req.fields.get(i).and_then(|v| v.as_deref()) {
+                Some(v) if !is_no_client(v) => {
+                    buf.extend_from_slice(v);
+                    Keyed::Client
+                }
+                _ => Keyed::NoClient,
+            };
+        }
+        key_into(&self.kind, req, buf)
     }
 }
 
@@ -158,6 +203,7 @@ pub fn key_into(kind: &ClientKind, req: &Request<'_>, buf: &mut Vec<u8>) -> Keye
                 _ => return Keyed::NoClient,
             }
         }
+        ClientKind::Field { .. } => return Keyed::NoClient,
     }
     Keyed::Client
 }

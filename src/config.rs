@@ -2,10 +2,11 @@
 //!
 //! Nothing downstream reads a flag; everything reads a validated [`Config`].
 
-use crate::client::ClientKind;
+use crate::client::{ClientKind, Keyer};
 use crate::damages::{Rate, Rounding};
-use crate::format::FormatChoice;
+use crate::format::{FieldSet, FormatChoice};
 use crate::time::{parse_duration, parse_rfc3339, Micros};
+use crate::weigh::Weigher;
 use crate::window::Mode;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,12 @@ pub struct Config {
     pub out_dir: PathBuf,
     pub format: FormatChoice,
     pub client: ClientKind,
+    /// Named fields the formats must extract (filled while resolving).
+    pub fields: FieldSet,
+    /// Request → client key (with organisations, when given).
+    pub keyer: Keyer,
+    /// Request → post weight (the default rule, or a rules file).
+    pub weigher: Weigher,
     /// A window breaches when its posts are strictly more than this.
     pub threshold: u64,
     /// Window length in microseconds (at least one second).
@@ -181,11 +188,16 @@ impl Config {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        let mut fields = FieldSet::default();
+        let keyer = Keyer::new(client.clone(), &mut fields);
         Ok(Config {
             inputs,
             out_dir,
             format,
             client,
+            fields,
+            keyer,
+            weigher: Weigher::Default,
             threshold: flags
                 .threshold
                 .or(file.threshold)

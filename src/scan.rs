@@ -5,14 +5,13 @@
 //! malformed lines, whether it was complete) lands in its [`FileReport`].
 
 use crate::aggregate::Aggregate;
-use crate::client::{display_key, key_into, Keyed};
+use crate::client::{display_key, Keyed};
 use crate::config::Config;
 use crate::decompress::{self, Compression, Tap};
 use crate::discover::{Discovery, Input, Skipped, Source};
 use crate::format::{detect, LineFormat, DETECT_LINES};
 use crate::lines::{for_each_line, Frame, MAX_LINE};
 use crate::time::Micros;
-use crate::weigh::default_weight;
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -168,9 +167,9 @@ impl LineSink<'_> {
             self.report.out_of_range += 1;
             return;
         }
-        match key_into(&self.cfg.client, &req, &mut self.key) {
+        match self.cfg.keyer.key_into(&req, &mut self.key) {
             Keyed::Client => {
-                let posts = default_weight(&req);
+                let posts = self.cfg.weigher.weight(&req);
                 self.agg.add(&self.key, req.time, posts, 1);
                 self.report.posts += posts;
             }
@@ -186,7 +185,7 @@ impl LineSink<'_> {
 
 /// Reads the decompressed stream `text` line by line into `agg`.
 fn scan_text(cfg: &Config, text: &mut dyn Read, report: &mut FileReport, agg: &mut Aggregate) {
-    let candidates = cfg.format.candidates();
+    let candidates = cfg.format.candidates(&cfg.fields);
     let mut sink = LineSink {
         cfg,
         report,

@@ -49,6 +49,23 @@ pub fn is_success(status: u16) -> bool {
     (200..300).contains(&status) || status == 304
 }
 
+/// Decides the post weight of every request, as configured.
+#[derive(Debug, Clone, Default)]
+pub enum Weigher {
+    /// The default rule of SPEC.md.
+    #[default]
+    Default,
+}
+
+impl Weigher {
+    #[inline]
+    pub fn weight(&self, req: &Request<'_>) -> u64 {
+        match self {
+            Weigher::Default => default_weight(req),
+        }
+    }
+}
+
 /// The default rule.
 pub fn default_weight(req: &Request<'_>) -> u64 {
     match &req.target {

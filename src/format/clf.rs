@@ -139,6 +139,7 @@ impl LineFormat for Clf {
             target,
             host: None,
             status,
+            fields: Vec::new(),
         })
     }
 }

@@ -26,6 +26,38 @@ pub struct Request<'a> {
     /// The virtual host, where the format logs one.
     pub host: Option<Cow<'a, [u8]>>,
     pub status: u16,
+    /// Values of the named fields the run asked for ([`FieldSet`]), in its order;
+    /// `None` where the line lacks one. Empty when none are wanted.
+    pub fields: Vec<Option<Cow<'a, [u8]>>>,
+}
+
+/// Named fields the run needs from structured formats (the `field:NAME` client key,
+/// rules that weigh by a logged field), in a fixed order. Formats fill
+/// [`Request::fields`] in this order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldSet {
+    pub names: Vec<String>,
+}
+
+impl FieldSet {
+    /// Adds `name` if absent; returns its index.
+    pub fn add(&mut self, name: &str) -> usize {
+        match self.index_of(name) {
+            Some(i) => i,
+            None => {
+                self.names.push(name.to_string());
+                self.names.len() - 1
+            }
+        }
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
 }
 
 /// Why a line could not be read; shown in the report next to its file and line number.
@@ -74,8 +106,8 @@ impl FormatChoice {
     }
 
     /// The formats to use: one for a fixed choice, every candidate for `auto`,
-    /// in order of preference on a tie.
-    pub fn candidates(&self) -> Vec<Box<dyn LineFormat>> {
+    /// in order of preference on a tie. Each fills the named `fields` it can.
+    pub fn candidates(&self, _fields: &FieldSet) -> Vec<Box<dyn LineFormat>> {
         match self {
             Self::Auto | Self::Combined => vec![Box::new(clf::Clf)],
         }
