@@ -284,7 +284,7 @@ mod tests {
                 ..Default::default()
             },
             Overrides {
-                client: Some("field:api_key".into()),
+                client: Some("field:".into()),
                 ..Default::default()
             },
             Overrides {
