@@ -54,6 +54,8 @@ impl ClientResult {
 #[derive(Debug, Clone)]
 pub struct Population {
     pub clients: u64,
+    /// Distinct (client, instant) pairs held in memory: what the aggregate's size grows with.
+    pub buckets: u64,
     pub clients_with_posts: u64,
     /// Peak rolling-window posts of every client (0 for a client without posts).
     pub peak_posts: Histogram<u64>,
@@ -111,8 +113,9 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
 }
 
 pub fn analyze(cfg: &Config, aggregate: Aggregate) -> Analysis {
-    let all: Vec<ClientResult> = aggregate
-        .into_sorted()
+    let sorted = aggregate.into_sorted();
+    let buckets = sorted.iter().map(|(_, b)| b.len() as u64).sum();
+    let all: Vec<ClientResult> = sorted
         .into_par_iter()
         .map(|(key, buckets)| analyze_client(cfg, key, &buckets))
         .collect();
@@ -139,6 +142,7 @@ pub fn analyze(cfg: &Config, aggregate: Aggregate) -> Analysis {
     Analysis {
         population: Population {
             clients: peak_posts.len(),
+            buckets,
             clients_with_posts: with_posts,
             peak_posts,
             decades,

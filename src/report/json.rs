@@ -168,6 +168,7 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
         "population": {
             "clients": pop.clients,
             "clients_with_posts": pop.clients_with_posts,
+            "buckets": pop.buckets,
             "clients_over_threshold": flagged,
             "peak_posts": {
                 "note": "peak rolling-window posts per client; percentiles from an HDR histogram (3 significant figures)",

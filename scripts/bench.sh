@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Speed and memory of `scrapemeter scan` against decompressor anchors measured in the
+# same run (the machine is shared and noisy: only medians and same-run ratios mean much).
+#
+#   scripts/bench.sh            # full set: 4 gzip files x 2M lines, plus zstd and 8-file sets
+#   RUNS=3 scripts/bench.sh     # fewer repetitions
+#   LINES=500000 scripts/bench.sh   # a smaller set (figures then are not the targets' set)
+#
+# Generates its data with `scrapemeter generate --preset bench` into bench-data/ (kept
+# between runs, ignored by git), installs the anchors from Debian when missing, runs the
+# commands round-robin RUNS times, prints a table of medians and peak RSS, the ratios, and
+# one line per target: met or not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-5}
+LINES=${LINES:-2000000}
+FILES=${FILES:-4}
+DATA=${DATA:-bench-data}
+GOACCESS=${GOACCESS:-1}   # 0 skips GoAccess (about 100 s a run on the full set)
+
+need() { command -v "$1" >/dev/null 2>&1; }
+install_anchors() {
+  local missing=()
+  need libdeflate-gunzip || missing+=(libdeflate-tools)
+  need pigz || missing+=(pigz)
+  need zstd || missing+=(zstd)
+  [ "$GOACCESS" = 0 ] || need goaccess || missing+=(goaccess)
+  [ -x /usr/bin/time ] || missing+=(time)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} ..." >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+install_anchors
+
+cargo build --release -q
+BIN=target/release/scrapemeter
+
+gen() { # dir files lines compression seed
+  local dir=$1
+  if [ ! -f "$dir/.done" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"
+    echo "generating $dir ($2 files x $3 lines, $4) ..." >&2
+    "$BIN" generate --preset bench --out "$dir" --files "$2" --lines "$3" --compression "$4" --seed "$5" >&2
+    touch "$dir/.done"
+  fi
+}
+gen "$DATA/gz" "$FILES" "$LINES" gzip 7
+gen "$DATA/zst" "$FILES" "$LINES" zstd 7
+gen "$DATA/gz8" "$((2 * FILES))" "$LINES" gzip 7
+
+GZ=$(ls "$DATA"/gz/*.gz | tr '\n' ' ')
+ZST=$(ls "$DATA"/zst/*.zst | tr '\n' ' ')
+GZ8=$(ls "$DATA"/gz8/*.gz | tr '\n' ' ')
+ONE=$(ls "$DATA"/gz/*.gz | head -1)
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+declare -A CMD=(
+  [scan]="$BIN scan $GZ --out $OUT/a -q --threads 2"
+  [scan_t1]="$BIN scan $GZ --out $OUT/b -q --threads 1"
+  [scan_one]="$BIN scan $ONE --out $OUT/c -q --threads 2"
+  [scan_zstd]="$BIN scan $ZST --out $OUT/d -q --threads 2"
+  [scan_x2]="$BIN scan $GZ8 --out $OUT/e -q --threads 2"
+  [libdeflate]="sh -c 'for f in $GZ; do libdeflate-gunzip -c \$f; done > /dev/null'"
+  [libdeflate_one]="sh -c 'libdeflate-gunzip -c $ONE > /dev/null'"
+  [pigz]="sh -c 'pigz -dc $GZ > /dev/null'"
+  [zcat]="sh -c 'zcat $GZ > /dev/null'"
+  [zstd]="sh -c 'zstd -qdc $ZST > /dev/null'"
+)
+ORDER=(scan libdeflate pigz zcat scan_t1 scan_one libdeflate_one scan_zstd zstd scan_x2)
+
+TIMES=$OUT/times.tsv
+: >"$TIMES"
+for run in $(seq "$RUNS"); do
+  for name in "${ORDER[@]}"; do
+    /usr/bin/time -f "$name	%e	%M" -a -o "$TIMES" sh -c "${CMD[$name]}" >/dev/null 2>"$OUT/err" \
+      || { echo "command failed: $name"; cat "$OUT/err"; exit 1; }
+  done
+  echo "run $run/$RUNS done" >&2
+done
+if [ "$GOACCESS" != 0 ]; then
+  # One run only: GoAccess reads about 0.08 M lines/s.
+  /usr/bin/time -f "goaccess	%e	%M" -a -o "$TIMES" sh -c \
+    "zcat $GZ | goaccess - --log-format=COMBINED -o $OUT/goaccess.json" >/dev/null 2>&1 || true
+fi
+
+python3 - "$TIMES" "$OUT/a/report.json" "$DATA/gz" <<'PY'
+import json, os, statistics, sys
+times, report, data = sys.argv[1:4]
+rows = {}
+for line in open(times):
+    parts = line.rstrip("\n").split("\t")
+    if len(parts) == 3 and parts[1]:
+        rows.setdefault(parts[0], []).append((float(parts[1]), int(parts[2])))
+med = {k: statistics.median(t for t, _ in v) for k, v in rows.items()}
+rss = {k: max(m for _, m in v) for k, v in rows.items()}
+r = json.load(open(report))
+lines = r["totals"]["lines"]
+text = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data) if f.endswith(".gz"))
+buckets = r["population"].get("buckets", 0)
+print(f"\ninput: {r['totals']['files']} gzip files, {lines:,} lines, {text/1e6:,.0f} MB compressed; "
+      f"{r['population']['clients']:,} clients, {buckets:,} distinct (client, second) pairs")
+print(f"\n{'command':<16}{'median s':>10}{'runs':>6}{'peak RSS MiB':>14}")
+for k in ["scan","scan_t1","scan_one","scan_zstd","scan_x2","libdeflate","libdeflate_one","pigz","zcat","zstd","goaccess"]:
+    if k in med:
+        print(f"{k:<16}{med[k]:>10.3f}{len(rows[k]):>6}{rss[k]/1024:>14.1f}")
+print(f"\nscan: {lines/med['scan']/1e6:.2f} M lines/s; peak RSS {rss['scan']/1024:.1f} MiB"
+      + (f", {rss['scan']*1024/buckets:.0f} bytes per (client, second) pair" if buckets else ""))
+def target(name, value, op, bound):
+    ok = value <= bound if op == "<=" else value >= bound
+    print(f"{'MET    ' if ok else 'NOT MET'} {name:<46} {value:8.2f} {op} {bound}")
+print()
+target("scan / libdeflate-gunzip", med["scan"]/med["libdeflate"], "<=", 0.8)
+target("scan / pigz -dc", med["scan"]/med["pigz"], "<=", 0.6)
+if "goaccess" in med:
+    target("goaccess / scan", med["goaccess"]/med["scan"], ">=", 50)
+target("one file: scan / libdeflate-gunzip", med["scan_one"]/med["libdeflate_one"], "<=", 1.0)
+target("zstd set: scan / zstd -qdc", med["scan_zstd"]/med["zstd"], "<=", 1.3)
+target("speed-up --threads 1 -> 2", med["scan_t1"]/med["scan"], ">=", 1.8)
+target("twice the input: time ratio", med["scan_x2"]/med["scan"], "<=", 2.1)
+target("peak RSS MiB", rss["scan"]/1024, "<=", 160)
+PY
