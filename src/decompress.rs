@@ -59,7 +59,9 @@ impl<R: Read> Read for Tap<'_, R> {
 }
 
 /// Opens the decompressed stream of `raw`, detecting the compression from its first bytes.
-pub fn open<'a, R: Read + 'a>(mut raw: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+pub fn open<'a, R: Read + Send + 'a>(
+    mut raw: R,
+) -> io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
     // A pipe may deliver the magic bytes over several reads.
     let mut head = [0u8; 4];
     let mut got = 0;
@@ -74,13 +76,103 @@ pub fn open<'a, R: Read + 'a>(mut raw: R) -> io::Result<(Compression, Box<dyn Re
     let compression = Compression::detect(&head[..got]);
     let buffered =
         BufReader::with_capacity(RAW_BUFFER, io::Cursor::new(head[..got].to_vec()).chain(raw));
-    let reader: Box<dyn Read + 'a> = match compression {
+    let reader: Box<dyn Read + Send + 'a> = match compression {
         // Multi-member: concatenated gzip files are read whole.
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
         Compression::Plain => Box::new(buffered),
     };
     Ok((compression, reader))
+}
+
+/// Size of the blocks handed from the decompressing thread to the parsing one.
+const BLOCK: usize = 1024 * 1024;
+/// Blocks in flight: bounds memory per file to about `(DEPTH + 2) × BLOCK`.
+const DEPTH: usize = 4;
+
+/// Runs `text` (a decompressing reader) on a thread of its own and lets `consume`
+/// read its output, so that inflating and parsing one file use two cores. The queue
+/// between them is bounded, so memory stays flat whatever the file size.
+pub fn pipelined<T>(
+    text: Box<dyn Read + Send + '_>,
+    consume: impl FnOnce(&mut dyn Read) -> T,
+) -> T {
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(DEPTH);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut text = text;
+            loop {
+                let mut block = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; BLOCK]);
+                let mut len = 0;
+                let result = loop {
+                    match text.read(&mut block[len..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            len += n;
+                            if len == block.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                if len > 0 && full_tx.send(Ok((block, len))).is_err() {
+                    return; // the reader is gone
+                }
+                match result {
+                    Ok(()) if len == BLOCK => continue,
+                    Ok(()) => return,
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        let mut reader = BlockReader {
+            rx: full_rx,
+            free: free_tx,
+            current: Vec::new(),
+            pos: 0,
+            len: 0,
+        };
+        consume(&mut reader)
+        // Dropping `reader` here unblocks the producer if `consume` stopped early.
+    })
+}
+
+struct BlockReader {
+    rx: std::sync::mpsc::Receiver<io::Result<(Vec<u8>, usize)>>,
+    free: std::sync::mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    len: usize,
+}
+
+impl Read for BlockReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.len {
+            let done = std::mem::take(&mut self.current);
+            if !done.is_empty() {
+                let _ = self.free.send(done);
+            }
+            match self.rx.recv() {
+                Ok(Ok((block, len))) => {
+                    self.current = block;
+                    self.pos = 0;
+                    self.len = len;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.len - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// SHA-256 of a whole file, read in one pass (used only to tell identical inputs apart).
@@ -130,6 +222,35 @@ mod tests {
         let mut frames = zstd::encode_all(&b"one\n"[..], 3).unwrap();
         frames.extend(zstd::encode_all(&b"two\n"[..], 3).unwrap());
         assert_eq!(read_all(&frames).1.unwrap(), b"one\ntwo\n");
+    }
+
+    #[test]
+    fn pipelined_reading_gives_the_same_bytes_and_errors() {
+        let data: Vec<u8> = (0..400_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let gz = gzip(&data);
+        let (_, text) = open(&gz[..]).unwrap();
+        let out = pipelined(text, |r| {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v).map(|_| v)
+        });
+        assert_eq!(out.unwrap(), data);
+        let (_, text) = open(&gz[..gz.len() / 2]).unwrap();
+        let got = pipelined(text, |r| {
+            let mut v = Vec::new();
+            let res = r.read_to_end(&mut v);
+            (v.len(), res.is_err())
+        });
+        assert!(got.1, "a truncated stream must end in an error");
+        assert!(got.0 > 0 && got.0 < data.len());
+        // A consumer that stops early does not hang the producer.
+        let (_, text) = open(&gz[..]).unwrap();
+        let first = pipelined(text, |r| {
+            let mut b = [0u8; 4];
+            r.read_exact(&mut b).map(|_| b)
+        });
+        assert_eq!(&first.unwrap(), b"line");
     }
 
     #[test]

@@ -284,12 +284,12 @@ pub fn scan_input(cfg: &Config, input: &Input, agg: &mut Aggregate) -> FileRepor
             }
             Err(e) => FileReport::unreadable(&input.name, format!("cannot open: {e}")),
         },
-        Source::Stdin => scan_reader(cfg, &input.name, io::stdin().lock(), agg),
+        Source::Stdin => scan_reader(cfg, &input.name, io::stdin(), agg),
     }
 }
 
 /// Scans a raw (possibly compressed) stream, hashing its bytes as they pass.
-pub fn scan_reader<R: Read>(
+pub fn scan_reader<R: Read + Send>(
     cfg: &Config,
     name: &str,
     mut raw: R,
@@ -301,9 +301,9 @@ pub fn scan_reader<R: Read>(
     {
         let tap = Tap::new(&mut raw, &mut hasher, &mut size);
         match decompress::open(tap) {
-            Ok((compression, mut text)) => {
+            Ok((compression, text)) => {
                 report.compression = Some(compression);
-                scan_text(cfg, &mut *text, &mut report, agg);
+                decompress::pipelined(text, |text| scan_text(cfg, text, &mut report, agg));
             }
             Err(e) => {
                 report.status = FileStatus::Unreadable;
