@@ -19,6 +19,10 @@ pub struct BilledWindow {
     pub posts: u64,
     pub requests: u64,
     pub damages: Cents,
+    /// Time of the last request in the window (the first is at `start`).
+    pub last_request: Micros,
+    /// The raw log lines of the first and last request, when found.
+    pub evidence: crate::evidence::WindowEvidence,
 }
 
 /// Everything computed for one client.
@@ -90,6 +94,8 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
             posts: s.posts,
             requests: s.requests,
             damages: window_damages(s.posts, cfg.rate, cfg.per, cfg.rounding),
+            last_request: last_before(buckets, s.start.saturating_add(cfg.window)),
+            evidence: Default::default(),
         })
         .collect();
     let name = display_key(&key);
@@ -149,6 +155,12 @@ pub fn analyze(cfg: &Config, aggregate: Aggregate) -> Analysis {
         },
         clients,
     }
+}
+
+/// Time of the last bucket before `end` (buckets are sorted).
+fn last_before(buckets: &[Bucket], end: Micros) -> Micros {
+    let j = buckets.partition_point(|b| b.t < end);
+    buckets[j.saturating_sub(1)].t
 }
 
 /// `[0,1)` for 0, else the power-of-ten range holding `p`.

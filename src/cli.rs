@@ -119,6 +119,11 @@ pub struct ScanArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// Skip the second read that finds the raw log lines of each billed window's first
+    /// and last request (faster; the evidence fields of report.json stay empty).
+    #[arg(long)]
+    pub no_evidence: bool,
+
     /// Print nothing on stdout but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -146,6 +151,7 @@ impl ScanArgs {
             threads: self.threads,
             strict: self.strict,
             quiet: self.quiet,
+            no_evidence: self.no_evidence,
             rules: self.rules,
             orgs: self.orgs,
         };
@@ -204,7 +210,10 @@ pub fn run_scan(cfg: &Config) -> Exit {
         );
     }
     let aggregate = std::mem::take(&mut output.aggregate);
-    let analysis = pool.install(|| analyze(cfg, aggregate));
+    let mut analysis = pool.install(|| analyze(cfg, aggregate));
+    if cfg.evidence {
+        pool.install(|| crate::evidence::attach(cfg, &output, &mut analysis));
+    }
     let input = ReportInput {
         cfg,
         scan: &output,

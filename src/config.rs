@@ -40,6 +40,8 @@ pub struct Config {
     pub threads: usize,
     pub strict: bool,
     pub quiet: bool,
+    /// Find the raw lines of each billed window's first and last request.
+    pub evidence: bool,
 }
 
 /// The settings file (TOML): the same settings as the flags, all optional.
@@ -93,6 +95,7 @@ pub struct Overrides {
     pub threads: Option<usize>,
     pub strict: bool,
     pub quiet: bool,
+    pub no_evidence: bool,
     pub rules: Option<PathBuf>,
     pub orgs: Option<PathBuf>,
 }
@@ -212,6 +215,7 @@ impl Config {
             threads,
             strict: flags.strict || file.strict.unwrap_or(false),
             quiet: flags.quiet,
+            evidence: !flags.no_evidence,
         })
     }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod damages;
 pub mod decompress;
 pub mod discover;
+pub mod evidence;
 pub mod format;
 pub mod generate;
 pub mod lines;

@@ -9,7 +9,7 @@ use crate::client::{display_key, Keyed};
 use crate::config::Config;
 use crate::decompress::{self, Compression, Tap};
 use crate::discover::{Discovery, Input, Skipped, Source};
-use crate::format::{detect, LineFormat, DETECT_LINES};
+use crate::format::{detect, LineFormat, Request, DETECT_LINES};
 use crate::lines::{for_each_line, Frame, MAX_LINE};
 use crate::time::Micros;
 use rayon::prelude::*;
@@ -117,20 +117,38 @@ impl FileReport {
 
 /// The outcome of scanning every input.
 pub struct ScanOutput {
+    /// The inputs read (for a second pass), sorted by name.
+    pub inputs: Vec<Input>,
     pub files: Vec<FileReport>,
     pub skipped: Vec<Skipped>,
     pub aggregate: Aggregate,
 }
 
 /// Reads one line after another into the aggregate, counting into the report.
-struct LineSink<'a> {
+/// What a pass over a file does with each request that parsed, fell inside
+/// `[since, until)` and has a client. Returns the request's posts.
+pub trait OnRequest {
+    fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64;
+}
+
+/// The first pass: weigh each request and add it to the aggregate.
+impl OnRequest for (&Config, &mut Aggregate) {
+    #[inline]
+    fn request(&mut self, _: u64, req: &Request<'_>, key: &[u8], _: &[u8]) -> u64 {
+        let posts = self.0.weigher.weight(req);
+        self.1.add(key, req.time, posts, 1);
+        posts
+    }
+}
+
+struct LineSink<'a, S> {
     cfg: &'a Config,
     report: &'a mut FileReport,
-    agg: &'a mut Aggregate,
+    on: &'a mut S,
     key: Vec<u8>,
 }
 
-impl LineSink<'_> {
+impl<S: OnRequest> LineSink<'_, S> {
     fn malformed(&mut self, line_no: u64, reason: &str, line: &[u8]) {
         self.report.malformed += 1;
         if self.report.malformed_examples.len() < MALFORMED_EXAMPLES {
@@ -169,9 +187,7 @@ impl LineSink<'_> {
         }
         match self.cfg.keyer.key_into(&req, &mut self.key) {
             Keyed::Client => {
-                let posts = self.cfg.weigher.weight(&req);
-                self.agg.add(&self.key, req.time, posts, 1);
-                self.report.posts += posts;
+                self.report.posts += self.on.request(line_no, &req, &self.key, line);
             }
             Keyed::NoClient => self.report.no_client += 1,
             Keyed::Malformed(reason) => return self.malformed(line_no, reason, line),
@@ -183,13 +199,18 @@ impl LineSink<'_> {
     }
 }
 
-/// Reads the decompressed stream `text` line by line into `agg`.
-fn scan_text(cfg: &Config, text: &mut dyn Read, report: &mut FileReport, agg: &mut Aggregate) {
+/// Reads the decompressed stream `text` line by line, handing each request to `on`.
+pub fn scan_text<S: OnRequest>(
+    cfg: &Config,
+    text: &mut dyn Read,
+    report: &mut FileReport,
+    on: &mut S,
+) {
     let candidates = cfg.format.candidates(&cfg.fields);
     let mut sink = LineSink {
         cfg,
         report,
-        agg,
+        on,
         key: Vec::with_capacity(64),
     };
     // With one candidate there is nothing to detect; else buffer the first lines.
@@ -198,7 +219,7 @@ fn scan_text(cfg: &Config, text: &mut dyn Read, report: &mut FileReport, agg: &m
     let mut nonblank = 0usize;
     let mut unrecognised = false;
 
-    let choose = |pending: &mut Vec<(u64, Option<Vec<u8>>)>, sink: &mut LineSink<'_>| {
+    let choose = |pending: &mut Vec<(u64, Option<Vec<u8>>)>, sink: &mut LineSink<'_, S>| {
         let sample: Vec<&[u8]> = pending
             .iter()
             .filter_map(|(_, l)| l.as_deref())
@@ -274,26 +295,31 @@ fn is_blank_or_comment(l: &[u8]) -> bool {
 
 /// Scans one input into `agg`.
 pub fn scan_input(cfg: &Config, input: &Input, agg: &mut Aggregate) -> FileReport {
+    read_input(cfg, input, &mut (cfg, agg))
+}
+
+/// Reads one input, handing each request to `on`.
+pub fn read_input<S: OnRequest>(cfg: &Config, input: &Input, on: &mut S) -> FileReport {
     match &input.source {
         Source::Path(p) => match std::fs::File::open(p) {
             Ok(f) => {
                 if f.metadata().is_ok_and(|m| m.is_dir()) {
                     return FileReport::unreadable(&input.name, "is a directory".into());
                 }
-                scan_reader(cfg, &input.name, f, agg)
+                scan_reader(cfg, &input.name, f, on)
             }
             Err(e) => FileReport::unreadable(&input.name, format!("cannot open: {e}")),
         },
-        Source::Stdin => scan_reader(cfg, &input.name, io::stdin(), agg),
+        Source::Stdin => scan_reader(cfg, &input.name, io::stdin(), on),
     }
 }
 
 /// Scans a raw (possibly compressed) stream, hashing its bytes as they pass.
-pub fn scan_reader<R: Read + Send>(
+pub fn scan_reader<R: Read + Send, S: OnRequest>(
     cfg: &Config,
     name: &str,
     mut raw: R,
-    agg: &mut Aggregate,
+    on: &mut S,
 ) -> FileReport {
     let mut report = FileReport::new(name);
     let mut hasher = Sha256::new();
@@ -303,7 +329,7 @@ pub fn scan_reader<R: Read + Send>(
         match decompress::open(tap) {
             Ok((compression, text)) => {
                 report.compression = Some(compression);
-                decompress::pipelined(text, |text| scan_text(cfg, text, &mut report, agg));
+                decompress::pipelined(text, |text| scan_text(cfg, text, &mut report, on));
             }
             Err(e) => {
                 report.status = FileStatus::Unreadable;
@@ -403,6 +429,7 @@ pub fn scan(cfg: &Config, discovery: Discovery) -> ScanOutput {
         );
     // Standard input is read on its own, so that a copy of a file given as well can
     // be left out after the fact.
+    let mut stdin_inputs = Vec::new();
     for input in stdin {
         let mut agg = Aggregate::new();
         let report = scan_input(cfg, &input, &mut agg);
@@ -421,13 +448,18 @@ pub fn scan(cfg: &Config, discovery: Discovery) -> ScanOutput {
             None => {
                 aggregate.merge(agg);
                 files.push(report);
+                stdin_inputs.push(input);
             }
         }
     }
     files.extend(path_reports);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut inputs = paths;
+    inputs.extend(stdin_inputs);
+    inputs.sort_by(|a, b| a.name.cmp(&b.name));
     ScanOutput {
+        inputs,
         files,
         skipped,
         aggregate,

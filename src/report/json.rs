@@ -15,6 +15,10 @@ pub fn opt_time<S: Serializer>(t: &Option<Micros>, s: S) -> Result<S::Ok, S::Err
     }
 }
 
+pub fn time<S: Serializer>(t: &Micros, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_rfc3339(*t))
+}
+
 /// Input totals, shared by the JSON report and the terminal summary.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Totals {
@@ -89,6 +93,8 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
             "posts": w.posts,
             "requests": w.requests,
             "damages_usd": w.damages,
+            "last_request": format_rfc3339(w.last_request),
+            "evidence": w.evidence,
         })).collect::<Vec<_>>(),
         "billed_posts": c.billed_posts(),
         "billed_requests": c.billed_requests(),
