@@ -701,3 +701,69 @@ fn a_late_write_failure_leaves_no_new_reports() {
     left.sort();
     assert_eq!(left, ["report.json"]);
 }
+
+/// A line of exactly 1 MiB (without its line ending, LF or CRLF) is read; one byte
+/// more is malformed.
+#[test]
+fn the_one_mib_limit_is_exact() {
+    const MIB: usize = 1024 * 1024;
+    let sized = |len: usize, n: u32| {
+        let head = format!("10.0.0.{n} - - [10/Oct/2026:00:00:00 +0000] \"GET /");
+        let tail = " HTTP/1.1\" 200 1";
+        format!("{head}{}{tail}", "x".repeat(len - head.len() - tail.len()))
+    };
+    assert_eq!(sized(MIB, 1).len(), MIB);
+    let f = Fixture::new();
+    let text = format!(
+        "{}\n{}\r\n{}\n{}\r\n",
+        sized(MIB, 1),
+        sized(MIB, 2),
+        sized(MIB + 1, 3),
+        sized(MIB + 1, 4)
+    );
+    let log = f.file("edge.log", text);
+    f.scan(&[&log, "--threshold", "0", "--format", "combined"])
+        .success();
+    let i = f.input("edge.log");
+    assert_eq!(i["requests"], 2);
+    assert_eq!(i["malformed"], 2);
+    let lines: Vec<u64> = i["malformed_examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4]);
+}
+
+#[test]
+fn stdin_identical_to_a_file_is_read_once() {
+    let f = Fixture::new();
+    let text = numbered("10.0.0.1", 3);
+    let log = f.file("a.log", &text);
+    Command::new(BIN)
+        .args(["scan", "-", &log, "--threshold", "0", "-q", "--out"])
+        .arg(f.out())
+        .write_stdin(text)
+        .assert()
+        .success();
+    let r = f.report();
+    assert_eq!(r["inputs"].as_array().unwrap().len(), 1);
+    assert_eq!(r["skipped"][0]["path"], "-");
+    assert_eq!(f.violations()[0][4], "3");
+}
+
+#[test]
+fn the_summary_on_stdout_names_flagged_clients() {
+    let f = Fixture::new();
+    let log = f.file("a.log", numbered("203.0.113.7", 3));
+    let out = Command::new(BIN)
+        .args(["scan", &log, "--threshold", "1", "--out"])
+        .arg(f.out())
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("203.0.113.7"), "{stdout}");
+    assert!(stdout.contains("0.05"), "{stdout}");
+    assert!(stdout.contains(&f.out().display().to_string()), "{stdout}");
+}
