@@ -48,19 +48,34 @@ fn has_glob_chars(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-fn add_path(path: PathBuf, found: &mut Vec<Input>, problems: &mut Vec<Problem>) {
+/// Where a walk found inputs, problems, and links back to a folder above them.
+struct Found {
+    inputs: Vec<Input>,
+    problems: Vec<Problem>,
+    loops: Vec<Skipped>,
+}
+
+fn add_path(path: PathBuf, found: &mut Found) {
     if path.is_dir() {
         for entry in walkdir::WalkDir::new(&path)
             .follow_links(true)
             .sort_by_file_name()
         {
             match entry {
-                Ok(e) if e.file_type().is_file() => found.push(Input {
+                Ok(e) if e.file_type().is_file() => found.inputs.push(Input {
                     name: e.path().display().to_string(),
                     source: Source::Path(e.into_path()),
                 }),
                 Ok(_) => {}
-                Err(e) => problems.push(Problem {
+                // A link to a folder above it: not followed, and not a problem.
+                Err(e) if e.loop_ancestor().is_some() => found.loops.push(Skipped {
+                    path: e
+                        .path()
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    reason: "symbolic link to a folder above it (not followed)".into(),
+                    same_as: e.loop_ancestor().map(|p| p.display().to_string()),
+                }),
+                Err(e) => found.problems.push(Problem {
                     path: e
                         .path()
                         .map_or_else(|| path.display().to_string(), |p| p.display().to_string()),
@@ -69,7 +84,7 @@ fn add_path(path: PathBuf, found: &mut Vec<Input>, problems: &mut Vec<Problem>) 
             }
         }
     } else {
-        found.push(Input {
+        found.inputs.push(Input {
             name: path.display().to_string(),
             source: Source::Path(path),
         });
@@ -78,11 +93,14 @@ fn add_path(path: PathBuf, found: &mut Vec<Input>, problems: &mut Vec<Problem>) 
 
 /// Expands the command-line inputs.
 pub fn discover(args: &[String]) -> Discovery {
-    let mut found = Vec::new();
-    let mut problems = Vec::new();
+    let mut found = Found {
+        inputs: Vec::new(),
+        problems: Vec::new(),
+        loops: Vec::new(),
+    };
     for arg in args {
         if arg == "-" {
-            found.push(Input {
+            found.inputs.push(Input {
                 name: "-".into(),
                 source: Source::Stdin,
             });
@@ -91,7 +109,7 @@ pub fn discover(args: &[String]) -> Discovery {
         let path = PathBuf::from(arg);
         if path.exists() || !has_glob_chars(arg) {
             // A missing plain path is reported when it is opened.
-            add_path(path, &mut found, &mut problems);
+            add_path(path, &mut found);
             continue;
         }
         match glob::glob(arg) {
@@ -101,22 +119,22 @@ pub fn discover(args: &[String]) -> Discovery {
                     match p {
                         Ok(p) => {
                             any = true;
-                            add_path(p, &mut found, &mut problems)
+                            add_path(p, &mut found)
                         }
-                        Err(e) => problems.push(Problem {
+                        Err(e) => found.problems.push(Problem {
                             path: e.path().display().to_string(),
                             error: e.error().to_string(),
                         }),
                     }
                 }
                 if !any {
-                    problems.push(Problem {
+                    found.problems.push(Problem {
                         path: arg.clone(),
                         error: "no file matches this pattern".into(),
                     });
                 }
             }
-            Err(e) => problems.push(Problem {
+            Err(e) => found.problems.push(Problem {
                 path: arg.clone(),
                 error: format!("invalid glob pattern: {e}"),
             }),
@@ -124,10 +142,17 @@ pub fn discover(args: &[String]) -> Discovery {
     }
     // Sort first so that, of two spellings of one file, the same one is kept whatever
     // the order of the arguments.
+    let Found {
+        inputs: mut found,
+        mut problems,
+        loops: mut skipped,
+    } = found;
+    // A folder given twice meets its loops twice.
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    skipped.dedup();
     found.sort_by(|a, b| a.name.cmp(&b.name));
     let mut seen: HashMap<Source, String> = HashMap::new();
     let mut inputs = Vec::new();
-    let mut skipped = Vec::new();
     for input in found {
         let identity = match &input.source {
             Source::Path(p) => Source::Path(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),

@@ -57,8 +57,13 @@ pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<Pat
         .map_err(|e| format!("cannot create output folder {}: {e}", dir.display()))?;
     let mut temps = Vec::new();
     for (name, bytes) in files {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix);
+        // A temporary file is owner-only; a report is an ordinary file (the umask decides).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut tmp = builder
             .tempfile_in(dir)
             .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
         tmp.write_all(bytes)
