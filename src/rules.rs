@@ -14,7 +14,7 @@ use std::path::Path;
 
 /// The largest weight one request can have (query and field values are capped here,
 /// so that sums over many requests cannot overflow).
-pub const MAX_REQUEST_POSTS: u64 = 1_000_000_000_000;
+pub const MAX_REQUEST_POSTS: u64 = 1_000_000_000;
 
 /// A loaded, validated rules file.
 #[derive(Debug, Clone)]
@@ -624,6 +624,7 @@ mod tests {
             ("[[rule]]\nname = \"a\"\npath = \"/[x\"\nposts = 1", "not a valid glob"),
             ("[[rule]]\nname = \"a\"", "posts is missing"),
             ("[[rule]]\nname = \"a\"\nposts = -1", "negative"),
+            ("[[rule]]\nname = \"a\"\nposts = 2000000000", "more than 1000000000 posts"),
             ("[[rule]]\nname = \"a\"\nposts = 1.5", "expected a number"),
             ("[[rule]]\nname = \"a\"\nposts = { query = \"c\", field = \"f\" }", "not both"),
             ("[[rule]]\nname = \"a\"\nposts = { qeury = \"c\" }", "unknown field `qeury`"),
