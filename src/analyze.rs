@@ -69,21 +69,34 @@ pub struct Population {
 
 #[derive(Debug, Clone)]
 pub struct Analysis {
-    /// Flagged (and, later, exempt) clients, sorted by their written key.
+    /// Flagged and exempt clients, sorted by their written key.
     pub clients: Vec<ClientResult>,
     pub population: Population,
 }
 
 impl Analysis {
     pub fn total_damages(&self) -> Cents {
-        self.clients.iter().map(|c| c.damages()).sum()
+        self.clients
+            .iter()
+            .filter(|c| !c.exempt)
+            .map(|c| c.damages())
+            .sum()
     }
+    /// Billed windows: an exempt client's windows are not billed.
     pub fn total_windows(&self) -> usize {
-        self.clients.iter().map(|c| c.windows.len()).sum()
+        self.clients
+            .iter()
+            .filter(|c| !c.exempt)
+            .map(|c| c.windows.len())
+            .sum()
     }
 }
 
 pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> ClientResult {
+    let orgs = cfg.keyer.orgs.as_deref();
+    let org = orgs.and_then(|o| o.by_name(&key));
+    // An exempt organisation's windows are computed and shown, never billed.
+    let exempt = org.is_some_and(|id| orgs.is_some_and(|o| o.is_exempt(id)));
     let windows = window::billed(buckets, cfg.window, cfg.threshold, cfg.mode)
         .into_iter()
         .enumerate()
@@ -93,13 +106,18 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
             end: s.start.saturating_add(cfg.window),
             posts: s.posts,
             requests: s.requests,
-            damages: window_damages(s.posts, cfg.rate, cfg.per, cfg.rounding),
+            damages: if exempt {
+                Cents(0)
+            } else {
+                window_damages(s.posts, cfg.rate, cfg.per, cfg.rounding)
+            },
             last_request: last_before(buckets, s.start.saturating_add(cfg.window)),
             evidence: Default::default(),
         })
         .collect();
     let name = display_key(&key);
-    let cell = if cfg.client.is_free_text() {
+    // Organisation names are written as they are; other keys from log text are guarded.
+    let cell = if cfg.client.is_free_text() && org.is_none() {
         guard_formula(&name)
     } else {
         name.clone()
@@ -114,7 +132,7 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
         total_requests: buckets.iter().map(|b| b.requests).sum(),
         first_request: buckets.first().map_or(0, |b| b.t),
         last_request: buckets.last().map_or(0, |b| b.t),
-        exempt: false,
+        exempt,
     }
 }
 

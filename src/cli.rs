@@ -71,11 +71,12 @@ pub struct ScanArgs {
     #[arg(long, value_name = "BITS")]
     pub subnet_v6: Option<u8>,
 
-    /// Organisations file (CSV: match,org[,exempt]). Not supported yet.
+    /// Organisations file (CSV: match,org[,exempt]): IP ranges or client keys → an
+    /// organisation, which is then the client; exempt organisations are never billed.
     #[arg(long, value_name = "FILE")]
     pub orgs: Option<PathBuf>,
 
-    /// Post-weight rules file (TOML). Not supported yet.
+    /// Post-weight rules file (TOML): ordered [[rule]]s replacing the default rule.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
 

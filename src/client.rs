@@ -79,6 +79,8 @@ pub struct Keyer {
     pub kind: ClientKind,
     /// Index of the `field:NAME` key in [`crate::format::FieldSet`].
     pub field_index: Option<usize>,
+    /// An organisations file: a request it maps is keyed by its organisation.
+    pub orgs: Option<std::sync::Arc<crate::orgs::Orgs>>,
 }
 
 impl Keyer {
@@ -87,12 +89,30 @@ impl Keyer {
             ClientKind::Field { name } => Some(fields.add(name)),
             _ => None,
         };
-        Keyer { kind, field_index }
+        Keyer {
+            kind,
+            field_index,
+            orgs: None,
+        }
     }
 
-    /// Writes the client key of `req` into `buf` (cleared first).
+    /// Writes the client key of `req` into `buf` (cleared first): its organisation's
+    /// name where the organisations file maps it, else its own key.
     #[inline]
     pub fn key_into(&self, req: &Request<'_>, buf: &mut Vec<u8>) -> Keyed {
+        let keyed = self.own_key_into(req, buf);
+        if let (Keyed::Client, Some(orgs)) = (&keyed, &self.orgs) {
+            if let Some(id) = orgs.org_of(&self.kind, req, buf) {
+                buf.clear();
+                buf.extend_from_slice(orgs.name(id).as_bytes());
+            }
+        }
+        keyed
+    }
+
+    /// The request's own client key, before organisations.
+    #[inline]
+    fn own_key_into(&self, req: &Request<'_>, buf: &mut Vec<u8>) -> Keyed {
         if let Some(i) = self.field_index {
             buf.clear();
             return match req.fields.get(i).and_then(|v| v.as_deref()) {
@@ -269,6 +289,37 @@ mod tests {
         let s = ClientKind::parse("subnet", 0, 128).unwrap();
         assert_eq!(key(&s, "198.51.100.77").unwrap(), "0.0.0.0/0");
         assert_eq!(key(&s, "2001:db8::1").unwrap(), "2001:db8::1/128");
+    }
+
+    #[test]
+    fn organisations_replace_keys() {
+        let orgs = crate::orgs::Orgs::parse(
+            b"match,org\n198.51.100.0/24,Acme\nalice,Alice Corp\n",
+            "orgs.csv",
+        )
+        .unwrap();
+        let mut keyer = Keyer::new(ClientKind::Ip, &mut Default::default());
+        keyer.orgs = Some(std::sync::Arc::new(orgs));
+        let mut buf = Vec::new();
+        let mut req = Request {
+            remote: Cow::Borrowed(b"::ffff:198.51.100.9".as_slice()),
+            user: Some(Cow::Borrowed(b"alice".as_slice())),
+            ..Default::default()
+        };
+        assert_eq!(keyer.key_into(&req, &mut buf), Keyed::Client);
+        assert_eq!(buf, b"Acme");
+        req.remote = Cow::Borrowed(b"2001:DB8::1".as_slice());
+        assert_eq!(keyer.key_into(&req, &mut buf), Keyed::Client);
+        assert_eq!(buf, b"2001:db8::1");
+        req.remote = Cow::Borrowed(b"-".as_slice());
+        assert_eq!(keyer.key_into(&req, &mut buf), Keyed::NoClient);
+        keyer.kind = ClientKind::User;
+        req.remote = Cow::Borrowed(b"198.51.100.9".as_slice());
+        assert_eq!(keyer.key_into(&req, &mut buf), Keyed::Client);
+        assert_eq!(buf, b"Alice Corp");
+        req.user = Some(Cow::Borrowed(b"bob".as_slice()));
+        assert_eq!(keyer.key_into(&req, &mut buf), Keyed::Client);
+        assert_eq!(buf, b"bob");
     }
 
     #[test]

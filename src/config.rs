@@ -5,11 +5,14 @@
 use crate::client::{ClientKind, Keyer};
 use crate::damages::{Rate, Rounding};
 use crate::format::{FieldSet, FormatChoice};
+use crate::orgs::Orgs;
+use crate::rules::RuleSet;
 use crate::time::{parse_duration, parse_rfc3339, Micros};
 use crate::weigh::Weigher;
 use crate::window::Mode;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Everything a scan needs to know, validated.
 #[derive(Debug, Clone)]
@@ -73,7 +76,14 @@ impl SettingsFile {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read settings file {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("invalid settings file {}: {e}", path.display()))
+        let mut file: SettingsFile = toml::from_str(&text)
+            .map_err(|e| format!("invalid settings file {}: {e}", path.display()))?;
+        // Files named in the settings file are relative to its folder.
+        if let Some(dir) = path.parent() {
+            file.rules = file.rules.map(|p| dir.join(p));
+            file.orgs = file.orgs.map(|p| dir.join(p));
+        }
+        Ok(file)
     }
 }
 
@@ -118,18 +128,6 @@ impl Config {
         flags: Overrides,
         file: SettingsFile,
     ) -> Result<Config, String> {
-        if let Some(p) = flags.rules.as_ref().or(file.rules.as_ref()) {
-            return Err(format!(
-                "--rules {} : rules files are not supported yet",
-                p.display()
-            ));
-        }
-        if let Some(p) = flags.orgs.as_ref().or(file.orgs.as_ref()) {
-            return Err(format!(
-                "--orgs {} : organisations files are not supported yet",
-                p.display()
-            ));
-        }
         if inputs.is_empty() {
             return Err("no input paths given (use - to read standard input)".into());
         }
@@ -192,7 +190,14 @@ impl Config {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let mut fields = FieldSet::default();
-        let keyer = Keyer::new(client.clone(), &mut fields);
+        let mut keyer = Keyer::new(client.clone(), &mut fields);
+        if let Some(p) = flags.orgs.or(file.orgs) {
+            keyer.orgs = Some(Arc::new(Orgs::load(&p)?));
+        }
+        let weigher = match flags.rules.or(file.rules) {
+            Some(p) => Weigher::Rules(Arc::new(RuleSet::load(&p, &mut fields)?)),
+            None => Weigher::Default,
+        };
         Ok(Config {
             inputs,
             out_dir,
@@ -200,7 +205,7 @@ impl Config {
             client,
             fields,
             keyer,
-            weigher: Weigher::Default,
+            weigher,
             threshold: flags
                 .threshold
                 .or(file.threshold)
@@ -292,7 +297,11 @@ mod tests {
                 ..Default::default()
             },
             Overrides {
-                rules: Some("r.toml".into()),
+                rules: Some("/nonexistent/r.toml".into()),
+                ..Default::default()
+            },
+            Overrides {
+                orgs: Some("/nonexistent/orgs.csv".into()),
                 ..Default::default()
             },
         ] {

@@ -1,7 +1,7 @@
 //! Post weight: how many posts a request delivered.
 //!
 //! The default rule of SPEC.md: 1 for a 2xx or 304 response whose path is not a
-//! static asset, else 0. (A rules file replaces it; see the formats issue.)
+//! static asset, else 0. A rules file ([`crate::rules`]) replaces it.
 
 use crate::format::Request;
 
@@ -55,6 +55,8 @@ pub enum Weigher {
     /// The default rule of SPEC.md.
     #[default]
     Default,
+    /// A rules file: the first matching rule gives the weight.
+    Rules(std::sync::Arc<crate::rules::RuleSet>),
 }
 
 impl Weigher {
@@ -62,6 +64,7 @@ impl Weigher {
     pub fn weight(&self, req: &Request<'_>) -> u64 {
         match self {
             Weigher::Default => default_weight(req),
+            Weigher::Rules(rules) => rules.weight(req),
         }
     }
 }

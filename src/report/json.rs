@@ -5,6 +5,7 @@ use crate::analyze::ClientResult;
 use crate::damages::Cents;
 use crate::scan::{FileReport, FileStatus};
 use crate::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
+use crate::weigh::Weigher;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
@@ -136,7 +137,25 @@ pub fn settings_json(input: &ReportInput<'_>) -> Value {
         "since": cfg.since.map(format_rfc3339),
         "until": cfg.until.map(format_rfc3339),
         "strict": cfg.strict,
-        "post_rule": "default: 1 post for a 2xx or 304 response whose path is not a static asset",
+        "post_rule": match &cfg.weigher {
+            Weigher::Default => "default: 1 post for a 2xx or 304 response whose path is not a static asset",
+            Weigher::Rules(_) => "rules file: the first matching rule gives the weight; no match weighs 0",
+        },
+        "rules": match &cfg.weigher {
+            Weigher::Default => Value::Null,
+            Weigher::Rules(r) => json!({
+                "path": r.path,
+                "sha256": r.sha256,
+                "rules": r.names(),
+            }),
+        },
+        "orgs": cfg.keyer.orgs.as_ref().map(|o| json!({
+            "path": o.path,
+            "sha256": o.sha256,
+            "rows": o.rows,
+            "organisations": o.names.len(),
+            "exempt": o.names.iter().zip(&o.exempt).filter(|(_, &e)| e).map(|(n, _)| n).collect::<Vec<_>>(),
+        })),
     })
 }
 

@@ -55,6 +55,14 @@ pub fn render(input: &ReportInput<'_>) -> String {
         thousands(flagged.iter().map(|c| c.billed_posts()).sum::<u64>()),
         thousands(a.total_damages()),
     );
+    let exempt = a.clients.iter().filter(|c| c.exempt).count();
+    if exempt > 0 {
+        let _ = writeln!(
+            out,
+            "{} exempt clients (shown in clients.csv, never billed)",
+            thousands(exempt)
+        );
+    }
     if !flagged.is_empty() {
         let _ = writeln!(
             out,
