@@ -144,7 +144,7 @@ impl LineSink<'_> {
     }
 
     #[inline]
-    fn line(&mut self, format: &dyn LineFormat, line_no: u64, frame: Frame<'_>) {
+    fn line(&mut self, format: &mut dyn LineFormat, line_no: u64, frame: Frame<'_>) {
         let line = match frame {
             Frame::Line(l) => l,
             Frame::TooLong => {
@@ -157,6 +157,7 @@ impl LineSink<'_> {
         }
         if line[0] == b'#' {
             self.report.comments += 1;
+            format.comment(line);
             return;
         }
         let req = match format.parse(line) {
@@ -185,7 +186,7 @@ impl LineSink<'_> {
 
 /// Reads the decompressed stream `text` line by line into `agg`.
 fn scan_text(cfg: &Config, text: &mut dyn Read, report: &mut FileReport, agg: &mut Aggregate) {
-    let candidates = cfg.format.candidates(&cfg.fields);
+    let mut candidates = cfg.format.candidates(&cfg.fields, &cfg.json);
     let mut sink = LineSink {
         cfg,
         report,
@@ -198,7 +199,9 @@ fn scan_text(cfg: &Config, text: &mut dyn Read, report: &mut FileReport, agg: &m
     let mut nonblank = 0usize;
     let mut unrecognised = false;
 
-    let choose = |pending: &mut Vec<(u64, Option<Vec<u8>>)>, sink: &mut LineSink<'_>| {
+    let choose = |candidates: &mut [Box<dyn LineFormat>],
+                  pending: &mut Vec<(u64, Option<Vec<u8>>)>,
+                  sink: &mut LineSink<'_>| {
         let sample: Vec<&[u8]> = pending
             .iter()
             .filter_map(|(_, l)| l.as_deref())
@@ -207,12 +210,12 @@ fn scan_text(cfg: &Config, text: &mut dyn Read, report: &mut FileReport, agg: &m
         let pick = if sample.is_empty() {
             Some(0)
         } else {
-            detect(&candidates, &sample)
+            detect(candidates, &sample)
         };
         if let Some(i) = pick {
             for (n, l) in pending.drain(..) {
                 let frame = l.as_deref().map_or(Frame::TooLong, Frame::Line);
-                sink.line(candidates[i].as_ref(), n, frame);
+                sink.line(candidates[i].as_mut(), n, frame);
             }
         }
         pick
@@ -223,12 +226,18 @@ fn scan_text(cfg: &Config, text: &mut dyn Read, report: &mut FileReport, agg: &m
             return;
         }
         if let Some(i) = chosen {
-            return sink.line(candidates[i].as_ref(), n, frame);
+            return sink.line(candidates[i].as_mut(), n, frame);
         }
         let line = match frame {
             Frame::Line(l) => {
                 if !is_blank_or_comment(l) {
                     nonblank += 1;
+                } else if l.first() == Some(&b'#') {
+                    // Every candidate sees the headers before it is tried (they are
+                    // shown again to the one chosen, in order, when the lines replay).
+                    for c in candidates.iter_mut() {
+                        c.comment(l);
+                    }
                 }
                 Some(l.to_vec())
             }
@@ -236,12 +245,12 @@ fn scan_text(cfg: &Config, text: &mut dyn Read, report: &mut FileReport, agg: &m
         };
         pending.push((n, line));
         if nonblank >= DETECT_LINES {
-            chosen = choose(&mut pending, &mut sink);
+            chosen = choose(&mut candidates, &mut pending, &mut sink);
             unrecognised = chosen.is_none();
         }
     });
     if chosen.is_none() && !unrecognised {
-        chosen = choose(&mut pending, &mut sink);
+        chosen = choose(&mut candidates, &mut pending, &mut sink);
         unrecognised = chosen.is_none();
     }
     report.lines = end.lines;
