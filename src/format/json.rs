@@ -28,6 +28,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 
 /// Field paths for JSON lines, from the settings file's `[json]` table. Each one set
@@ -143,15 +144,36 @@ impl Json {
     }
 }
 
-/// A parsed JSON value; numbers keep their text.
+/// A parsed JSON value; numbers keep their text. Members are parsed when first
+/// looked at, so the parts of a line no field needs are only skimmed.
 #[derive(Debug)]
 enum J<'a> {
     Null,
     Bool(bool),
     Num(&'a str),
     Str(Cow<'a, str>),
-    Arr(Vec<J<'a>>),
-    Obj(Vec<(Cow<'a, str>, J<'a>)>),
+    Arr(Vec<Lazy<'a>>),
+    Obj(Vec<(Cow<'a, str>, Lazy<'a>)>),
+}
+
+/// A value not parsed until needed.
+#[derive(Debug)]
+struct Lazy<'a> {
+    raw: &'a RawValue,
+    value: OnceCell<Option<J<'a>>>,
+}
+
+impl<'a> Lazy<'a> {
+    fn new(raw: &'a RawValue) -> Lazy<'a> {
+        Lazy {
+            raw,
+            value: OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> Option<&J<'a>> {
+        self.value.get_or_init(|| tree(self.raw.get())).as_ref()
+    }
 }
 
 /// A string, borrowed from the line unless it had escapes.
@@ -199,24 +221,17 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
     }
 }
 
+/// Parses one level of a value.
 fn tree(raw: &str) -> Option<J<'_>> {
     let t = raw.trim();
     Some(match t.as_bytes().first()? {
         b'{' => {
             let o: RawObject<'_> = serde_json::from_str(t).ok()?;
-            J::Obj(
-                o.0.into_iter()
-                    .map(|(k, v)| Some((k, tree(v.get())?)))
-                    .collect::<Option<_>>()?,
-            )
+            J::Obj(o.0.into_iter().map(|(k, v)| (k, Lazy::new(v))).collect())
         }
         b'[' => {
             let a: Vec<&RawValue> = serde_json::from_str(t).ok()?;
-            J::Arr(
-                a.into_iter()
-                    .map(|v| tree(v.get()))
-                    .collect::<Option<_>>()?,
-            )
+            J::Arr(a.into_iter().map(Lazy::new).collect())
         }
         b'"' => J::Str(serde_json::from_str::<Text<'_>>(t).ok()?.0),
         b't' => J::Bool(true),
@@ -229,8 +244,8 @@ fn tree(raw: &str) -> Option<J<'_>> {
 impl<'a> J<'a> {
     fn member(&self, key: &str) -> Option<&J<'a>> {
         match self {
-            J::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            J::Arr(a) => a.get(key.parse::<usize>().ok()?),
+            J::Obj(m) => m.iter().find(|(k, _)| k == key)?.1.get(),
+            J::Arr(a) => a.get(key.parse::<usize>().ok()?)?.get(),
             _ => None,
         }
     }
@@ -257,7 +272,7 @@ impl<'a> J<'a> {
             } else {
                 b"false".to_vec()
             }),
-            J::Arr(a) => a.first()?.bytes(),
+            J::Arr(a) => a.first()?.get()?.bytes(),
             J::Null | J::Obj(_) => None,
         }
     }
