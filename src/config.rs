@@ -4,7 +4,7 @@
 
 use crate::client::{ClientKind, Keyer};
 use crate::damages::{Rate, Rounding};
-use crate::format::{FieldSet, FormatChoice};
+use crate::format::{FieldSet, FormatChoice, JsonFields};
 use crate::orgs::Orgs;
 use crate::rules::RuleSet;
 use crate::time::{parse_duration, parse_rfc3339, Micros};
@@ -21,6 +21,8 @@ pub struct Config {
     pub inputs: Vec<String>,
     pub out_dir: PathBuf,
     pub format: FormatChoice,
+    /// Field paths for JSON lines (the settings file's `[json]` table).
+    pub json: JsonFields,
     pub client: ClientKind,
     /// Named fields the formats must extract (filled while resolving).
     pub fields: FieldSet,
@@ -70,6 +72,9 @@ pub struct SettingsFile {
     pub strict: Option<bool>,
     pub rules: Option<PathBuf>,
     pub orgs: Option<PathBuf>,
+    /// Field paths for JSON lines: `[json]` with `time`, `client`, `method`, `uri`,
+    /// `request`, `status`, `user`, `user_agent`, `host`.
+    pub json: Option<JsonFields>,
 }
 
 impl SettingsFile {
@@ -202,6 +207,7 @@ impl Config {
             inputs,
             out_dir,
             format,
+            json: file.json.unwrap_or_default(),
             client,
             fields,
             keyer,

@@ -162,7 +162,7 @@ impl<S: OnRequest> LineSink<'_, S> {
     }
 
     #[inline]
-    fn line(&mut self, format: &dyn LineFormat, line_no: u64, frame: Frame<'_>) {
+    fn line(&mut self, format: &mut dyn LineFormat, line_no: u64, frame: Frame<'_>) {
         let line = match frame {
             Frame::Line(l) => l,
             Frame::TooLong => {
@@ -175,6 +175,7 @@ impl<S: OnRequest> LineSink<'_, S> {
         }
         if line[0] == b'#' {
             self.report.comments += 1;
+            format.comment(line);
             return;
         }
         let req = match format.parse(line) {
@@ -206,7 +207,7 @@ pub fn scan_text<S: OnRequest>(
     report: &mut FileReport,
     on: &mut S,
 ) {
-    let candidates = cfg.format.candidates(&cfg.fields);
+    let mut candidates = cfg.format.candidates(&cfg.fields, &cfg.json);
     let mut sink = LineSink {
         cfg,
         report,
@@ -219,7 +220,9 @@ pub fn scan_text<S: OnRequest>(
     let mut nonblank = 0usize;
     let mut unrecognised = false;
 
-    let choose = |pending: &mut Vec<(u64, Option<Vec<u8>>)>, sink: &mut LineSink<'_, S>| {
+    let choose = |candidates: &mut [Box<dyn LineFormat>],
+                  pending: &mut Vec<(u64, Option<Vec<u8>>)>,
+                  sink: &mut LineSink<'_, S>| {
         let sample: Vec<&[u8]> = pending
             .iter()
             .filter_map(|(_, l)| l.as_deref())
@@ -228,12 +231,12 @@ pub fn scan_text<S: OnRequest>(
         let pick = if sample.is_empty() {
             Some(0)
         } else {
-            detect(&candidates, &sample)
+            detect(candidates, &sample)
         };
         if let Some(i) = pick {
             for (n, l) in pending.drain(..) {
                 let frame = l.as_deref().map_or(Frame::TooLong, Frame::Line);
-                sink.line(candidates[i].as_ref(), n, frame);
+                sink.line(candidates[i].as_mut(), n, frame);
             }
         }
         pick
@@ -244,12 +247,18 @@ pub fn scan_text<S: OnRequest>(
             return;
         }
         if let Some(i) = chosen {
-            return sink.line(candidates[i].as_ref(), n, frame);
+            return sink.line(candidates[i].as_mut(), n, frame);
         }
         let line = match frame {
             Frame::Line(l) => {
                 if !is_blank_or_comment(l) {
                     nonblank += 1;
+                } else if l.first() == Some(&b'#') {
+                    // Every candidate sees the headers before it is tried (they are
+                    // shown again to the one chosen, in order, when the lines replay).
+                    for c in candidates.iter_mut() {
+                        c.comment(l);
+                    }
                 }
                 Some(l.to_vec())
             }
@@ -257,12 +266,12 @@ pub fn scan_text<S: OnRequest>(
         };
         pending.push((n, line));
         if nonblank >= DETECT_LINES {
-            chosen = choose(&mut pending, &mut sink);
+            chosen = choose(&mut candidates, &mut pending, &mut sink);
             unrecognised = chosen.is_none();
         }
     });
     if chosen.is_none() && !unrecognised {
-        chosen = choose(&mut pending, &mut sink);
+        chosen = choose(&mut candidates, &mut pending, &mut sink);
         unrecognised = chosen.is_none();
     }
     report.lines = end.lines;

@@ -3,12 +3,31 @@
 //! `host ident user [time] "request" status bytes ["referer" ["user agent"]] [extra...]`
 //! One parser serves both: referer and user agent are optional, and extra trailing
 //! fields (nginx's `"$http_x_forwarded_for"`, say) are ignored.
+//!
+//! [`VCombined`] is Apache's `vhost_combined`: the same line after a `host[:port]`
+//! field, which becomes the request's host (without its port).
 
-use super::{split_request_line, LineFormat, Malformed, Request};
+use super::{host_without_port, split_request_line, LineFormat, Malformed, Request};
 use crate::time::parse_clf_time;
 use std::borrow::Cow;
 
 pub struct Clf;
+
+/// Apache `vhost_combined`: `host[:port]` then a combined line.
+pub struct VCombined;
+
+impl LineFormat for VCombined {
+    fn name(&self) -> &str {
+        "vcombined"
+    }
+
+    fn parse<'a>(&self, line: &'a [u8]) -> Result<Request<'a>, Malformed> {
+        let (vhost, rest) = token(line).ok_or("empty line")?;
+        let mut r = Clf.parse(rest)?;
+        r.host = Some(Cow::Borrowed(host_without_port(vhost)));
+        Ok(r)
+    }
+}
 
 /// Splits off the next space-delimited token.
 fn token(s: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -211,6 +230,30 @@ mod tests {
         let r = parse(r#"1.2.3.4 - - [17/Oct/2023:05:57:49 +1100] "GET / HTTP/1.1" 200 1 "-" "Mozilla/5.0 (trunc"#).unwrap();
         assert!(r.user_agent_damaged);
         assert_eq!(r.status, 200);
+    }
+
+    #[test]
+    fn vhost_combined() {
+        // From crowdsecurity/hub `.tests/apache2-logs` (MIT).
+        let l = r#"website.com:443 1.2.3.4 - - [25/Oct/2021:11:05:52 +0200] "GET /web/.well-known HTTP/1.1" 403 6963 "abc.com" "User-agent-string""#;
+        let r = VCombined.parse(l.as_bytes()).unwrap();
+        assert_eq!(r.host.as_deref(), Some(&b"website.com"[..]));
+        assert_eq!(&*r.remote, b"1.2.3.4");
+        assert_eq!(format_rfc3339(r.time), "2021-10-25T09:05:52Z");
+        assert_eq!(
+            (r.target.as_deref(), r.status),
+            (Some(&b"/web/.well-known"[..]), 403)
+        );
+        assert_eq!(r.user_agent.as_deref(), Some(&b"User-agent-string"[..]));
+        let r = VCombined.parse(br#"www.crowdsec.net 192.168.1.1 - - [08/Jun/2020:08:04:43 +0000] "GET /solr/admin/info/system?wt=json HTTP/1.1" 500 803 "-" "-""#).unwrap();
+        assert_eq!(r.host.as_deref(), Some(&b"www.crowdsec.net"[..]));
+        // A combined line is not a vhost_combined one, nor the other way round.
+        let c = &l["website.com:443 ".len()..];
+        assert!(VCombined.parse(c.as_bytes()).is_err());
+        assert!(Clf.parse(l.as_bytes()).is_err());
+        assert!(VCombined
+            .parse(br#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 2326"#)
+            .is_err());
     }
 
     #[test]
