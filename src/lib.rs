@@ -18,6 +18,7 @@ pub mod evidence;
 pub mod format;
 pub mod generate;
 pub mod lines;
+pub mod profile;
 pub mod report;
 pub mod scan;
 pub mod time;
