@@ -38,6 +38,8 @@ pub enum Command {
     Scan(Box<ScanArgs>),
     /// Write deterministic synthetic access logs (the bundled sample logs, benchmark sets).
     Generate(crate::generate::GenerateArgs),
+    /// Show one client's activity, windows, damages, rate, paths, user agents and evidence lines.
+    Explain(Box<crate::explain::ExplainArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -48,8 +50,8 @@ pub struct ScanArgs {
     pub paths: Vec<String>,
 
     /// Folder the reports are written to (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: Option<PathBuf>,
 
     /// Settings file (TOML) with the same settings as these flags; flags override it.
     #[arg(long, value_name = "FILE")]
@@ -130,7 +132,7 @@ pub struct ScanArgs {
 }
 
 impl ScanArgs {
-    fn into_config(self: Box<Self>) -> Result<Config, String> {
+    pub(crate) fn into_config(self: Box<Self>) -> Result<Config, String> {
         let file = match &self.config {
             Some(p) => SettingsFile::load(p)?,
             None => SettingsFile::default(),
@@ -155,7 +157,7 @@ impl ScanArgs {
             rules: self.rules,
             orgs: self.orgs,
         };
-        Config::resolve(self.paths, self.out, flags, file)
+        Config::resolve(self.paths, self.out.unwrap_or_default(), flags, file)
     }
 }
 
@@ -261,6 +263,7 @@ pub fn main() -> i32 {
                 Exit::Usage as i32
             }
         },
+        Command::Explain(args) => crate::explain::run(*args),
         Command::Generate(args) => match crate::generate::run(&args) {
             Ok(()) => 0,
             Err(e) => {

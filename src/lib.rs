@@ -15,6 +15,7 @@ pub mod damages;
 pub mod decompress;
 pub mod discover;
 pub mod evidence;
+pub mod explain;
 pub mod format;
 pub mod generate;
 pub mod lines;
