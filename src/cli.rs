@@ -126,9 +126,13 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_evidence: bool,
 
-    /// Print nothing on stdout but errors.
+    /// Print nothing on stdout but errors (and no progress on stderr).
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// The summary on stdout: text (default) or json (for scripts).
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub summary: Option<String>,
 }
 
 impl ScanArgs {
@@ -167,6 +171,11 @@ fn now_rfc3339() -> String {
 
 /// Runs `scan` with a resolved config; the clock is read here, at the edge.
 pub fn run_scan(cfg: &Config) -> Exit {
+    run_scan_with(cfg, false)
+}
+
+/// [`run_scan`], printing the summary as JSON when `json_summary`.
+pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let pool = match rayon::ThreadPoolBuilder::new()
@@ -183,7 +192,9 @@ pub fn run_scan(cfg: &Config) -> Exit {
         }
     };
     let discovery = discover(&cfg.inputs);
+    let progress = crate::progress::start(discovery.inputs.len(), cfg.quiet);
     let mut output = pool.install(|| scan(cfg, discovery));
+    drop(progress);
     for f in &output.files {
         if let Some(e) = &f.error {
             eprintln!("scrapemeter: warning: {}: {e}", f.path);
@@ -231,7 +242,9 @@ pub fn run_scan(cfg: &Config) -> Exit {
         eprintln!("scrapemeter: error: {e}");
         return Exit::Output;
     }
-    if !cfg.quiet {
+    if !cfg.quiet && json_summary {
+        println!("{}", report::summary::render_json(&input));
+    } else if !cfg.quiet {
         print!("{}", report::summary::render(&input));
         println!("reports written to {}", cfg.out_dir.display());
     }
@@ -256,13 +269,16 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Scan(args) => match args.into_config() {
-            Ok(cfg) => run_scan(&cfg) as i32,
-            Err(e) => {
-                eprintln!("scrapemeter: error: {e}");
-                Exit::Usage as i32
+        Command::Scan(args) => {
+            let json_summary = args.summary.as_deref() == Some("json");
+            match args.into_config() {
+                Ok(cfg) => run_scan_with(&cfg, json_summary) as i32,
+                Err(e) => {
+                    eprintln!("scrapemeter: error: {e}");
+                    Exit::Usage as i32
+                }
             }
-        },
+        }
         Command::Explain(args) => crate::explain::run(*args),
         Command::Generate(args) => match crate::generate::run(&args) {
             Ok(()) => 0,

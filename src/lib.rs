@@ -20,6 +20,7 @@ pub mod format;
 pub mod generate;
 pub mod lines;
 pub mod profile;
+pub mod progress;
 pub mod report;
 pub mod scan;
 pub mod time;
