@@ -40,6 +40,9 @@ pub struct ClientResult {
     pub first_request: Micros,
     pub last_request: Micros,
     pub exempt: bool,
+    /// The client's buckets, kept only for flagged and exempt clients (for the charts
+    /// and rate profile of report.html); empty for everyone else.
+    pub buckets: Vec<Bucket>,
 }
 
 impl ClientResult {
@@ -122,7 +125,7 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
     } else {
         name.clone()
     };
-    ClientResult {
+    let mut result = ClientResult {
         name,
         cell,
         key,
@@ -133,7 +136,12 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
         first_request: buckets.first().map_or(0, |b| b.t),
         last_request: buckets.last().map_or(0, |b| b.t),
         exempt,
+        buckets: Vec::new(),
+    };
+    if !result.windows.is_empty() || result.exempt {
+        result.buckets = buckets.to_vec();
     }
+    result
 }
 
 pub fn analyze(cfg: &Config, aggregate: Aggregate) -> Analysis {
@@ -148,7 +156,10 @@ pub fn analyze(cfg: &Config, aggregate: Aggregate) -> Analysis {
     let mut with_posts = 0;
     for c in &all {
         let p = c.peak.map_or(0, |s| s.posts);
-        peak_posts.saturating_record(p);
+        // `record` grows the histogram; `saturating_record` would clamp to its top.
+        if peak_posts.record(p).is_err() {
+            peak_posts.saturating_record(p);
+        }
         with_posts += (p > 0) as u64;
         let (lo, hi) = decade(p);
         match decades.iter_mut().find(|d| d.0 == lo) {

@@ -38,6 +38,8 @@ pub enum Command {
     Scan(Box<ScanArgs>),
     /// Write deterministic synthetic access logs (the bundled sample logs, benchmark sets).
     Generate(crate::generate::GenerateArgs),
+    /// Show one client's activity, windows, damages, rate, paths, user agents and evidence lines.
+    Explain(Box<crate::explain::ExplainArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -48,8 +50,8 @@ pub struct ScanArgs {
     pub paths: Vec<String>,
 
     /// Folder the reports are written to (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: Option<PathBuf>,
 
     /// Settings file (TOML) with the same settings as these flags; flags override it.
     #[arg(long, value_name = "FILE")]
@@ -125,13 +127,17 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_evidence: bool,
 
-    /// Print nothing on stdout but errors.
+    /// Print nothing on stdout but errors (and no progress on stderr).
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// The summary on stdout: text (default) or json (for scripts).
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub summary: Option<String>,
 }
 
 impl ScanArgs {
-    fn into_config(self: Box<Self>) -> Result<Config, String> {
+    pub(crate) fn into_config(self: Box<Self>) -> Result<Config, String> {
         let file = match &self.config {
             Some(p) => SettingsFile::load(p)?,
             None => SettingsFile::default(),
@@ -156,7 +162,7 @@ impl ScanArgs {
             rules: self.rules,
             orgs: self.orgs,
         };
-        Config::resolve(self.paths, self.out, flags, file)
+        Config::resolve(self.paths, self.out.unwrap_or_default(), flags, file)
     }
 }
 
@@ -166,6 +172,11 @@ fn now_rfc3339() -> String {
 
 /// Runs `scan` with a resolved config; the clock is read here, at the edge.
 pub fn run_scan(cfg: &Config) -> Exit {
+    run_scan_with(cfg, false)
+}
+
+/// [`run_scan`], printing the summary as JSON when `json_summary`.
+pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let pool = match rayon::ThreadPoolBuilder::new()
@@ -182,7 +193,9 @@ pub fn run_scan(cfg: &Config) -> Exit {
         }
     };
     let discovery = discover(&cfg.inputs);
+    let progress = crate::progress::start(discovery.inputs.len(), cfg.quiet);
     let mut output = pool.install(|| scan(cfg, discovery));
+    drop(progress);
     for f in &output.files {
         if let Some(e) = &f.error {
             eprintln!("scrapemeter: warning: {}: {e}", f.path);
@@ -230,7 +243,9 @@ pub fn run_scan(cfg: &Config) -> Exit {
         eprintln!("scrapemeter: error: {e}");
         return Exit::Output;
     }
-    if !cfg.quiet {
+    if !cfg.quiet && json_summary {
+        println!("{}", report::summary::render_json(&input));
+    } else if !cfg.quiet {
         print!("{}", report::summary::render(&input));
         println!("reports written to {}", cfg.out_dir.display());
     }
@@ -255,13 +270,17 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Scan(args) => match args.into_config() {
-            Ok(cfg) => run_scan(&cfg) as i32,
-            Err(e) => {
-                eprintln!("scrapemeter: error: {e}");
-                Exit::Usage as i32
+        Command::Scan(args) => {
+            let json_summary = args.summary.as_deref() == Some("json");
+            match args.into_config() {
+                Ok(cfg) => run_scan_with(&cfg, json_summary) as i32,
+                Err(e) => {
+                    eprintln!("scrapemeter: error: {e}");
+                    Exit::Usage as i32
+                }
             }
-        },
+        }
+        Command::Explain(args) => crate::explain::run(*args),
         Command::Generate(args) => match crate::generate::run(&args) {
             Ok(()) => 0,
             Err(e) => {

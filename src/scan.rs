@@ -304,7 +304,9 @@ fn is_blank_or_comment(l: &[u8]) -> bool {
 
 /// Scans one input into `agg`.
 pub fn scan_input(cfg: &Config, input: &Input, agg: &mut Aggregate) -> FileReport {
-    read_input(cfg, input, &mut (cfg, agg))
+    let report = read_input(cfg, input, &mut crate::progress::Counting::new((cfg, agg)));
+    crate::progress::file_done();
+    report
 }
 
 /// Reads one input, handing each request to `on`.

@@ -5,6 +5,7 @@
 //! A failure leaves no half-written report behind.
 
 pub mod clients;
+pub mod html;
 pub mod json;
 pub mod summary;
 pub mod violations;
@@ -47,6 +48,7 @@ pub fn write_all(input: &ReportInput<'_>) -> Result<Vec<PathBuf>, String> {
             "report.json",
             json::render(input).map_err(|e| e.to_string())?,
         ),
+        ("report.html", html::render(input)),
     ];
     write_atomically(&input.cfg.out_dir, &files)
 }

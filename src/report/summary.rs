@@ -1,4 +1,6 @@
 //! The short summary printed on stdout: flagged clients by damages, then the input.
+//! Every line fits 80 columns; log content is stripped of control characters.
+//! `--summary json` prints the same as JSON for scripts.
 
 use super::json::Totals;
 use super::ReportInput;
@@ -7,6 +9,8 @@ use std::fmt::Write;
 /// Rows shown before "… and N more".
 const MAX_ROWS: usize = 20;
 const CLIENT_WIDTH: usize = 39;
+/// The width of a terminal that the summary fits.
+const COLUMNS: usize = 80;
 
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: impl ToString) -> String {
@@ -38,23 +42,34 @@ fn clip(s: &str, width: usize) -> String {
     }
 }
 
-pub fn render(input: &ReportInput<'_>) -> String {
-    let a = input.analysis;
-    let mut out = String::new();
-    let mut flagged: Vec<_> = a.clients.iter().filter(|c| !c.exempt).collect();
+/// Flagged (not exempt) clients, highest damages first.
+fn flagged<'a>(input: &ReportInput<'a>) -> Vec<&'a crate::analyze::ClientResult> {
+    let mut flagged: Vec<_> = input
+        .analysis
+        .clients
+        .iter()
+        .filter(|c| !c.exempt)
+        .collect();
     flagged.sort_by(|x, y| {
         y.damages()
             .cmp(&x.damages())
             .then_with(|| x.cell.cmp(&y.cell))
     });
+    flagged
+}
+
+pub fn render(input: &ReportInput<'_>) -> String {
+    let a = input.analysis;
+    let mut out = String::new();
+    let flagged = flagged(input);
     let _ = writeln!(
         out,
-        "{} flagged clients, {} billed windows, {} posts billed, damages USD {}",
+        "{} flagged clients, {} billed windows, {} posts billed",
         thousands(flagged.len()),
         thousands(a.total_windows()),
         thousands(flagged.iter().map(|c| c.billed_posts()).sum::<u64>()),
-        thousands(a.total_damages()),
     );
+    let _ = writeln!(out, "damages USD {}", thousands(a.total_damages()));
     let exempt = a.clients.iter().filter(|c| c.exempt).count();
     if exempt > 0 {
         let _ = writeln!(
@@ -64,16 +79,29 @@ pub fn render(input: &ReportInput<'_>) -> String {
         );
     }
     if !flagged.is_empty() {
+        // Wide numbers take their room from the client column.
+        let shown = &flagged[..flagged.len().min(MAX_ROWS)];
+        let pw = shown
+            .iter()
+            .map(|c| thousands(c.billed_posts()).len())
+            .fold(13, usize::max);
+        let dw = shown
+            .iter()
+            .map(|c| thousands(c.damages()).len())
+            .fold(16, usize::max);
+        let cw = CLIENT_WIDTH
+            .min(COLUMNS.saturating_sub(pw + dw + 10))
+            .max(12);
         let _ = writeln!(
             out,
-            "\n{:<CLIENT_WIDTH$} {:>7} {:>13} {:>16}",
+            "\n{:<cw$} {:>7} {:>pw$} {:>dw$}",
             "client", "windows", "posts", "damages_usd"
         );
         for c in flagged.iter().take(MAX_ROWS) {
             let _ = writeln!(
                 out,
-                "{:<CLIENT_WIDTH$} {:>7} {:>13} {:>16}",
-                clip(&c.name, CLIENT_WIDTH),
+                "{:<cw$} {:>7} {:>pw$} {:>dw$}",
+                clip(&crate::explain::clean(&c.name), cw),
                 c.windows.len(),
                 thousands(c.billed_posts()),
                 thousands(c.damages()),
@@ -90,11 +118,11 @@ pub fn render(input: &ReportInput<'_>) -> String {
     let t = Totals::of(&input.scan.files, input.scan.skipped.len());
     let _ = writeln!(
         out,
-        "\ninput: {} files ({} incomplete, {} unreadable, {} skipped), {} lines, {} malformed, {} out of range",
-        t.files,
-        t.incomplete,
-        t.unreadable + t.unrecognised,
-        t.skipped,
+        "\ninput: {} files ({} incomplete, {} unreadable, {} skipped)\n       {} lines, {} malformed, {} out of range",
+        thousands(t.files),
+        thousands(t.incomplete),
+        thousands(t.unreadable + t.unrecognised),
+        thousands(t.skipped),
         thousands(t.lines),
         thousands(t.malformed),
         thousands(t.out_of_range),
@@ -102,9 +130,94 @@ pub fn render(input: &ReportInput<'_>) -> String {
     out
 }
 
+/// The summary as JSON: totals, every flagged client (highest damages first), inputs.
+pub fn render_json(input: &ReportInput<'_>) -> String {
+    let a = input.analysis;
+    let flagged = flagged(input);
+    let doc = serde_json::json!({
+        "flagged_clients": flagged.len(),
+        "billed_windows": a.total_windows(),
+        "billed_posts": flagged.iter().map(|c| c.billed_posts()).sum::<u64>(),
+        "damages_usd": a.total_damages(),
+        "clients": flagged.iter().map(|c| serde_json::json!({
+            "client": c.name,
+            "windows": c.windows.len(),
+            "posts": c.billed_posts(),
+            "damages_usd": c.damages(),
+        })).collect::<Vec<_>>(),
+        "input": Totals::of(&input.scan.files, input.scan.skipped.len()),
+        "out": input.cfg.out_dir.display().to_string(),
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::thousands;
+    use super::*;
+    use crate::aggregate::Bucket;
+    use crate::analyze::{analyze_client, Analysis, Population};
+    use crate::config::{Config, Overrides, SettingsFile};
+    use crate::report::RunInfo;
+    use crate::scan::{FileReport, ScanOutput};
+
+    #[test]
+    fn every_line_fits_80_columns() {
+        let cfg = Config::resolve(
+            vec!["x".into()],
+            "out".into(),
+            Overrides::default(),
+            SettingsFile::default(),
+        )
+        .unwrap();
+        let buckets: Vec<Bucket> = (0..3)
+            .map(|d| Bucket {
+                t: d * 86_400_000_000,
+                posts: 987_654_321_000,
+                requests: 987_654_321_000,
+            })
+            .collect();
+        let key = "Mozilla/5.0 \u{1b}[31m a very long user agent that goes on and on and on";
+        let client = analyze_client(&cfg, key.as_bytes().into(), &buckets);
+        let mut file = FileReport::new("a.log");
+        file.lines = 123_456_789_012;
+        file.malformed = 123_456_789;
+        file.out_of_range = 123_456_789;
+        let scan = ScanOutput {
+            inputs: Vec::new(),
+            files: vec![file],
+            skipped: Vec::new(),
+            aggregate: Default::default(),
+        };
+        let analysis = Analysis {
+            clients: vec![client],
+            population: Population {
+                clients: 1,
+                buckets: 3,
+                clients_with_posts: 1,
+                peak_posts: hdrhistogram::Histogram::new(3).unwrap(),
+                decades: Vec::new(),
+            },
+        };
+        let input = ReportInput {
+            cfg: &cfg,
+            scan: &scan,
+            analysis: &analysis,
+            run: RunInfo {
+                version: "0",
+                started_at: String::new(),
+                elapsed_seconds: 0.0,
+                threads: 1,
+            },
+        };
+        let text = render(&input);
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "{line:?}");
+            assert!(!line.chars().any(char::is_control), "{line:?}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&render_json(&input)).unwrap();
+        assert_eq!(json["clients"][0]["windows"], 3);
+        assert_eq!(json["input"]["lines"], 123_456_789_012u64);
+    }
 
     #[test]
     fn digit_grouping() {

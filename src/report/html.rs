@@ -1,0 +1,885 @@
+//! `report.html`: the report people read, one self-contained page.
+//!
+//! No script, no network: inline CSS and hand-built inline SVG, readable on screen and
+//! printed to PDF. The page follows the reader's questions: what was read and what is
+//! owed (summary), how it was computed (methodology, with a worked example), why each
+//! client is flagged (chart, rate profile, windows, evidence lines), and how far the
+//! flagged clients stand from everyone else (population). Every string that comes from
+//! the logs (client keys, evidence and malformed lines, file names) goes through
+//! [`esc`]. The page is deterministic but for the run facts, all in its footer.
+
+use super::json::{settings_json, Totals};
+use super::summary::thousands;
+use super::ReportInput;
+use crate::analyze::{BilledWindow, ClientResult};
+use crate::client::ClientKind;
+use crate::config::Config;
+use crate::damages::{window_damages, Cents, Rounding};
+use crate::evidence::Evidence;
+use crate::profile::{rate_profile, trailing_envelope};
+use crate::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
+use crate::weigh::STATIC_EXTENSIONS;
+use crate::window::Mode;
+use std::fmt::Write;
+
+/// Flagged clients given a section of their own; the rest are in the tables.
+const MAX_CLIENT_SECTIONS: usize = 200;
+/// Columns the trailing-window curve is summarised into.
+const CHART_COLUMNS: usize = 400;
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters would be invisible or break the layout.
+            c if c.is_control() && c != '\t' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn usd(c: Cents) -> String {
+    thousands(c)
+}
+
+fn t(t: Micros) -> String {
+    format_rfc3339(t)
+}
+
+const CSS: &str = r#"
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1a1a1a;max-width:1100px;margin:2em auto;padding:0 1.5em}
+h1{font-size:1.7em;margin:0 0 .2em}
+h2{font-size:1.3em;border-bottom:2px solid #333;padding-bottom:.2em;margin-top:2.2em}
+h3{font-size:1.05em;margin:1.4em 0 .4em}
+table{border-collapse:collapse;margin:.5em 0 1em}
+th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#f0f0f0}
+.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.key,.mono{font-family:ui-monospace,"SF Mono",Menlo,Consolas,monospace;word-break:break-all}
+.mono{font-size:12px}
+pre.line{white-space:pre-wrap;word-break:break-all;background:#f5f5f5;border-left:3px solid #888;padding:.4em .6em;margin:.2em 0 .8em;font-size:12px}
+.total{font-size:1.25em;background:#fff4e5;border:1px solid #e0b070;padding:.5em .8em;display:inline-block}
+.note{color:#555}
+.exempt{color:#2a6f2a;font-weight:bold}
+.example{background:#f5f8fc;border:1px solid #b8c8dc;padding:.6em 1em}
+svg{max-width:100%;height:auto;display:block;margin:.4em 0}
+svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:.15em 1em}
+dl.facts dt{font-weight:bold}
+dl.facts dd{margin:0}
+footer{margin-top:3em;border-top:1px solid #bbb;padding-top:.5em;color:#555;font-size:12px}
+@page{size:A4;margin:14mm}
+@media print{body{margin:0;max-width:none;padding:0;font-size:12px}section.client{break-before:page}tr,pre,svg,.example{break-inside:avoid}h2,h3{break-after:avoid}}
+"#;
+
+/// Renders the page.
+pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
+    let cfg = input.cfg;
+    let a = input.analysis;
+    let mut flagged: Vec<&ClientResult> = a.clients.iter().filter(|c| !c.exempt).collect();
+    flagged.sort_by(|x, y| {
+        y.damages()
+            .cmp(&x.damages())
+            .then_with(|| x.cell.cmp(&y.cell))
+    });
+    let exempt: Vec<&ClientResult> = a.clients.iter().filter(|c| c.exempt).collect();
+
+    let mut o = String::with_capacity(64 * 1024);
+    o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    o.push_str("<title>scrapemeter: damages report</title>\n<style>");
+    o.push_str(CSS);
+    o.push_str("</style>\n</head>\n<body>\n");
+    summary(&mut o, input, &flagged, &exempt);
+    methodology(&mut o, input, &flagged);
+    o.push_str("<h2 id=\"clients\">Flagged clients in detail</h2>\n");
+    if flagged.is_empty() && exempt.is_empty() {
+        o.push_str("<p>No client breached the threshold.</p>\n");
+    }
+    for (i, c) in flagged.iter().chain(&exempt).enumerate() {
+        if i == MAX_CLIENT_SECTIONS {
+            let _ = writeln!(
+                o,
+                "<p class=\"note\">The other {} clients are listed in the summary table, clients.csv and violations.csv.</p>",
+                thousands(flagged.len() + exempt.len() - i)
+            );
+            break;
+        }
+        client_section(&mut o, cfg, c, i + 1);
+    }
+    population(&mut o, input, flagged.len());
+    appendix(&mut o, input);
+    // The run facts: the only part of the page that differs between equal runs.
+    let r = &input.run;
+    let _ = writeln!(
+        o,
+        "<footer id=\"run\">Written by scrapemeter {} in a run started {} ({} s, {} threads). Everything else on this page follows from the inputs and settings alone.</footer>",
+        esc(r.version),
+        esc(&r.started_at),
+        r.elapsed_seconds,
+        r.threads
+    );
+    o.push_str("</body>\n</html>\n");
+    o.into_bytes()
+}
+
+fn client_kind_words(k: &ClientKind) -> String {
+    match k {
+        ClientKind::Ip => "the client IP address (IPv6 in its canonical RFC 5952 form, an IPv4-mapped IPv6 address as IPv4)".into(),
+        ClientKind::Subnet {
+            ipv4_prefix,
+            ipv6_prefix,
+        } => format!(
+            "the client's network: its IPv4 /{ipv4_prefix} or IPv6 /{ipv6_prefix} subnet, written in CIDR form"
+        ),
+        ClientKind::User => "the authenticated user name logged with the request".into(),
+        ClientKind::Ua => "the user agent string sent with the request".into(),
+        ClientKind::Field { name } => format!("the logged field <code>{}</code>", esc(name)),
+    }
+}
+
+fn rounding_words(r: Rounding) -> &'static str {
+    match r {
+        Rounding::ProRata => "pro rata: rate × posts ÷ per, rounded half up to the cent",
+        Rounding::PerStarted => {
+            "per started block: every started block of “per” posts is charged in full"
+        }
+        Rounding::PerFull => "per full block: only complete blocks of “per” posts are charged",
+    }
+}
+
+fn summary(
+    o: &mut String,
+    input: &ReportInput<'_>,
+    flagged: &[&ClientResult],
+    exempt: &[&ClientResult],
+) {
+    let cfg = input.cfg;
+    let a = input.analysis;
+    let tot = Totals::of(&input.scan.files, input.scan.skipped.len());
+    let window = format_duration(cfg.window);
+    o.push_str("<header>\n<h1>Scraping damages report</h1>\n");
+    let _ = writeln!(
+        o,
+        "<p class=\"note\">Posts fetched per client in every {} window of the web server access logs, and the liquidated damages of USD {} per {} posts owed for each window with more than {} posts.</p>\n</header>",
+        esc(&window),
+        thousands(cfg.rate),
+        thousands(cfg.per),
+        thousands(cfg.threshold)
+    );
+    o.push_str("<h2 id=\"summary\">Summary</h2>\n<dl class=\"facts\">\n");
+    let period = match (tot.first_request, tot.last_request) {
+        (Some(f), Some(l)) => format!("{} to {} (UTC, first and last request read)", t(f), t(l)),
+        _ => "no request was read".into(),
+    };
+    let _ = writeln!(o, "<dt>Period covered</dt><dd>{}</dd>", esc(&period));
+    if cfg.since.is_some() || cfg.until.is_some() {
+        let _ = writeln!(
+            o,
+            "<dt>Time range</dt><dd>only requests from {} until {} (exclusive) were counted; {} were outside it</dd>",
+            esc(&cfg.since.map_or("the beginning".into(), t)),
+            esc(&cfg.until.map_or("the end".into(), t)),
+            thousands(tot.out_of_range)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "<dt>Inputs</dt><dd>{} files ({} read; {} incomplete, {} unreadable or unrecognised, {} skipped as duplicates), {} lines, {} requests, {} malformed lines (listed in the <a href=\"#appendix\">appendix</a> with each file's SHA-256)</dd>",
+        thousands(tot.files),
+        thousands(tot.files_read),
+        thousands(tot.incomplete),
+        thousands(tot.unreadable + tot.unrecognised),
+        thousands(tot.skipped),
+        thousands(tot.lines),
+        thousands(tot.requests),
+        thousands(tot.malformed)
+    );
+    let _ = writeln!(
+        o,
+        "<dt>Settings</dt><dd>a client is {}; a window breaches with <em>more than</em> {} posts in {}; billed windows are {}; damages are USD {} per {} posts, {}; log format {}.</dd>",
+        client_kind_words(&cfg.client),
+        thousands(cfg.threshold),
+        esc(&window),
+        match cfg.mode {
+            Mode::Rolling => "rolling (they start at a post)",
+            Mode::Calendar => "calendar windows aligned to 00:00 UTC",
+        },
+        thousands(cfg.rate),
+        thousands(cfg.per),
+        rounding_words(cfg.rounding),
+        esc(&cfg.format.name())
+    );
+    let _ = writeln!(
+        o,
+        "<dt>Clients</dt><dd>{} clients made a request, {} of them fetched a post; {} breached the threshold</dd>",
+        thousands(a.population.clients),
+        thousands(a.population.clients_with_posts),
+        thousands(flagged.len())
+    );
+    o.push_str("</dl>\n");
+    let total = a.total_damages();
+    let _ = writeln!(
+        o,
+        "<p class=\"total\">Total damages: <strong id=\"total-damages\" data-usd=\"{total}\">USD {}</strong> for {} posts in {} billed windows of {} clients.</p>",
+        usd(total),
+        thousands(flagged.iter().map(|c| c.billed_posts()).sum::<u64>()),
+        thousands(a.total_windows()),
+        thousands(flagged.len())
+    );
+    if !flagged.is_empty() {
+        o.push_str("<table id=\"flagged\">\n<thead><tr><th>Client</th><th class=\"n\">Windows</th><th class=\"n\">Posts billed</th><th class=\"n\">Damages (USD)</th><th>Peak window starts</th><th class=\"n\">Peak posts</th></tr></thead>\n<tbody>\n");
+        for (i, c) in flagged.iter().enumerate() {
+            let name = if i < MAX_CLIENT_SECTIONS {
+                format!("<a href=\"#client-{}\">{}</a>", i + 1, esc(&c.name))
+            } else {
+                esc(&c.name)
+            };
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"key\">{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                c.windows.len(),
+                thousands(c.billed_posts()),
+                usd(c.damages()),
+                c.peak.map_or(String::new(), |p| t(p.start)),
+                thousands(c.peak.map_or(0, |p| p.posts))
+            );
+        }
+        let _ = writeln!(
+            o,
+            "</tbody>\n<tfoot><tr><th>Total</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th></th><th></th></tr></tfoot>\n</table>",
+            thousands(a.total_windows()),
+            thousands(flagged.iter().map(|c| c.billed_posts()).sum::<u64>()),
+            usd(total)
+        );
+    }
+    if !exempt.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p>{} exempt clients breached the threshold too; their windows are shown below, marked exempt, and are not billed: {}.</p>",
+            exempt.len(),
+            exempt
+                .iter()
+                .map(|c| format!("<span class=\"key\">{}</span>", esc(&c.name)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+/// `rate × posts / per` as an exact decimal of dollars, with a trailing `…` when cut.
+fn exact_amount(posts: u64, cfg: &Config) -> String {
+    let num = cfg.rate.micros as u128 * posts as u128; // micro-dollars × per
+    let den = cfg.per as u128 * 1_000_000;
+    let int = num / den;
+    let mut rem = num % den;
+    let mut frac = String::new();
+    for _ in 0..8 {
+        if rem == 0 {
+            break;
+        }
+        rem *= 10;
+        frac.push(char::from(b'0' + (rem / den) as u8));
+        rem %= den;
+    }
+    let mut s = thousands(int);
+    if !frac.is_empty() {
+        s.push('.');
+        s.push_str(&frac);
+        if rem != 0 {
+            s.push('…');
+        }
+    }
+    s
+}
+
+fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult]) {
+    let cfg = input.cfg;
+    let window = esc(&format_duration(cfg.window));
+    o.push_str("<h2 id=\"method\">How the damages were computed</h2>\n<ol>\n");
+    let post_rule = post_rule_words(input);
+    let _ = writeln!(o, "<li><strong>Posts.</strong> {post_rule}</li>");
+    let _ = writeln!(
+        o,
+        "<li><strong>Clients.</strong> Requests are grouped by {}. A request with no such key (empty or <code>-</code>) is counted among the inputs but never billed.</li>",
+        client_kind_words(&cfg.client)
+    );
+    let _ = writeln!(
+        o,
+        "<li><strong>Time.</strong> Every timestamp is converted to UTC. A window is the half-open interval [start, start + {window}): a request exactly {window} after the start belongs to the next window. Each request counts once, in the window its own time falls in.</li>"
+    );
+    let _ = writeln!(
+        o,
+        "<li><strong>Threshold.</strong> A window breaches when it holds <em>strictly more</em> than {} posts; exactly {} posts is not a breach.</li>",
+        thousands(cfg.threshold),
+        thousands(cfg.threshold)
+    );
+    match cfg.mode {
+        Mode::Rolling => {
+            let _ = writeln!(
+                o,
+                "<li><strong>Billed windows (rolling).</strong> Windows start only at the time of a post. The first billed window starts at the client's earliest post whose {window} window breaches; the next starts at the earliest breaching post at or after the end of the previous one; and so on. Billed windows never overlap, so no post is billed twice, and a breach that spans midnight is caught.</li>"
+            );
+        }
+        Mode::Calendar => {
+            let _ = writeln!(
+                o,
+                "<li><strong>Billed windows (calendar).</strong> Time is cut into fixed windows of {window} aligned to 1970-01-01T00:00:00Z (with 24h: UTC calendar days). Every such window that breaches is billed. A burst that straddles a window boundary may not be caught; the rolling mode would catch it.</li>"
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "<li><strong>Damages.</strong> Each billed window owes USD {} per {} posts on <em>all</em> its posts (not only those over the threshold), {}. Each window is rounded on its own, in exact integer arithmetic; a client owes the sum of its windows.</li>",
+        thousands(cfg.rate),
+        thousands(cfg.per),
+        rounding_words(cfg.rounding)
+    );
+    let _ = writeln!(
+        o,
+        "<li><strong>Peak window.</strong> For every client, the {window} window (starting at one of its posts) with the most posts; shown for comparison, in either mode.</li>"
+    );
+    o.push_str("</ol>\n");
+    let example = flagged
+        .iter()
+        .find_map(|c| c.windows.first().map(|w| (c, w)));
+    if let Some((c, w)) = example {
+        let damages = window_damages(w.posts, cfg.rate, cfg.per, cfg.rounding);
+        let arithmetic = match cfg.rounding {
+            Rounding::ProRata => format!(
+                "{} × {} ÷ {} = {} → rounded half up to the cent: <strong>USD {}</strong>",
+                thousands(cfg.rate),
+                thousands(w.posts),
+                thousands(cfg.per),
+                exact_amount(w.posts, cfg),
+                usd(damages)
+            ),
+            Rounding::PerStarted => format!(
+                "{} posts are {} started blocks of {}; {} × {} = <strong>USD {}</strong>",
+                thousands(w.posts),
+                thousands(w.posts.div_ceil(cfg.per)),
+                thousands(cfg.per),
+                thousands(w.posts.div_ceil(cfg.per)),
+                thousands(cfg.rate),
+                usd(damages)
+            ),
+            Rounding::PerFull => format!(
+                "{} posts are {} full blocks of {}; {} × {} = <strong>USD {}</strong>",
+                thousands(w.posts),
+                thousands(w.posts / cfg.per),
+                thousands(cfg.per),
+                thousands(w.posts / cfg.per),
+                thousands(cfg.rate),
+                usd(damages)
+            ),
+        };
+        let _ = writeln!(
+            o,
+            "<div class=\"example\" id=\"worked-example\"><p><strong>Worked example.</strong> Client <span class=\"key\">{}</span>, billed window {}: from {} to {} (exclusive). It holds {} posts in {} requests. {} is more than {}, so the window breaches. Damages: {}.</p></div>",
+            esc(&c.name),
+            w.index,
+            t(w.start),
+            t(w.end),
+            thousands(w.posts),
+            thousands(w.requests),
+            thousands(w.posts),
+            thousands(cfg.threshold),
+            arithmetic
+        );
+    }
+}
+
+/// The post rule in words.
+fn post_rule_words(input: &ReportInput<'_>) -> String {
+    // report.json's settings carry the rule's description; the default rule is spelt out.
+    let rule = settings_json(input)["post_rule"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    if rule.starts_with("default") {
+        format!(
+            "A request delivered one post when the server answered with a 2xx status or 304 (not modified) and its path (the request target up to <code>?</code>) does not end in a static asset suffix ({}, in any case). Any other request delivered no post; it still counts as a request. Any HTTP method counts.",
+            STATIC_EXTENSIONS
+                .iter()
+                .map(|e| format!("<code>{e}</code>"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    } else {
+        format!("Post weights come from the rules file: {}.", esc(&rule))
+    }
+}
+
+/// Seconds for a gap: `0.250 s`, `12.0 s`, or `1h2m3s` for long ones.
+pub fn gap_words(us: u64) -> String {
+    if us < 60 * MICROS_PER_SEC as u64 {
+        format!("{:.3} s", us as f64 / MICROS_PER_SEC as f64)
+    } else {
+        format_duration(us as Micros)
+    }
+}
+
+fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
+    let _ = writeln!(
+        o,
+        "<section class=\"client\" id=\"client-{n}\">\n<h3>{n}. Client <span class=\"key\">{}</span>{}</h3>",
+        esc(&c.name),
+        if c.exempt {
+            " <span class=\"exempt\">(exempt: not billed)</span>"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        o,
+        "<p>{} requests and {} posts from {} to {}; {} billed windows, {} posts billed, damages <strong>USD {}</strong>.{}</p>",
+        thousands(c.total_requests),
+        thousands(c.total_posts),
+        t(c.first_request),
+        t(c.last_request),
+        c.windows.len(),
+        thousands(c.billed_posts()),
+        usd(if c.exempt { Cents(0) } else { c.damages() }),
+        c.peak.map_or(String::new(), |p| format!(
+            " Peak {} window: {} posts from {}.",
+            esc(&format_duration(cfg.window)),
+            thousands(p.posts),
+            t(p.start)
+        ))
+    );
+    chart(o, cfg, c);
+    // Rate profile.
+    let p = rate_profile(&c.buckets);
+    let _ = writeln!(
+        o,
+        "<table class=\"profile\"><thead><tr><th>Rate profile</th><th class=\"n\">p50</th><th class=\"n\">p90</th><th class=\"n\">p99</th><th class=\"n\">max</th></tr></thead><tbody>\n<tr><td>Requests per active minute ({} minutes)</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n<tr><td>Gap between requests</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n</tbody></table>",
+        thousands(p.active_minutes),
+        thousands(p.requests_per_minute.p50),
+        thousands(p.requests_per_minute.p90),
+        thousands(p.requests_per_minute.p99),
+        thousands(p.requests_per_minute.max),
+        gap_words(p.gap_micros.p50),
+        gap_words(p.gap_micros.p90),
+        gap_words(p.gap_micros.p99),
+        gap_words(p.gap_micros.max),
+    );
+    o.push_str("<p class=\"note\">A person reading pages makes irregular, bursty requests with long pauses; a steady rate with short, even gaps, minute after minute, is the mark of a program. Percentiles are approximate (3 significant figures).</p>\n");
+    // Windows.
+    o.push_str("<table class=\"windows\"><thead><tr><th class=\"n\">Window</th><th>Start (UTC)</th><th>End (UTC, exclusive)</th><th class=\"n\">Posts</th><th class=\"n\">Requests</th><th class=\"n\">Damages (USD)</th></tr></thead><tbody>\n");
+    for w in &c.windows {
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            w.index,
+            t(w.start),
+            t(w.end),
+            thousands(w.posts),
+            thousands(w.requests),
+            if c.exempt { "exempt".into() } else { usd(w.damages) }
+        );
+    }
+    o.push_str("</tbody></table>\n");
+    evidence(o, &c.windows);
+    o.push_str("</section>\n");
+}
+
+fn evidence_line(o: &mut String, what: &str, e: &Option<Evidence>) {
+    match e {
+        Some(e) => {
+            let _ = writeln!(
+                o,
+                "<p>{what} request, {}: <span class=\"mono\">{}:{}</span></p>\n<pre class=\"line\">{}</pre>",
+                t(e.time),
+                esc(&e.file),
+                e.line,
+                esc(&e.text)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "<p>{what} request: <span class=\"note\">not found (no second read with --no-evidence, or the input was standard input)</span></p>"
+            );
+        }
+    }
+}
+
+fn evidence(o: &mut String, windows: &[BilledWindow]) {
+    if windows.is_empty() {
+        return;
+    }
+    o.push_str("<h3>Evidence</h3>\n<p class=\"note\">The raw log lines of each window's first and last request, with their file and line number, as logged (bytes that are not UTF-8 shown as \\xHH).</p>\n");
+    for w in windows {
+        let _ = writeln!(o, "<h4>Window {}</h4>", w.index);
+        evidence_line(o, "First", &w.evidence.first);
+        evidence_line(o, "Last", &w.evidence.last);
+    }
+}
+
+/// A round, short label for an axis: `1.2M`, `350k`, `12`.
+fn short(n: u64) -> String {
+    let f = n as f64;
+    let (v, unit) = if n >= 1_000_000_000 {
+        (f / 1e9, "G")
+    } else if n >= 1_000_000 {
+        (f / 1e6, "M")
+    } else if n >= 10_000 {
+        (f / 1e3, "k")
+    } else {
+        return thousands(n);
+    };
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}{unit}")
+}
+
+/// The trailing-window curve with the threshold line and the billed windows shaded.
+fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
+    const W: f64 = 800.0;
+    const H: f64 = 250.0;
+    const L: f64 = 70.0;
+    const R: f64 = 16.0;
+    const TOP: f64 = 18.0;
+    const B: f64 = 36.0;
+    let (pw, ph) = (W - L - R, H - TOP - B);
+    let from = c.first_request;
+    let to = c.last_request.saturating_add(cfg.window).max(from + 1);
+    let curve = trailing_envelope(&c.buckets, cfg.window, from, to, CHART_COLUMNS);
+    let top_value = curve
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(cfg.threshold)
+        .max(1);
+    let ymax = top_value as f64 * 1.1;
+    let x = |tm: Micros| L + pw * ((tm - from) as f64 / (to - from) as f64);
+    let y = |v: u64| TOP + ph * (1.0 - v as f64 / ymax);
+    let _ = writeln!(
+        o,
+        "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"Posts in the trailing {0} over time for client {1}\" xmlns=\"http://www.w3.org/2000/svg\"><title>Posts in the trailing {0} for client {1}</title>",
+        esc(&format_duration(cfg.window)),
+        esc(&c.name)
+    );
+    // Billed windows, shaded.
+    for w in &c.windows {
+        let (x0, x1) = (x(w.start.max(from)), x(w.end.min(to)));
+        let _ = writeln!(
+            o,
+            "<rect x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{ph}\" fill=\"{}\" fill-opacity=\"0.35\"/><line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{TOP}\" y2=\"{:.1}\" stroke=\"#b03a2e\" stroke-width=\"1\"/><text x=\"{:.1}\" y=\"{:.1}\">window {}</text>",
+            (x1 - x0).max(1.0),
+            if c.exempt { "#9bd19b" } else { "#f2a3a3" },
+            TOP + ph,
+            x0 + 3.0,
+            TOP + 12.0,
+            w.index
+        );
+    }
+    // The curve, as steps over the columns.
+    let cw = pw / curve.len() as f64;
+    let mut d = format!("M{L:.1},{:.1}", y(0));
+    for (i, v) in curve.iter().enumerate() {
+        let _ = write!(d, "V{:.1}H{:.1}", y(*v), L + cw * (i + 1) as f64);
+    }
+    let _ = write!(d, "V{:.1}Z", y(0));
+    let _ = writeln!(
+        o,
+        "<path d=\"{d}\" fill=\"#3b6ea5\" fill-opacity=\"0.3\" stroke=\"#1f4e80\" stroke-width=\"1.2\"/>"
+    );
+    // Threshold.
+    let yt = y(cfg.threshold);
+    let _ = writeln!(
+        o,
+        "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{yt:.1}\" y2=\"{yt:.1}\" stroke=\"#c0392b\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" style=\"fill:#c0392b\">threshold {}</text>",
+        L + pw,
+        L + pw - 4.0,
+        yt - 4.0,
+        esc(&thousands(cfg.threshold))
+    );
+    // Axes and labels.
+    let _ = writeln!(
+        o,
+        "<line x1=\"{L}\" x2=\"{L}\" y1=\"{TOP}\" y2=\"{:.1}\" stroke=\"#333\"/><line x1=\"{L}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
+        TOP + ph,
+        L + pw,
+        TOP + ph,
+        TOP + ph
+    );
+    for v in [0, top_value / 2, top_value] {
+        let _ = writeln!(
+            o,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><line x1=\"{:.1}\" x2=\"{L}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
+            L - 6.0,
+            y(v) + 4.0,
+            short(v),
+            L - 3.0,
+            y(v),
+            y(v)
+        );
+    }
+    for k in 0..=4 {
+        let tm = from + ((to - from) as i128 * k / 4) as Micros;
+        let label = format_rfc3339(tm - tm.rem_euclid(MICROS_PER_SEC));
+        // `2026-10-10 13:55` (UTC).
+        let label = label[..16].replacen('T', " ", 1);
+        let anchor = match k {
+            0 => "start",
+            4 => "end",
+            _ => "middle",
+        };
+        let _ = writeln!(
+            o,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
+            x(tm),
+            TOP + ph + 16.0,
+            esc(&label)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">time (UTC)</text></svg>",
+        L + pw / 2.0,
+        H - 4.0
+    );
+    let _ = writeln!(
+        o,
+        "<p class=\"note\">Blue: posts in the {0} up to each moment (the largest value in each of {1} slices of the time axis, so no peak is missed). Dashed red: the threshold. Shaded: the billed windows; the curve at the right edge of a shaded window is that window's posts.</p>",
+        esc(&format_duration(cfg.window)),
+        CHART_COLUMNS
+    );
+}
+
+/// `[0,1)` → `0`, `[1,10)` → `1–9`, `[1000000,10000000)` → `1M–10M`.
+fn decade_label(lo: u64, hi: u64) -> String {
+    match lo {
+        0 => "0".into(),
+        1 => "1–9".into(),
+        10 => "10–99".into(),
+        100 => "100–999".into(),
+        _ => format!("{}–{}", short(lo), short(hi)),
+    }
+}
+
+fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
+    let cfg = input.cfg;
+    let pop = &input.analysis.population;
+    o.push_str("<h2 id=\"population\">Everyone else: the population</h2>\n");
+    let _ = writeln!(
+        o,
+        "<p>{} clients made at least one request. Each is counted once below, in the band of its peak {} posts (bands of powers of ten, exact counts). The threshold is marked; {} clients are beyond it.</p>",
+        thousands(pop.clients),
+        esc(&format_duration(cfg.window)),
+        thousands(flagged)
+    );
+    if pop.decades.is_empty() {
+        return;
+    }
+    // Every band from 0 up to the highest one seen.
+    let top_lo = pop.decades.last().map_or(0, |d| d.0);
+    let mut bands: Vec<(u64, u64, u64)> = vec![(0, 1, 0)];
+    let mut lo = 1u64;
+    while lo <= top_lo.max(1) {
+        bands.push((lo, lo.saturating_mul(10), 0));
+        if lo > u64::MAX / 10 {
+            break;
+        }
+        lo *= 10;
+    }
+    // Make sure the band holding the threshold is drawn.
+    while bands.last().is_some_and(|b| b.1 <= cfg.threshold) && bands.len() < 21 {
+        let last = bands.last().expect("non-empty").1;
+        bands.push((last, last.saturating_mul(10), 0));
+    }
+    for d in &pop.decades {
+        if let Some(b) = bands.iter_mut().find(|b| b.0 == d.0) {
+            b.2 = d.2;
+        }
+    }
+    const H: f64 = 240.0;
+    const L: f64 = 20.0;
+    const TOP: f64 = 22.0;
+    const B: f64 = 40.0;
+    let bw = 64.0;
+    let w = L * 2.0 + bw * bands.len() as f64;
+    let ph = H - TOP - B;
+    let max_n = bands.iter().map(|b| b.2).max().unwrap_or(1).max(1);
+    let scale = |n: u64| ph * ((n as f64 + 1.0).ln() / (max_n as f64 + 1.0).ln());
+    let _ = writeln!(
+        o,
+        "<svg class=\"population\" viewBox=\"0 0 {w} {H}\" width=\"{w}\" height=\"{H}\" role=\"img\" aria-label=\"Clients by peak-window posts, log scale\" xmlns=\"http://www.w3.org/2000/svg\"><title>Clients by peak-window posts</title>"
+    );
+    for (i, &(lo, hi, n)) in bands.iter().enumerate() {
+        let x0 = L + bw * i as f64;
+        let h = scale(n);
+        let over = lo >= cfg.threshold;
+        let _ = writeln!(
+            o,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            x0 + 4.0,
+            TOP + ph - h,
+            bw - 8.0,
+            if over { "#c0392b" } else { "#7f9cbf" },
+            x0 + bw / 2.0,
+            TOP + ph - h - 4.0,
+            thousands(n),
+            x0 + bw / 2.0,
+            TOP + ph + 15.0,
+            decade_label(lo, hi)
+        );
+    }
+    // The threshold, placed on the log axis inside its band.
+    let pos = match bands
+        .iter()
+        .position(|b| cfg.threshold >= b.0 && cfg.threshold < b.1)
+    {
+        Some(0) => 1.0,
+        Some(i) => {
+            let lo = bands[i].0 as f64;
+            i as f64 + ((cfg.threshold as f64) / lo).log10().clamp(0.0, 1.0)
+        }
+        None => bands.len() as f64,
+    };
+    let xt = L + bw * pos;
+    let _ = writeln!(
+        o,
+        "<line x1=\"{xt:.1}\" x2=\"{xt:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c0392b\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/><text x=\"{xt:.1}\" y=\"{:.1}\" text-anchor=\"middle\" style=\"fill:#c0392b\">threshold {}</text>",
+        TOP - 4.0,
+        TOP + ph,
+        TOP - 8.0,
+        thousands(cfg.threshold)
+    );
+    let _ = writeln!(
+        o,
+        "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#333\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">peak {} posts (log scale); bar heights on a log scale, counts written above</text></svg>",
+        w - L,
+        TOP + ph,
+        TOP + ph,
+        w / 2.0,
+        H - 6.0,
+        esc(&format_duration(cfg.window))
+    );
+    let h = &pop.peak_posts;
+    if !h.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p class=\"note\">Peak {} posts per client: median {}, 90th percentile {}, 99th percentile {}, highest {} (approximate, 3 significant figures).</p>",
+            esc(&format_duration(cfg.window)),
+            thousands(h.value_at_quantile(0.5)),
+            thousands(h.value_at_quantile(0.9)),
+            thousands(h.value_at_quantile(0.99)),
+            thousands(h.max())
+        );
+    }
+}
+
+fn appendix(o: &mut String, input: &ReportInput<'_>) {
+    let scan = input.scan;
+    o.push_str("<h2 id=\"appendix\">Appendix: inputs</h2>\n<p class=\"note\">Every input read, sorted by path, with the SHA-256 of its bytes as stored (compressed), so that a reader can check that the same files are meant.</p>\n");
+    o.push_str("<table class=\"inputs\"><thead><tr><th>File</th><th class=\"n\">Bytes</th><th>Kind</th><th class=\"n\">Lines</th><th class=\"n\">Requests</th><th class=\"n\">Malformed</th><th>Complete</th><th>SHA-256</th></tr></thead><tbody>\n");
+    for f in &scan.files {
+        let kind = format!(
+            "{}{}",
+            f.compression
+                .and_then(|c| serde_json::to_value(c).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            f.format
+                .as_deref()
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default()
+        );
+        let state = match (&f.status, f.complete) {
+            (crate::scan::FileStatus::Read, true) => "yes".to_string(),
+            (crate::scan::FileStatus::Read, false) => "no: ends early".to_string(),
+            (crate::scan::FileStatus::Unreadable, _) => "unreadable".to_string(),
+            (crate::scan::FileStatus::Unrecognised, _) => "format not recognised".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}{}</td><td class=\"mono\">{}</td></tr>",
+            esc(&f.path),
+            f.size.map(thousands).unwrap_or_default(),
+            esc(&kind),
+            thousands(f.lines),
+            thousands(f.requests),
+            thousands(f.malformed),
+            esc(&state),
+            f.error
+                .as_deref()
+                .map(|e| format!(" <span class=\"note\">({})</span>", esc(e)))
+                .unwrap_or_default(),
+            esc(f.sha256.as_deref().unwrap_or(""))
+        );
+    }
+    o.push_str("</tbody></table>\n");
+    if !scan.skipped.is_empty() {
+        o.push_str("<h3>Skipped</h3>\n<ul>\n");
+        for s in &scan.skipped {
+            let _ = writeln!(
+                o,
+                "<li><span class=\"key\">{}</span>: {}{}</li>",
+                esc(&s.path),
+                esc(&s.reason),
+                s.same_as
+                    .as_deref()
+                    .map(|p| format!(", same as <span class=\"key\">{}</span>", esc(p)))
+                    .unwrap_or_default()
+            );
+        }
+        o.push_str("</ul>\n");
+    }
+    let with_examples: Vec<_> = scan
+        .files
+        .iter()
+        .filter(|f| !f.malformed_examples.is_empty())
+        .collect();
+    if !with_examples.is_empty() {
+        o.push_str("<h3>Malformed lines (first examples per file)</h3>\n");
+        for f in with_examples {
+            for m in &f.malformed_examples {
+                let _ = writeln!(
+                    o,
+                    "<p><span class=\"mono\">{}:{}</span>: {}</p>\n<pre class=\"line\">{}</pre>",
+                    esc(&f.path),
+                    m.line,
+                    esc(&m.reason),
+                    esc(&m.text)
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_leaves_no_markup() {
+        let payload = "\"><img src=x onerror=alert(1)><script>alert(2)</script>";
+        let e = esc(payload);
+        assert_eq!(
+            e,
+            "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(2)&lt;/script&gt;"
+        );
+        assert!(!e.contains('<') && !e.contains('>') && !e.contains('"'));
+        assert_eq!(esc("a&b 'c'"), "a&amp;b &#39;c&#39;");
+        assert_eq!(esc("bell\u{7}"), "bell\\u{7}");
+        assert_eq!(esc("caf\u{e9} \\xff"), "caf\u{e9} \\xff");
+    }
+
+    #[test]
+    fn exact_amounts_and_labels() {
+        assert_eq!(short(1_500_000), "1.5M");
+        assert_eq!(short(999), "999");
+        assert_eq!(decade_label(1_000_000, 10_000_000), "1M–10M");
+    }
+}

@@ -1,0 +1,126 @@
+//! `scrapemeter explain`: the forensic view of one client.
+
+use assert_cmd::Command;
+use clap::CommandFactory;
+use std::path::{Path, PathBuf};
+
+/// 8 posts (and 8 stylesheets) from one client, 2 posts from another whose user agent
+/// carries terminal escape sequences.
+fn write_log(dir: &Path) -> PathBuf {
+    let mut log = String::new();
+    for i in 0..8 {
+        for (s, path) in [(5, format!("/post/{i}")), (6, "/static/site.css".into())] {
+            log.push_str(&format!(
+                "203.0.113.7 - - [10/Oct/2026:13:{i:02}:{s:02} +0000] \"GET {path} HTTP/1.1\" 200 512 \"-\" \"bot/1.0\"\n"
+            ));
+        }
+    }
+    for i in 0..2 {
+        log.push_str(&format!(
+            "192.0.2.1 - - [10/Oct/2026:14:{i:02}:00 +0000] \"GET /post/1 HTTP/1.1\" 200 512 \"-\" \"evil\x1b[2J\x07/1\"\n"
+        ));
+    }
+    let path = dir.join("access.log");
+    std::fs::write(&path, log).unwrap();
+    path
+}
+
+fn explain(args: &[&str]) -> (String, i32) {
+    let out = Command::cargo_bin("scrapemeter")
+        .unwrap()
+        .arg("explain")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        out.status.code().unwrap(),
+    )
+}
+
+#[test]
+fn the_command_line_is_well_formed() {
+    scrapemeter::cli::Cli::command().debug_assert();
+}
+
+#[test]
+fn evidence_lines_are_found_at_their_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = write_log(tmp.path());
+    let name = log.to_str().unwrap();
+    let (out, code) = explain(&["203.0.113.7", name, "--threshold", "5", "--evidence", "2"]);
+    assert_eq!(code, 0, "{out}");
+    let file: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let prefix = format!("{name}:");
+    let evidence: Vec<&str> = out.lines().filter(|l| l.starts_with(&prefix)).collect();
+    // One billed window: its 2 first and 2 last requests.
+    assert_eq!(evidence.len(), 4, "{out}");
+    let mut numbers = Vec::new();
+    for l in evidence {
+        let (n, text) = l[prefix.len()..].split_once(": ").unwrap();
+        let n: usize = n.parse().unwrap();
+        assert_eq!(file[n - 1], text, "line {n}");
+        numbers.push(n);
+    }
+    assert_eq!(numbers, [1, 2, 15, 16]);
+    assert!(out.contains("damages_usd"), "{out}");
+    assert!(out.contains("0.12"), "8 posts at 15,000 per million: {out}");
+    assert!(out.contains("/post/{n}") && out.contains("/static/site.css"));
+}
+
+#[test]
+fn control_characters_never_reach_the_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = write_log(tmp.path());
+    let (out, code) = explain(&[
+        "192.0.2.1",
+        log.to_str().unwrap(),
+        "--threshold",
+        "1",
+        "--evidence",
+        "1",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("evil[2J/1"), "{out}");
+    assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+}
+
+#[test]
+fn json_has_the_windows_and_damages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = write_log(tmp.path());
+    let (out, code) = explain(&[
+        "203.0.113.7",
+        log.to_str().unwrap(),
+        "--threshold",
+        "5",
+        "--json",
+        "--evidence",
+        "1",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["windows"][0]["damages_usd"], "0.12");
+    assert_eq!(v["windows"][0]["evidence_first"][0]["line"], 1);
+    assert_eq!(v["requests"], 16);
+    assert_eq!(v["top_paths"][0]["requests"], 8);
+}
+
+#[test]
+fn an_absent_client_is_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = write_log(tmp.path());
+    let (out, code) = explain(&["198.51.100.1", log.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("no requests from client 198.51.100.1"),
+        "{out}"
+    );
+    // An address is canonicalised before it is looked up.
+    let (out, _) = explain(&["::ffff:203.0.113.7", log.to_str().unwrap()]);
+    assert!(out.starts_with("client 203.0.113.7"), "{out}");
+}
