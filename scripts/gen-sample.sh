@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Rebuilds the bundled sample logs in sample-logs/ (byte-identical on every run).
+# The hand-written sample-logs/README.md is kept; the log files are written anew.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf sample-logs/fra1 sample-logs/nyc1
+cargo run --release --quiet -- generate --preset sample --seed 1 --out sample-logs
