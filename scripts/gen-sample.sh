@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled sample logs in sample-logs/ (byte-identical on every run).
-# The hand-written sample-logs/README.md is kept; the log files are written anew.
+# What is in them is described in docs/sample-logs.md (hand-written: update it if the generator changes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf sample-logs/fra1 sample-logs/nyc1
