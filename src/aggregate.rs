@@ -18,91 +18,170 @@ pub struct Bucket {
     pub requests: u64,
 }
 
-/// One client's buckets. Canonical (sorted, one bucket per instant) after `compact`.
+/// How a series holds a bucket in memory: 16 bytes instead of 24, since almost every
+/// (client, instant) holds far fewer than 2³² posts. A count that would overflow
+/// starts another slot at the same instant; [`Series::into_buckets`] sums them back,
+/// so the public [`Bucket`]s are exact whatever the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    t: Micros,
+    posts: u32,
+    requests: u32,
+}
+
+impl Slot {
+    /// Adds counts if they fit; false (and unchanged) if not.
+    #[inline]
+    fn try_add(&mut self, posts: u64, requests: u64) -> bool {
+        match (
+            u32::try_from(self.posts as u64 + posts),
+            u32::try_from(self.requests as u64 + requests),
+        ) {
+            (Ok(p), Ok(r)) => {
+                self.posts = p;
+                self.requests = r;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One client's buckets, in memory as compact slots.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
-    buckets: Vec<Bucket>,
-    /// Length of the prefix known to be canonical.
+    slots: Vec<Slot>,
+    /// Length of the prefix known to be sorted and compacted.
     canonical_len: usize,
 }
 
-/// Below this many buckets a series is not worth compacting early.
+/// Below this many slots a series is not worth compacting early.
 const MIN_COMPACT: usize = 1024;
 
 impl Series {
     #[inline]
     pub fn add(&mut self, t: Micros, posts: u64, requests: u64) {
-        if let Some(last) = self.buckets.last_mut() {
-            if last.t == t {
-                last.posts += posts;
-                last.requests += requests;
+        if let Some(last) = self.slots.last_mut() {
+            if last.t == t && last.try_add(posts, requests) {
                 return;
             }
         }
-        self.buckets.push(Bucket { t, posts, requests });
-        if self.buckets.len() >= MIN_COMPACT.max(2 * self.canonical_len) {
+        self.push(t, posts, requests);
+        if self.slots.len() >= MIN_COMPACT.max(2 * self.canonical_len) {
             self.compact();
         }
     }
 
-    /// Sorts by time and sums buckets of the same instant.
+    /// Appends counts as one slot, or several when they exceed a slot.
+    fn push(&mut self, t: Micros, mut posts: u64, mut requests: u64) {
+        loop {
+            let p = posts.min(u32::MAX as u64);
+            let r = requests.min(u32::MAX as u64);
+            self.slots.push(Slot {
+                t,
+                posts: p as u32,
+                requests: r as u32,
+            });
+            posts -= p;
+            requests -= r;
+            if posts == 0 && requests == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Sorts by time and sums slots of the same instant (as far as a slot holds).
     pub fn compact(&mut self) {
-        if self.canonical_len == self.buckets.len() {
+        if self.canonical_len == self.slots.len() {
             return;
         }
         // Log lines are mostly in time order, so this is usually a near-sorted sort.
-        self.buckets.sort_by_key(|b| b.t);
+        self.slots.sort_by_key(|b| b.t);
         let mut out = 0;
-        for i in 0..self.buckets.len() {
-            let b = self.buckets[i];
-            if out > 0 && self.buckets[out - 1].t == b.t {
-                self.buckets[out - 1].posts += b.posts;
-                self.buckets[out - 1].requests += b.requests;
-            } else {
-                self.buckets[out] = b;
-                out += 1;
+        for i in 0..self.slots.len() {
+            let b = self.slots[i];
+            if out > 0
+                && self.slots[out - 1].t == b.t
+                && self.slots[out - 1].try_add(b.posts as u64, b.requests as u64)
+            {
+                continue;
             }
+            self.slots[out] = b;
+            out += 1;
         }
-        self.buckets.truncate(out);
+        self.slots.truncate(out);
         self.canonical_len = out;
     }
 
     pub fn merge(&mut self, mut other: Series) {
-        if self.buckets.is_empty() {
+        if self.slots.is_empty() {
             other.compact();
             *self = other;
             return;
         }
-        self.buckets.append(&mut other.buckets);
+        self.slots.append(&mut other.slots);
         self.canonical_len = 0;
         self.compact();
     }
 
-    /// The canonical buckets.
-    pub fn buckets(&mut self) -> &[Bucket] {
+    /// Distinct instants held (after compaction).
+    pub fn len(&mut self) -> usize {
         self.compact();
-        &self.buckets
+        self.slots.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The canonical buckets: sorted by time, one per instant.
     pub fn into_buckets(mut self) -> Vec<Bucket> {
         self.compact();
-        self.buckets
+        let mut out: Vec<Bucket> = Vec::with_capacity(self.slots.len());
+        for s in self.slots {
+            match out.last_mut() {
+                Some(b) if b.t == s.t => {
+                    b.posts += s.posts as u64;
+                    b.requests += s.requests as u64;
+                }
+                _ => out.push(Bucket {
+                    t: s.t,
+                    posts: s.posts as u64,
+                    requests: s.requests as u64,
+                }),
+            }
+        }
+        out
     }
 
     pub fn from_buckets(buckets: Vec<Bucket>) -> Series {
-        let mut s = Series {
-            buckets,
-            canonical_len: 0,
-        };
+        let mut s = Series::default();
+        for b in buckets {
+            s.push(b.t, b.posts, b.requests);
+        }
         s.compact();
         s
     }
 }
 
+/// Keys of up to 15 bytes (every IPv4 address, most subnets) live in a `u128` with
+/// their length, so looking one up hashes and compares two words, not a byte slice.
+#[inline]
+fn short_key(key: &[u8]) -> Option<u128> {
+    if key.len() > 15 {
+        return None;
+    }
+    let mut b = [0u8; 16];
+    b[..key.len()].copy_from_slice(key);
+    b[15] = key.len() as u8;
+    Some(u128::from_le_bytes(b))
+}
+
 /// Client key (bytes, as written) → series.
 #[derive(Debug, Default)]
 pub struct Aggregate {
-    index: FxHashMap<Box<[u8]>, usize>,
+    short: FxHashMap<u128, u32>,
+    long: FxHashMap<Box<[u8]>, u32>,
     keys: Vec<Box<[u8]>>,
     series: Vec<Series>,
 }
@@ -123,17 +202,25 @@ impl Aggregate {
     /// The series of `key`, created on first sight; the key is copied only then.
     #[inline]
     pub fn series_mut(&mut self, key: &[u8]) -> &mut Series {
-        let i = match self.index.get(key) {
-            Some(&i) => i,
-            None => {
-                let i = self.keys.len();
-                self.keys.push(key.into());
-                self.series.push(Series::default());
-                self.index.insert(key.into(), i);
-                i
+        let next = self.keys.len() as u32;
+        let (i, new) = match short_key(key) {
+            Some(k) => {
+                let i = *self.short.entry(k).or_insert(next);
+                (i, i == next)
             }
+            None => match self.long.get(key) {
+                Some(&i) => (i, false),
+                None => {
+                    self.long.insert(key.into(), next);
+                    (next, true)
+                }
+            },
         };
-        &mut self.series[i]
+        if new {
+            self.keys.push(key.into());
+            self.series.push(Series::default());
+        }
+        &mut self.series[i as usize]
     }
 
     #[inline]
@@ -152,16 +239,20 @@ impl Aggregate {
         }
     }
 
-    /// Clients sorted by key, each with canonical buckets.
-    pub fn into_sorted(self) -> Vec<(Box<[u8]>, Vec<Bucket>)> {
-        let mut v: Vec<(Box<[u8]>, Vec<Bucket>)> = self
-            .keys
-            .into_iter()
-            .zip(self.series)
-            .map(|(k, s)| (k, s.into_buckets()))
-            .collect();
+    /// Clients sorted by key, each with its series (turned into buckets one client at
+    /// a time by the caller, so the whole aggregate is never held twice).
+    pub fn into_sorted_series(self) -> Vec<(Box<[u8]>, Series)> {
+        let mut v: Vec<(Box<[u8]>, Series)> = self.keys.into_iter().zip(self.series).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
+    }
+
+    /// Clients sorted by key, each with canonical buckets.
+    pub fn into_sorted(self) -> Vec<(Box<[u8]>, Vec<Bucket>)> {
+        self.into_sorted_series()
+            .into_iter()
+            .map(|(k, s)| (k, s.into_buckets()))
+            .collect()
     }
 }
 
@@ -219,13 +310,53 @@ mod tests {
     }
 
     #[test]
+    fn counts_beyond_a_slot_stay_exact() {
+        let big = u32::MAX as u64;
+        let mut a = Series::default();
+        a.add(5, big, 1);
+        a.add(5, big, 1);
+        a.add(5, 3, 1);
+        a.add(1, 10 * big + 7, 2);
+        let mut b = Series::default();
+        b.add(5, 1, big);
+        b.add(5, 1, 2);
+        a.merge(b);
+        assert_eq!(
+            a.into_buckets(),
+            vec![
+                Bucket {
+                    t: 1,
+                    posts: 10 * big + 7,
+                    requests: 2
+                },
+                Bucket {
+                    t: 5,
+                    posts: 2 * big + 5,
+                    requests: big + 5
+                },
+            ]
+        );
+        let long_key = [b'k'; 40];
+        let mut agg = Aggregate::new();
+        agg.add(&long_key, 1, 1, 1);
+        agg.add(&long_key, 2, 1, 1);
+        agg.add(b"short", 1, 1, 1);
+        let sorted = agg.into_sorted();
+        assert_eq!(sorted.len(), 2);
+        assert_eq!(sorted[0].1.len(), 2);
+    }
+
+    #[test]
     fn compaction_keeps_memory_to_distinct_instants() {
         let mut s = Series::default();
         for i in 0..100_000 {
             s.add(i % 7, 1, 1);
         }
-        assert!(s.buckets.len() <= MIN_COMPACT);
-        assert_eq!(s.buckets().len(), 7);
-        assert_eq!(s.buckets().iter().map(|b| b.requests).sum::<u64>(), 100_000);
+        assert!(s.slots.len() <= MIN_COMPACT);
+        assert_eq!(s.len(), 7);
+        assert_eq!(
+            s.into_buckets().iter().map(|b| b.requests).sum::<u64>(),
+            100_000
+        );
     }
 }

@@ -145,12 +145,16 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
 }
 
 pub fn analyze(cfg: &Config, aggregate: Aggregate) -> Analysis {
-    let sorted = aggregate.into_sorted();
-    let buckets = sorted.iter().map(|(_, b)| b.len() as u64).sum();
-    let all: Vec<ClientResult> = sorted
+    // Each client's buckets are built, used and dropped in turn.
+    let (all, counts): (Vec<ClientResult>, Vec<u64>) = aggregate
+        .into_sorted_series()
         .into_par_iter()
-        .map(|(key, buckets)| analyze_client(cfg, key, &buckets))
-        .collect();
+        .map(|(key, series)| {
+            let buckets = series.into_buckets();
+            (analyze_client(cfg, key, &buckets), buckets.len() as u64)
+        })
+        .unzip();
+    let buckets = counts.iter().sum();
     let mut peak_posts = Histogram::<u64>::new(3).expect("3 significant figures is valid");
     let mut decades: Vec<(u64, u64, u64)> = Vec::new();
     let mut with_posts = 0;

@@ -140,12 +140,55 @@ pub enum Keyed {
 
 /// Parses an address as logged: plain, or an IPv6 in brackets.
 pub fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
+    if let Some(v4) = parse_canonical_ipv4(raw) {
+        return Some(IpAddr::V4(v4));
+    }
     let raw = match raw {
         [b'[', inner @ .., b']'] => inner,
         _ => raw,
     };
     let ip: IpAddr = std::str::from_utf8(raw).ok()?.parse().ok()?;
     Some(canonical_ip(ip))
+}
+
+/// A dotted-quad IPv4 address already in canonical form (no leading zeros), parsed
+/// without UTF-8 validation or the general parser: most log lines start with one,
+/// and this path took a tenth of the parse time in profiles.
+#[inline]
+pub fn parse_canonical_ipv4(raw: &[u8]) -> Option<Ipv4Addr> {
+    if raw.len() < 7 || raw.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut part = 0;
+    let mut value: u32 = 0;
+    let mut digits = 0;
+    for &c in raw {
+        match c {
+            b'0'..=b'9' => {
+                if digits > 0 && value == 0 {
+                    return None; // a leading zero
+                }
+                value = value * 10 + (c - b'0') as u32;
+                digits += 1;
+                if value > 255 {
+                    return None;
+                }
+            }
+            b'.' if digits > 0 && part < 3 => {
+                octets[part] = value as u8;
+                part += 1;
+                value = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if part != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// IPv4-mapped IPv6 addresses are their IPv4 address.
@@ -261,6 +304,29 @@ mod tests {
         };
         let mut buf = Vec::new();
         (key_into(kind, &req, &mut buf) == Keyed::Client).then(|| display_key(&buf))
+    }
+
+    #[test]
+    fn fast_ipv4_agrees_with_std() {
+        for s in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.",
+            ".1.2.3",
+            "10.0.0.10",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "1.2.3.04",
+        ] {
+            let std: Option<Ipv4Addr> = s.parse().ok();
+            assert_eq!(parse_canonical_ipv4(s.as_bytes()), std, "{s}");
+        }
     }
 
     #[test]

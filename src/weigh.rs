@@ -15,7 +15,9 @@ pub const STATIC_EXTENSIONS: [&str; 17] = [
 /// authority, then everything from the first `?` goes. No percent-decoding.
 pub fn path_of(target: &[u8]) -> &[u8] {
     let mut t = target;
-    if let Some(p) = memchr::memmem::find(t, b"://") {
+    // A scheme starts with a letter: origin-form targets (`/...`) skip the search.
+    let absolute = t.first().is_some_and(|c| c.is_ascii_alphabetic());
+    if let Some(p) = absolute.then(|| memchr::memmem::find(t, b"://")).flatten() {
         let scheme = &t[..p];
         if !scheme.is_empty()
             && scheme[0].is_ascii_alphabetic()
@@ -38,10 +40,16 @@ pub fn path_of(target: &[u8]) -> &[u8] {
 }
 
 pub fn is_static(path: &[u8]) -> bool {
-    STATIC_EXTENSIONS.iter().any(|ext| {
-        let ext = ext.as_bytes();
-        path.len() >= ext.len() && path[path.len() - ext.len()..].eq_ignore_ascii_case(ext)
-    })
+    // Every listed suffix is a dot and a dot-free extension, so the path ends in one
+    // exactly when what follows its last dot is one.
+    let Some(dot) = memchr::memrchr(b'.', path) else {
+        return false;
+    };
+    let ext = &path[dot..];
+    ext.len() <= 6
+        && STATIC_EXTENSIONS
+            .iter()
+            .any(|e| e.len() == ext.len() && ext.eq_ignore_ascii_case(e.as_bytes()))
 }
 
 /// 200–299 or 304.
@@ -89,6 +97,33 @@ mod tests {
         assert_eq!(path_of(b"https://host"), b"");
         assert_eq!(path_of(b"/r?u=http://x/y.css"), b"/r");
         assert_eq!(path_of(b"dolore/do/labore"), b"dolore/do/labore");
+    }
+
+    #[test]
+    fn static_suffixes_match_a_plain_ends_with() {
+        for p in [
+            "/a.css",
+            "/a.CsS",
+            "/x.min.js",
+            "/.js",
+            "/a.js/",
+            "/a.jsx",
+            "/f.woff2",
+            "/f.woff",
+            "/f.woff3",
+            "/a.b.c",
+            "/",
+            "",
+            "/post.json",
+            "/a.webp",
+            "/a.avif",
+            "/a.mjs.map",
+        ] {
+            let slow = STATIC_EXTENSIONS
+                .iter()
+                .any(|e| p.len() >= e.len() && p[p.len() - e.len()..].eq_ignore_ascii_case(e));
+            assert_eq!(is_static(p.as_bytes()), slow, "{p}");
+        }
     }
 
     #[test]

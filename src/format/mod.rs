@@ -180,16 +180,19 @@ pub fn detect(candidates: &[Box<dyn LineFormat>], sample: &[&[u8]]) -> Option<us
 /// Splits a request line into method and target. `None` unless it is
 /// `METHOD TARGET` or `METHOD TARGET PROTOCOL`, with an RFC 9110 token as method.
 pub fn split_request_line(req: &[u8]) -> Option<(&[u8], &[u8])> {
-    let mut parts = req.split(|&c| c == b' ');
-    let method = parts.next()?;
-    let target = parts.next()?;
-    let protocol = parts.next();
-    if parts.next().is_some()
-        || method.is_empty()
-        || target.is_empty()
-        || protocol.is_some_and(|p| p.is_empty())
-        || !method.iter().all(|&c| is_tchar(c))
-    {
+    let sp = memchr::memchr(b' ', req)?;
+    let (method, rest) = (&req[..sp], &req[sp + 1..]);
+    let target = match memchr::memchr(b' ', rest) {
+        None => rest,
+        Some(sp) => {
+            let protocol = &rest[sp + 1..];
+            if protocol.is_empty() || memchr::memchr(b' ', protocol).is_some() {
+                return None;
+            }
+            &rest[..sp]
+        }
+    };
+    if method.is_empty() || target.is_empty() || !method.iter().all(|&c| is_tchar(c)) {
         return None;
     }
     Some((method, target))
