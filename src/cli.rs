@@ -34,7 +34,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Read access logs and write violations.csv, clients.csv and report.json.
+    /// Read access logs and write violations.csv, clients.csv, report.json and report.html.
     Scan(Box<ScanArgs>),
     /// Write deterministic synthetic access logs (the bundled sample logs, benchmark sets).
     Generate(crate::generate::GenerateArgs),
@@ -57,11 +57,13 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Log format: auto (chosen per file from its first 100 lines), combined or common.
+    /// Log format: auto (chosen per file from its first 100 lines), combined, common,
+    /// vcombined, json, alb, cloudfront, or nginx:'<log_format>'.
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
 
-    /// What a client is: ip (default), subnet, user (authenticated user) or ua (user agent).
+    /// What a client is: ip (default), subnet, user (authenticated user), ua (user agent),
+    /// or field:NAME (a named field of a structured or nginx format, e.g. an API key).
     #[arg(long, value_name = "KEY")]
     pub client: Option<String>,
 
