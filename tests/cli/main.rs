@@ -8,6 +8,7 @@ mod determinism;
 mod edges;
 mod inputs;
 mod real_logs;
+mod sample_logs;
 
 use assert_cmd::Command;
 use std::io::Write;
