@@ -22,7 +22,7 @@ pub struct Bucket {
 /// (client, instant) holds far fewer than 2³² posts. A count that would overflow
 /// starts another slot at the same instant; [`Series::into_buckets`] sums them back,
 /// so the public [`Bucket`]s are exact whatever the counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Slot {
     t: Micros,
     posts: u32,
@@ -51,8 +51,12 @@ impl Slot {
 #[derive(Debug, Clone, Default)]
 pub struct Series {
     slots: Vec<Slot>,
-    /// Length of the prefix known to be sorted and compacted.
-    canonical_len: usize,
+    /// The newest slot, kept out of `slots` while requests keep arriving at its
+    /// instant: the common case then touches only this struct, not the vector's tail.
+    last: Slot,
+    has_last: bool,
+    /// Length of the prefix of `slots` known to be sorted and compacted.
+    canonical_len: u32,
 }
 
 /// Below this many slots a series is not worth compacting early.
@@ -61,14 +65,32 @@ const MIN_COMPACT: usize = 1024;
 impl Series {
     #[inline]
     pub fn add(&mut self, t: Micros, posts: u64, requests: u64) {
-        if let Some(last) = self.slots.last_mut() {
-            if last.t == t && last.try_add(posts, requests) {
-                return;
-            }
+        if self.has_last && self.last.t == t && self.last.try_add(posts, requests) {
+            return;
         }
-        self.push(t, posts, requests);
-        if self.slots.len() >= MIN_COMPACT.max(2 * self.canonical_len) {
-            self.compact();
+        self.flush_last();
+        match (u32::try_from(posts), u32::try_from(requests)) {
+            (Ok(p), Ok(r)) => {
+                self.last = Slot {
+                    t,
+                    posts: p,
+                    requests: r,
+                };
+                self.has_last = true;
+            }
+            _ => self.push(t, posts, requests),
+        }
+    }
+
+    /// Moves the newest slot into the vector, compacting when the vector has doubled.
+    #[inline]
+    fn flush_last(&mut self) {
+        if self.has_last {
+            self.has_last = false;
+            self.slots.push(self.last);
+            if self.slots.len() >= MIN_COMPACT.max(2 * self.canonical_len as usize) {
+                self.compact();
+            }
         }
     }
 
@@ -92,7 +114,11 @@ impl Series {
 
     /// Sorts by time and sums slots of the same instant (as far as a slot holds).
     pub fn compact(&mut self) {
-        if self.canonical_len == self.slots.len() {
+        if self.has_last {
+            self.has_last = false;
+            self.slots.push(self.last);
+        }
+        if self.canonical_len as usize == self.slots.len() {
             return;
         }
         // Log lines are mostly in time order, so this is usually a near-sorted sort.
@@ -110,15 +136,17 @@ impl Series {
             out += 1;
         }
         self.slots.truncate(out);
-        self.canonical_len = out;
+        self.canonical_len = out as u32;
     }
 
     pub fn merge(&mut self, mut other: Series) {
-        if self.slots.is_empty() {
+        if self.is_empty() {
             other.compact();
             *self = other;
             return;
         }
+        self.compact();
+        other.compact();
         self.slots.append(&mut other.slots);
         self.canonical_len = 0;
         self.compact();
@@ -131,7 +159,7 @@ impl Series {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.slots.is_empty() && !self.has_last
     }
 
     /// The canonical buckets: sorted by time, one per instant.
@@ -177,13 +205,20 @@ fn short_key(key: &[u8]) -> Option<u128> {
     Some(u128::from_le_bytes(b))
 }
 
+fn short_key_bytes(k: u128) -> Box<[u8]> {
+    let b = k.to_le_bytes();
+    b[..b[15] as usize].into()
+}
+
 /// Client key (bytes, as written) → series.
+///
+/// Series live in the hash tables themselves: one random memory access per request
+/// finds a client's series, which on logs with many clients is most of the cost of
+/// aggregating (measured with perf on the bench set: 100k clients, 5M buckets).
 #[derive(Debug, Default)]
 pub struct Aggregate {
-    short: FxHashMap<u128, u32>,
-    long: FxHashMap<Box<[u8]>, u32>,
-    keys: Vec<Box<[u8]>>,
-    series: Vec<Series>,
+    short: FxHashMap<u128, Series>,
+    long: FxHashMap<Box<[u8]>, Series>,
 }
 
 impl Aggregate {
@@ -192,35 +227,25 @@ impl Aggregate {
     }
 
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.short.len() + self.long.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.short.is_empty() && self.long.is_empty()
     }
 
     /// The series of `key`, created on first sight; the key is copied only then.
     #[inline]
     pub fn series_mut(&mut self, key: &[u8]) -> &mut Series {
-        let next = self.keys.len() as u32;
-        let (i, new) = match short_key(key) {
-            Some(k) => {
-                let i = *self.short.entry(k).or_insert(next);
-                (i, i == next)
-            }
-            None => match self.long.get(key) {
-                Some(&i) => (i, false),
-                None => {
-                    self.long.insert(key.into(), next);
-                    (next, true)
+        match short_key(key) {
+            Some(k) => self.short.entry(k).or_default(),
+            None => {
+                if !self.long.contains_key(key) {
+                    self.long.insert(key.into(), Series::default());
                 }
-            },
-        };
-        if new {
-            self.keys.push(key.into());
-            self.series.push(Series::default());
+                self.long.get_mut(key).expect("inserted above")
+            }
         }
-        &mut self.series[i as usize]
     }
 
     #[inline]
@@ -229,12 +254,14 @@ impl Aggregate {
     }
 
     /// Adds every client of `other` into `self`.
-    pub fn merge(&mut self, other: Aggregate) {
-        if self.is_empty() {
-            *self = other;
-            return;
+    pub fn merge(&mut self, mut other: Aggregate) {
+        if self.len() < other.len() {
+            std::mem::swap(self, &mut other);
         }
-        for (key, series) in other.keys.into_iter().zip(other.series) {
+        for (k, series) in other.short {
+            self.short.entry(k).or_default().merge(series);
+        }
+        for (key, series) in other.long {
             self.series_mut(&key).merge(series);
         }
     }
@@ -242,8 +269,10 @@ impl Aggregate {
     /// Clients sorted by key, each with its series (turned into buckets one client at
     /// a time by the caller, so the whole aggregate is never held twice).
     pub fn into_sorted_series(self) -> Vec<(Box<[u8]>, Series)> {
-        let mut v: Vec<(Box<[u8]>, Series)> = self.keys.into_iter().zip(self.series).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut v: Vec<(Box<[u8]>, Series)> = Vec::with_capacity(self.len());
+        v.extend(self.short.into_iter().map(|(k, s)| (short_key_bytes(k), s)));
+        v.extend(self.long);
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         v
     }
 

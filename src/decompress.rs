@@ -100,7 +100,8 @@ pub fn pipelined<T>(
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(DEPTH);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
-        scope.spawn(move || {
+        let producer = std::thread::Builder::new().name("inflate".into());
+        let spawned = producer.spawn_scoped(scope, move || {
             let mut text = text;
             loop {
                 let mut block = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; BLOCK]);
@@ -131,6 +132,18 @@ pub fn pipelined<T>(
                 }
             }
         });
+        if let Err(e) = spawned {
+            // No thread to spare: the consumer sees the error as a failed read.
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let _ = tx.send(Err(e));
+            return consume(&mut BlockReader {
+                rx,
+                free: std::sync::mpsc::channel().0,
+                current: Vec::new(),
+                pos: 0,
+                len: 0,
+            });
+        }
         let mut reader = BlockReader {
             rx: full_rx,
             free: free_tx,
