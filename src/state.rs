@@ -591,7 +591,11 @@ fn continue_client(
             }),
     );
     let n_buckets = buckets.len();
-    let state = (!kept.is_empty() || !next_ledger.is_empty()).then(|| ClientState {
+    // A client with nothing in the trailing window and nothing billed is dropped (the
+    // state stays small), unless its peak is over the threshold (calendar mode can
+    // leave such a peak unbilled): a later peak of a flagged client beats any other.
+    let over = settled_peak.is_some_and(|p| p.posts > cfg.threshold);
+    let state = (!kept.is_empty() || !next_ledger.is_empty() || over).then(|| ClientState {
         key: Key::of(&c.key),
         buckets: kept,
         peak: settled_peak.map(|p| (p.start, p.posts, p.requests)),
