@@ -23,6 +23,29 @@ pub struct BilledWindow {
     pub last_request: Micros,
     /// The raw log lines of the first and last request, when found.
     pub evidence: crate::evidence::WindowEvidence,
+    /// `final` once the window's end is at or before the watermark (always without state).
+    pub status: WindowStatus,
+    /// False for a window billed final by an earlier run (nightly state).
+    pub new_in_this_run: bool,
+}
+
+/// Whether later data can still change a billed window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowStatus {
+    /// Its end is at or before the watermark: no later run changes it.
+    Final,
+    /// Its end is after the watermark: a later run derives it again.
+    Provisional,
+}
+
+impl WindowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Final => "final",
+            Self::Provisional => "provisional",
+        }
+    }
 }
 
 /// Everything computed for one client.
@@ -75,6 +98,8 @@ pub struct Analysis {
     /// Flagged and exempt clients, sorted by their written key.
     pub clients: Vec<ClientResult>,
     pub population: Population,
+    /// What the nightly state carried in and out (`--state`), else `None`.
+    pub nightly: Option<crate::state::Nightly>,
 }
 
 impl Analysis {
@@ -116,6 +141,8 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
             },
             last_request: last_before(buckets, s.start.saturating_add(cfg.window)),
             evidence: Default::default(),
+            status: WindowStatus::Final,
+            new_in_this_run: true,
         })
         .collect();
     let name = display_key(&key);
@@ -154,7 +181,12 @@ pub fn analyze(cfg: &Config, aggregate: Aggregate) -> Analysis {
             (analyze_client(cfg, key, &buckets), buckets.len() as u64)
         })
         .unzip();
-    let buckets = counts.iter().sum();
+    assemble(all, counts.iter().sum())
+}
+
+/// Every client's result → the population statistics and the flagged and exempt
+/// clients, sorted. `buckets` is the number of (client, instant) pairs held.
+pub fn assemble(all: Vec<ClientResult>, buckets: u64) -> Analysis {
     let mut peak_posts = Histogram::<u64>::new(3).expect("3 significant figures is valid");
     let mut decades: Vec<(u64, u64, u64)> = Vec::new();
     let mut with_posts = 0;
@@ -187,11 +219,12 @@ pub fn analyze(cfg: &Config, aggregate: Aggregate) -> Analysis {
             decades,
         },
         clients,
+        nightly: None,
     }
 }
 
 /// Time of the last bucket before `end` (buckets are sorted).
-fn last_before(buckets: &[Bucket], end: Micros) -> Micros {
+pub fn last_before(buckets: &[Bucket], end: Micros) -> Micros {
     let j = buckets.partition_point(|b| b.t < end);
     buckets[j.saturating_sub(1)].t
 }

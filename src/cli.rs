@@ -133,6 +133,20 @@ pub struct ScanArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Nightly state folder: carries the trailing buckets, the windows already billed
+    /// final, the inputs already read and the watermark from one run to the next.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// How long after the newest request the logs are taken as complete (default 1h):
+    /// the watermark is the newest request time minus this.
+    #[arg(long, value_name = "DURATION")]
+    pub lateness: Option<String>,
+
+    /// Start the nightly state afresh (after a change of settings, or a damaged state).
+    #[arg(long)]
+    pub state_reset: bool,
+
     /// The summary on stdout: text (default) or json (for scripts).
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub summary: Option<String>,
@@ -163,6 +177,9 @@ impl ScanArgs {
             no_evidence: self.no_evidence,
             rules: self.rules,
             orgs: self.orgs,
+            state: self.state,
+            lateness: self.lateness,
+            state_reset: self.state_reset,
         };
         Config::resolve(self.paths, self.out.unwrap_or_default(), flags, file)
     }
@@ -194,7 +211,21 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
             return Exit::Usage;
         }
     };
-    let discovery = discover(&cfg.inputs);
+    let mut discovery = discover(&cfg.inputs);
+    // With nightly state: load it (refusing a damaged one), skip the inputs it has
+    // read, and take the previous watermark as the edge of late data.
+    let mut run_cfg = cfg.clone();
+    let mut nightly = match &cfg.state {
+        Some(_) => match crate::state::Run::start(&mut run_cfg, &mut discovery) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("scrapemeter: error: {e}");
+                return Exit::Usage;
+            }
+        },
+        None => None,
+    };
+    let cfg = &run_cfg;
     let progress = crate::progress::start(discovery.inputs.len(), cfg.quiet);
     let mut output = pool.install(|| scan(cfg, discovery));
     drop(progress);
@@ -226,10 +257,21 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
         );
     }
     let aggregate = std::mem::take(&mut output.aggregate);
-    let mut analysis = pool.install(|| analyze(cfg, aggregate));
+    let mut analysis = match &mut nightly {
+        Some(run) => {
+            let a = pool.install(|| run.analyze(cfg, &mut output.files, aggregate));
+            warn_nightly(run, &output.files);
+            a
+        }
+        None => pool.install(|| analyze(cfg, aggregate)),
+    };
     if cfg.evidence {
         pool.install(|| crate::evidence::attach(cfg, &output, &mut analysis));
     }
+    let state_file = nightly.as_mut().map(|run| {
+        let (dir, bytes) = run.finish(&mut analysis);
+        (dir, crate::state::FILE_NAME, bytes)
+    });
     let input = ReportInput {
         cfg,
         scan: &output,
@@ -241,8 +283,9 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
             threads: cfg.threads,
         },
     };
-    if let Err(e) = report::write_all(&input) {
-        eprintln!("scrapemeter: error: {e}");
+    // The state is committed last, with the reports: all of them or none.
+    if let Err(e) = report::write_all_with(&input, state_file.into_iter().collect()) {
+        eprintln!("scrapemeter: error: {e}; no report and no state was changed");
         return Exit::Output;
     }
     if !cfg.quiet && json_summary {
@@ -256,6 +299,28 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
         return Exit::StrictFailure;
     }
     Exit::Success
+}
+
+/// Late requests and inputs that changed since an earlier run are never silent.
+fn warn_nightly(run: &crate::state::Run, files: &[crate::scan::FileReport]) {
+    for f in files {
+        if let Some(n) = f.late.filter(|&n| n > 0) {
+            eprintln!(
+                "scrapemeter: warning: {}: {n} late requests (before the previous watermark {}): counted, not billed",
+                f.path,
+                run.prev
+                    .watermark
+                    .map(crate::time::format_rfc3339)
+                    .unwrap_or_default()
+            );
+        }
+    }
+    for c in &run.nightly.changed_inputs {
+        eprintln!(
+            "scrapemeter: warning: {}: content changed since run {} read it (SHA-256 was {}, now {}); read again",
+            c.path, c.earlier_run, c.earlier_sha256, c.sha256
+        );
+    }
 }
 
 /// Entry point of the binary; returns the process exit status.

@@ -47,6 +47,15 @@ pub struct Config {
     pub quiet: bool,
     /// Find the raw lines of each billed window's first and last request.
     pub evidence: bool,
+    /// Folder of the nightly state (`--state`), if any.
+    pub state: Option<PathBuf>,
+    /// How long after the newest request the data is taken as complete (`--lateness`).
+    pub lateness: Micros,
+    /// Start the state afresh (`--state-reset`).
+    pub state_reset: bool,
+    /// Requests before this time are late (the previous run's watermark): counted per
+    /// file, never merged. Set from the state at run time, not from flags.
+    pub late_before: Option<Micros>,
 }
 
 /// The settings file (TOML): the same settings as the flags, all optional.
@@ -75,6 +84,9 @@ pub struct SettingsFile {
     /// Field paths for JSON lines: `[json]` with `time`, `client`, `method`, `uri`,
     /// `request`, `status`, `user`, `user_agent`, `host`.
     pub json: Option<JsonFields>,
+    /// Folder of the nightly state (relative to the settings file's folder).
+    pub state: Option<PathBuf>,
+    pub lateness: Option<String>,
 }
 
 impl SettingsFile {
@@ -87,6 +99,7 @@ impl SettingsFile {
         if let Some(dir) = path.parent() {
             file.rules = file.rules.map(|p| dir.join(p));
             file.orgs = file.orgs.map(|p| dir.join(p));
+            file.state = file.state.map(|p| dir.join(p));
         }
         Ok(file)
     }
@@ -113,6 +126,9 @@ pub struct Overrides {
     pub no_evidence: bool,
     pub rules: Option<PathBuf>,
     pub orgs: Option<PathBuf>,
+    pub state: Option<PathBuf>,
+    pub lateness: Option<String>,
+    pub state_reset: bool,
 }
 
 pub const DEFAULT_THRESHOLD: u64 = 1_000_000;
@@ -194,6 +210,15 @@ impl Config {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        let lateness = match flags.lateness.or(file.lateness) {
+            None => 3_600 * crate::time::MICROS_PER_SEC,
+            Some(s) if matches!(s.trim(), "0" | "0s") => 0,
+            Some(s) => parse_duration(&s).map_err(|e| format!("--lateness: {e}"))?,
+        };
+        let state = flags.state.or(file.state);
+        if flags.state_reset && state.is_none() {
+            return Err("--state-reset needs --state DIR".into());
+        }
         let mut fields = FieldSet::default();
         let mut keyer = Keyer::new(client.clone(), &mut fields);
         if let Some(p) = flags.orgs.or(file.orgs) {
@@ -227,6 +252,10 @@ impl Config {
             strict: flags.strict || file.strict.unwrap_or(false),
             quiet: flags.quiet,
             evidence: !flags.no_evidence,
+            state,
+            lateness,
+            state_reset: flags.state_reset,
+            late_before: None,
         })
     }
 

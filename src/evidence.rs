@@ -90,6 +90,10 @@ pub fn attach(cfg: &Config, scan: &ScanOutput, analysis: &mut Analysis) {
     let mut instants: Vec<Micros> = Vec::new();
     for (ci, c) in analysis.clients.iter().enumerate() {
         for (wi, w) in c.windows.iter().enumerate() {
+            // A window billed final by an earlier run keeps the evidence it had then.
+            if !w.new_in_this_run {
+                continue;
+            }
             targets
                 .entry(c.key.clone())
                 .or_default()

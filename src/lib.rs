@@ -25,6 +25,7 @@ pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod state;
 pub mod time;
 pub mod weigh;
 pub mod window;

@@ -64,6 +64,10 @@ pub struct FileReport {
     pub malformed_examples: Vec<MalformedLine>,
     /// Requests outside `--since`/`--until`.
     pub out_of_range: u64,
+    /// With nightly state: requests older than the previous run's watermark, counted
+    /// and never merged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late: Option<u64>,
     /// False when the input ended early (truncated or corrupt archive, read error).
     pub complete: bool,
     pub dropped_partial_line: bool,
@@ -92,6 +96,7 @@ impl FileReport {
             malformed: 0,
             malformed_examples: Vec::new(),
             out_of_range: 0,
+            late: None,
             complete: true,
             dropped_partial_line: false,
             error: None,
@@ -185,6 +190,12 @@ impl<S: OnRequest> LineSink<'_, S> {
         if !self.cfg.in_range(req.time) {
             self.report.out_of_range += 1;
             return;
+        }
+        if let Some(w) = self.cfg.late_before {
+            if req.time < w {
+                *self.report.late.get_or_insert(0) += 1;
+                return;
+            }
         }
         match self.cfg.keyer.key_into(&req, &mut self.key) {
             Keyed::Client => {

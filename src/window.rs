@@ -70,9 +70,18 @@ fn for_each_rolling(buckets: &[Bucket], length: Micros, mut f: impl FnMut(usize,
 /// The rolling window with the most posts, starting at a post (earliest on a tie).
 /// `None` when the client has no post.
 pub fn peak(buckets: &[Bucket], length: Micros) -> Option<Span> {
+    peak_until(buckets, length, Micros::MAX)
+}
+
+/// [`peak`] among the windows starting at or before `last_start` (nightly state keeps
+/// the peak of the windows already complete).
+pub fn peak_until(buckets: &[Bucket], length: Micros, last_start: Micros) -> Option<Span> {
     let mut best: Option<Span> = None;
     for_each_rolling(buckets, length, |i, posts, requests| {
-        if buckets[i].posts > 0 && best.is_none_or(|b| posts > b.posts) {
+        if buckets[i].posts > 0
+            && buckets[i].t <= last_start
+            && best.is_none_or(|b| posts > b.posts)
+        {
             best = Some(Span {
                 start: buckets[i].t,
                 posts,
@@ -86,8 +95,19 @@ pub fn peak(buckets: &[Bucket], length: Micros) -> Option<Span> {
 /// Greedy disjoint rolling windows: the earliest post time whose window holds more
 /// than `threshold` posts, then the earliest such time at or after its end, and so on.
 pub fn billed_rolling(buckets: &[Bucket], length: Micros, threshold: u64) -> Vec<Span> {
+    billed_rolling_from(buckets, length, threshold, Micros::MIN)
+}
+
+/// [`billed_rolling`] with no window starting before `from` (nightly state: the end of
+/// the last window already billed final).
+pub fn billed_rolling_from(
+    buckets: &[Bucket],
+    length: Micros,
+    threshold: u64,
+    from: Micros,
+) -> Vec<Span> {
     let mut out = Vec::new();
-    let mut next_allowed = Micros::MIN;
+    let mut next_allowed = from;
     for_each_rolling(buckets, length, |i, posts, requests| {
         let t = buckets[i].t;
         if buckets[i].posts > 0 && t >= next_allowed && posts > threshold {

@@ -96,6 +96,8 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
             "damages_usd": w.damages,
             "last_request": format_rfc3339(w.last_request),
             "evidence": w.evidence,
+            "status": w.status,
+            "new_in_this_run": w.new_in_this_run,
         })).collect::<Vec<_>>(),
         "billed_posts": c.billed_posts(),
         "billed_requests": c.billed_requests(),
@@ -176,7 +178,7 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
         .iter()
         .filter(|c| !c.exempt && !c.windows.is_empty())
         .count();
-    let doc = json!({
+    let mut doc = json!({
         "tool": "scrapemeter",
         "report_version": 1,
         "settings": settings_json(input),
@@ -209,6 +211,9 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
         },
         "run": input.run,
     });
+    if let Some(n) = &a.nightly {
+        doc["state"] = serde_json::to_value(n)?;
+    }
     let mut out = serde_json::to_vec_pretty(&doc)?;
     out.push(b'\n');
     Ok(out)

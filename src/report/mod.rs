@@ -35,31 +35,62 @@ pub struct ReportInput<'a> {
 
 /// Renders every report and writes them atomically into `cfg.out_dir`.
 pub fn write_all(input: &ReportInput<'_>) -> Result<Vec<PathBuf>, String> {
-    let files: Vec<(&str, Vec<u8>)> = vec![
+    write_all_with(input, Vec::new())
+}
+
+/// [`write_all`], with `extra` files (folder, name, bytes) committed after the
+/// reports in the same all-or-nothing step: the nightly state is written only once
+/// every report is in place, and if it cannot be, the reports are rolled back.
+pub fn write_all_with(
+    input: &ReportInput<'_>,
+    extra: Vec<(PathBuf, &str, Vec<u8>)>,
+) -> Result<Vec<PathBuf>, String> {
+    let dir = input.cfg.out_dir.clone();
+    let mut files: Vec<(PathBuf, &str, Vec<u8>)> = vec![
         (
+            dir.clone(),
             "violations.csv",
             violations::render(input).map_err(|e| e.to_string())?,
         ),
         (
+            dir.clone(),
             "clients.csv",
             clients::render(input).map_err(|e| e.to_string())?,
         ),
         (
+            dir.clone(),
             "report.json",
             json::render(input).map_err(|e| e.to_string())?,
         ),
-        ("report.html", html::render(input)),
+        (dir, "report.html", html::render(input)),
     ];
-    write_atomically(&input.cfg.out_dir, &files)
+    files.extend(extra);
+    commit(&files)
 }
 
 /// Writes each `(name, bytes)` into `dir`: all to temporary files first, then renamed.
 pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create output folder {}: {e}", dir.display()))?;
+    let files: Vec<(PathBuf, &str, Vec<u8>)> = files
+        .iter()
+        .map(|(n, b)| (dir.to_path_buf(), *n, b.clone()))
+        .collect();
+    commit(&files)
+}
+
+/// All or nothing: every file is written to a temporary file beside its target and
+/// synced; each existing target is linked aside to a backup; then the temporary files
+/// are renamed into place in order. If a rename fails, the targets already replaced
+/// get their backups back (or are removed when they did not exist), so a failure
+/// leaves the folders as they were. The folders are synced at the end.
+fn commit(files: &[(PathBuf, &str, Vec<u8>)]) -> Result<Vec<PathBuf>, String> {
+    for (dir, name, _) in files {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create output folder {}: {e}", dir.display()))?;
+        remove_stale(dir, name);
+    }
     let mut temps = Vec::new();
-    for (name, bytes) in files {
-        let prefix = format!(".{name}.");
+    for (dir, name, bytes) in files {
+        let prefix = format!(".{name}.tmp");
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix);
         // A temporary file is owner-only; a report is an ordinary file (the umask decides).
@@ -71,13 +102,68 @@ pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<Pat
         tmp.write_all(bytes)
             .and_then(|_| tmp.as_file().sync_all())
             .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))?;
-        temps.push((tmp, dir.join(name)));
+        temps.push((tmp, dir.join(name), dir.join(format!(".{name}.bak"))));
     }
-    let mut written = Vec::new();
-    for (tmp, target) in temps {
-        tmp.persist(&target)
-            .map_err(|e| format!("cannot write {}: {}", target.display(), e.error))?;
+    // Backups of the targets there are (hard links: no copy, the target stays put).
+    let mut backups: Vec<Option<PathBuf>> = Vec::new();
+    for (_, target, backup) in &temps {
+        let b = match std::fs::symlink_metadata(target) {
+            Ok(m) if m.is_file() => {
+                let made = std::fs::hard_link(target, backup)
+                    .or_else(|_| std::fs::copy(target, backup).map(|_| ()));
+                if let Err(e) = made {
+                    discard(&backups);
+                    return Err(format!("cannot write {}: {e}", backup.display()));
+                }
+                Some(backup.clone())
+            }
+            _ => None,
+        };
+        backups.push(b);
+    }
+    let mut written: Vec<PathBuf> = Vec::new();
+    for (tmp, target, _) in temps {
+        if let Err(e) = tmp.persist(&target) {
+            let error = format!("cannot write {}: {}", target.display(), e.error);
+            for (done, backup) in written.iter().zip(&backups) {
+                let _ = match backup {
+                    Some(b) => std::fs::rename(b, done),
+                    None => std::fs::remove_file(done),
+                };
+            }
+            discard(&backups);
+            return Err(error);
+        }
         written.push(target);
     }
+    discard(&backups);
+    let mut dirs: Vec<&PathBuf> = files.iter().map(|f| &f.0).collect();
+    dirs.dedup();
+    for dir in dirs {
+        // Best effort: some file systems cannot sync a folder.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
     Ok(written)
+}
+
+fn discard(backups: &[Option<PathBuf>]) {
+    for b in backups.iter().flatten() {
+        let _ = std::fs::remove_file(b);
+    }
+}
+
+/// Removes what a run killed half-way left behind: temporary files and backups of
+/// `name` (its target is always in place, old or new, so they are never needed).
+fn remove_stale(dir: &Path, name: &str) {
+    let (tmp, bak) = (format!(".{name}.tmp"), format!(".{name}.bak"));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if n.starts_with(&tmp) || n == bak {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }

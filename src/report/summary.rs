@@ -197,6 +197,7 @@ mod tests {
                 peak_posts: hdrhistogram::Histogram::new(3).unwrap(),
                 decades: Vec::new(),
             },
+            nightly: None,
         };
         let input = ReportInput {
             cfg: &cfg,

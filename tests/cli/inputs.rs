@@ -685,10 +685,9 @@ fn reports_are_created_with_ordinary_permissions() {
 }
 
 /// Exit 3 must leave no half-written set of reports: here report.json cannot be
-/// replaced (a folder has its name), yet violations.csv and clients.csv are already
-/// renamed into place by then, so the folder holds new CSVs beside no report.json.
+/// replaced (a folder has its name) after violations.csv and clients.csv are renamed
+/// into place, so those are rolled back (removed: they did not exist before).
 #[test]
-#[ignore = "write_atomically renames file by file; a late failure leaves the earlier reports replaced (see report)"]
 fn a_late_write_failure_leaves_no_new_reports() {
     let f = Fixture::new();
     let log = f.file("a.log", numbered("10.0.0.1", 2));

@@ -7,6 +7,7 @@
 mod determinism;
 mod edges;
 mod inputs;
+mod nightly;
 mod real_logs;
 mod sample_logs;
 

@@ -1,0 +1,773 @@
+//! Nightly state (`scan --state DIR`): what one run hands the next.
+//!
+//! A run over each night's new logs continues the billing of the runs before it, so
+//! that the windows billed `final` over successive runs are those of one run over all
+//! the logs. The state holds, per client, the buckets still inside the trailing
+//! window before the watermark, the peak of the windows already complete, running
+//! totals and a ledger of the windows billed final; the inputs already read (path,
+//! size, SHA-256); the watermark; and the settings that shape the results.
+//!
+//! The **watermark** is the newest request time seen over all runs minus
+//! `--lateness`. Data before it is taken as complete: a window ending at or before it
+//! is final, and a request before the previous run's watermark is **late** (counted
+//! per file, never merged). A window starting before `watermark − window` cannot
+//! change any more, so only the buckets from there on are kept.
+//!
+//! On disk: one file, `scrapemeter.state`: a header line `scrapemeter-state <version>`,
+//! a line `sha256 <hex>` with the digest of the body, then the body (compact JSON).
+//! It is written last, after the reports, through the same all-or-nothing commit
+//! (temporary file, fsync, rename, folder fsync). A damaged, truncated or foreign
+//! file is refused whole, never half-read.
+
+use crate::aggregate::{Aggregate, Bucket, Series};
+use crate::analyze::{self, analyze_client, Analysis, BilledWindow, ClientResult, WindowStatus};
+use crate::config::Config;
+use crate::damages::{window_damages, Cents};
+use crate::discover::{Discovery, Skipped, Source};
+use crate::evidence::{Evidence, WindowEvidence};
+use crate::scan::{FileReport, FileStatus};
+use crate::time::{format_duration, format_rfc3339, Micros};
+use crate::weigh::Weigher;
+use crate::window::{self, Mode, Span};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The state file's name inside the state folder.
+pub const FILE_NAME: &str = "scrapemeter.state";
+const MAGIC: &str = "scrapemeter-state";
+/// Bumped whenever the body changes shape; an older or newer file is refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything carried from one run to the next.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Body {
+    /// The settings that change the results; a run with others is refused.
+    pub settings: BTreeMap<String, String>,
+    /// Runs that wrote this state.
+    pub runs: u64,
+    /// Newest request time seen over all runs.
+    pub newest: Option<Micros>,
+    /// Newest minus lateness (never moves back).
+    pub watermark: Option<Micros>,
+    /// Inputs already read, in the order read.
+    pub inputs: Vec<InputRecord>,
+    /// Clients with buckets still inside the trailing window or windows billed final,
+    /// sorted by key.
+    pub clients: Vec<ClientState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The run that read it (1, 2, …).
+    pub run: u64,
+}
+
+/// A client key: text when it is UTF-8, else its bytes in hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Key {
+    Text(String),
+    Bytes { hex: String },
+}
+
+impl Key {
+    fn of(key: &[u8]) -> Key {
+        match std::str::from_utf8(key) {
+            Ok(s) => Key::Text(s.to_string()),
+            Err(_) => Key::Bytes {
+                hex: hex::encode(key),
+            },
+        }
+    }
+    fn bytes(&self) -> Result<Box<[u8]>, String> {
+        match self {
+            Key::Text(s) => Ok(s.as_bytes().into()),
+            Key::Bytes { hex } => hex::decode(hex)
+                .map(Into::into)
+                .map_err(|e| format!("bad client key: {e}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientState {
+    pub key: Key,
+    /// `[t, posts, requests]` from `watermark − window` on, sorted.
+    pub buckets: Vec<(Micros, u64, u64)>,
+    /// `[start, posts, requests]`: the peak among the windows already complete.
+    pub peak: Option<(Micros, u64, u64)>,
+    pub total_posts: u64,
+    pub total_requests: u64,
+    pub first_request: Micros,
+    pub last_request: Micros,
+    /// Windows billed final, in order; numbering continues from here.
+    pub ledger: Vec<LedgerWindow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerWindow {
+    pub window: usize,
+    pub start: Micros,
+    pub end: Micros,
+    pub posts: u64,
+    pub requests: u64,
+    pub damages_cents: u128,
+    pub last_request: Micros,
+    /// The run that billed it final.
+    pub run: u64,
+    pub first_line: Option<LineRecord>,
+    pub last_line: Option<LineRecord>,
+}
+
+/// An evidence line, kept with its window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRecord {
+    pub file: String,
+    pub line: u64,
+    pub time: Micros,
+    pub text: String,
+}
+
+impl LineRecord {
+    fn of(e: &Evidence) -> LineRecord {
+        LineRecord {
+            file: e.file.clone(),
+            line: e.line,
+            time: e.time,
+            text: e.text.clone(),
+        }
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence {
+            file: self.file.clone(),
+            line: self.line,
+            time: self.time,
+            text: self.text.clone(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the file
+
+/// The state file's bytes: header, digest line, body.
+pub fn encode(body: &Body) -> Vec<u8> {
+    let json = serde_json::to_vec(body).expect("the state serialises");
+    let mut out = format!(
+        "{MAGIC} {FORMAT_VERSION}\nsha256 {}\n",
+        hex::encode(Sha256::digest(&json))
+    )
+    .into_bytes();
+    out.extend_from_slice(&json);
+    out
+}
+
+/// Reads a state file's bytes; refuses anything but an intact file of this version.
+pub fn decode(bytes: &[u8]) -> Result<Body, String> {
+    let (first, rest) = split_line(bytes).ok_or("not a scrapemeter state file")?;
+    let version = first
+        .strip_prefix(MAGIC.as_bytes())
+        .and_then(|v| v.strip_prefix(b" "))
+        .ok_or("not a scrapemeter state file")?;
+    let version: u32 = std::str::from_utf8(version)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or("not a scrapemeter state file (bad version)")?;
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "state format {version}, but this build reads format {FORMAT_VERSION}"
+        ));
+    }
+    let (digest, body) = split_line(rest).ok_or("truncated (no checksum line)")?;
+    let digest = digest
+        .strip_prefix(b"sha256 ")
+        .ok_or("damaged (no checksum line)")?;
+    if digest != hex::encode(Sha256::digest(body)).as_bytes() {
+        return Err("damaged or truncated (checksum mismatch)".into());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("damaged (unreadable body: {e})"))
+}
+
+fn split_line(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = b.iter().position(|&c| c == b'\n')?;
+    Some((&b[..i], &b[i + 1..]))
+}
+
+/// The settings that change the results, by name.
+pub fn settings(cfg: &Config) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        s.insert(k.to_string(), v);
+    };
+    put("format", cfg.format.name());
+    put("json_fields", format!("{:?}", cfg.json));
+    put("client", cfg.client.name().to_string());
+    put("client_detail", format!("{:?}", cfg.client));
+    put("threshold", cfg.threshold.to_string());
+    put("window", format_duration(cfg.window));
+    put("rate", cfg.rate.to_string());
+    put("per", cfg.per.to_string());
+    put(
+        "rounding",
+        serde_json::to_string(&cfg.rounding).unwrap_or_default(),
+    );
+    put("mode", cfg.mode.to_string());
+    put(
+        "rules",
+        match &cfg.weigher {
+            Weigher::Default => "default".into(),
+            Weigher::Rules(r) => format!("sha256 {}", r.sha256),
+        },
+    );
+    put(
+        "orgs",
+        cfg.keyer
+            .orgs
+            .as_ref()
+            .map_or("none".into(), |o| format!("sha256 {}", o.sha256)),
+    );
+    put("since", cfg.since.map_or("none".into(), format_rfc3339));
+    put("until", cfg.until.map_or("none".into(), format_rfc3339));
+    s
+}
+
+/// Loads the state of `dir` for a run with `cfg`. `Ok(None)`: no state yet (or
+/// `--state-reset`). Refuses a damaged or foreign file and other settings.
+pub fn load(dir: &Path, cfg: &Config) -> Result<Option<Body>, String> {
+    let path = dir.join(FILE_NAME);
+    if cfg.state_reset {
+        return Ok(None);
+    }
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read state {}: {e}", path.display())),
+    };
+    let body = decode(&bytes).map_err(|e| {
+        format!(
+            "state {} refused: {e}; nothing was read or written (start afresh with --state-reset)",
+            path.display()
+        )
+    })?;
+    let now = settings(cfg);
+    if body.settings != now {
+        let diff: Vec<String> = now
+            .keys()
+            .chain(body.settings.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| body.settings.get(*k) != now.get(*k))
+            .map(|k| {
+                format!(
+                    "{k}: {} in the state, {} now",
+                    body.settings.get(k).map_or("-", String::as_str),
+                    now.get(k).map_or("-", String::as_str)
+                )
+            })
+            .collect();
+        return Err(format!(
+            "state {} was made with other settings ({}); use the same settings, another \
+             --state folder, or --state-reset to start afresh",
+            path.display(),
+            diff.join("; ")
+        ));
+    }
+    Ok(Some(body))
+}
+
+// ------------------------------------------------------------------ before the scan
+
+/// Moves inputs read by an earlier run (same SHA-256) from `discovery` to its skipped
+/// list. Only files whose size matches an input of the state are hashed.
+pub fn skip_processed(prev: &Body, discovery: &mut Discovery) {
+    let mut by_size: HashMap<u64, Vec<&InputRecord>> = HashMap::new();
+    for r in &prev.inputs {
+        by_size.entry(r.size).or_default().push(r);
+    }
+    let inputs = std::mem::take(&mut discovery.inputs);
+    for input in inputs {
+        let seen = match &input.source {
+            Source::Path(p) => std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .and_then(|m| by_size.get(&m.len()))
+                .and_then(|candidates| {
+                    let digest = hex::encode(crate::decompress::sha256_of(p).ok()?);
+                    candidates.iter().find(|r| r.sha256 == digest).copied()
+                }),
+            Source::Stdin => None,
+        };
+        match seen {
+            Some(r) => discovery.skipped.push(Skipped {
+                path: input.name.clone(),
+                reason: format!(
+                    "already read by an earlier run (run {}, SHA-256 {})",
+                    r.run, r.sha256
+                ),
+                same_as: Some(r.path.clone()),
+            }),
+            None => discovery.inputs.push(input),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ after the scan
+
+/// What a run with state adds to report.json (`state`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Nightly {
+    pub dir: String,
+    /// 1 for the first run of a state.
+    pub run: u64,
+    pub reset: bool,
+    pub lateness: String,
+    #[serde(serialize_with = "crate::report::json::opt_time")]
+    pub previous_watermark: Option<Micros>,
+    #[serde(serialize_with = "crate::report::json::opt_time")]
+    pub watermark: Option<Micros>,
+    #[serde(serialize_with = "crate::report::json::opt_time")]
+    pub newest_request: Option<Micros>,
+    /// Requests before the previous watermark: counted, not merged.
+    pub late_requests: u64,
+    /// Inputs whose content changed since an earlier run read them under that name.
+    pub changed_inputs: Vec<ChangedInput>,
+    pub final_windows_new: usize,
+    pub provisional_windows: usize,
+    /// Size of the state file written.
+    pub state_bytes: usize,
+    pub state_clients: usize,
+    pub state_buckets: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangedInput {
+    pub path: String,
+    pub sha256: String,
+    pub earlier_sha256: String,
+    pub earlier_run: u64,
+}
+
+/// A run's view of the state: the previous body and what this run computes.
+pub struct Run {
+    pub prev: Body,
+    pub next: Body,
+    pub nightly: Nightly,
+}
+
+struct Ctx {
+    window: Micros,
+    prev_watermark: Option<Micros>,
+    watermark: Option<Micros>,
+    run: u64,
+}
+
+/// One client's carried state and new buckets.
+type Pending<'a> = (Option<&'a ClientState>, Vec<Bucket>);
+
+/// Sums of one client's new (this run's) buckets.
+#[derive(Default, Clone, Copy)]
+struct NewTotals {
+    posts: u64,
+    requests: u64,
+    first: Option<Micros>,
+    last: Option<Micros>,
+}
+
+/// Continues the analysis of `prev` with this run's `new` aggregate (no late
+/// request in it) whose newest request is `newest`. Returns the analysis (windows of
+/// earlier runs first, then this run's, each `final` or `provisional`) and the body
+/// for the next run (its ledger evidence is filled by [`Run::finish`]).
+pub fn continue_from(
+    cfg: &Config,
+    prev: &Body,
+    new: Aggregate,
+    newest: Option<Micros>,
+) -> (Analysis, Body) {
+    let newest = prev.newest.into_iter().chain(newest).max();
+    let watermark = newest
+        .map(|n| n.saturating_sub(cfg.lateness))
+        .into_iter()
+        .chain(prev.watermark)
+        .max();
+    let ctx = Ctx {
+        window: cfg.window,
+        prev_watermark: prev.watermark,
+        watermark,
+        run: prev.runs + 1,
+    };
+    // Every client of the state or of this run: (carried, new buckets).
+    let mut all: BTreeMap<Box<[u8]>, Pending<'_>> = BTreeMap::new();
+    for c in &prev.clients {
+        // A key that does not decode cannot be: `decode` checked the digest.
+        if let Ok(k) = c.key.bytes() {
+            all.entry(k).or_default().0 = Some(c);
+        }
+    }
+    for (k, b) in new.into_sorted() {
+        all.entry(k).or_default().1 = b;
+    }
+    let work: Vec<(Box<[u8]>, Pending<'_>)> = all.into_iter().collect();
+    use rayon::prelude::*;
+    let done: Vec<(ClientResult, Option<ClientState>, usize)> = work
+        .into_par_iter()
+        .map(|(key, (carry, new))| continue_client(cfg, &ctx, key, carry, new))
+        .collect();
+    let buckets = done.iter().map(|d| d.2 as u64).sum();
+    let mut results = Vec::with_capacity(done.len());
+    let mut clients = Vec::new();
+    for (r, s, _) in done {
+        results.push(r);
+        clients.extend(s);
+    }
+    let analysis = analyze::assemble(results, buckets);
+    let next = Body {
+        settings: settings(cfg),
+        runs: ctx.run,
+        newest,
+        watermark,
+        inputs: prev.inputs.clone(),
+        clients,
+    };
+    (analysis, next)
+}
+
+fn span(p: (Micros, u64, u64)) -> Span {
+    Span {
+        start: p.0,
+        posts: p.1,
+        requests: p.2,
+    }
+}
+
+/// The larger peak; the earlier on a tie.
+fn better(a: Option<Span>, b: Option<Span>) -> Option<Span> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(
+            if b.posts > a.posts || (b.posts == a.posts && b.start < a.start) {
+                b
+            } else {
+                a
+            },
+        ),
+        (a, b) => a.or(b),
+    }
+}
+
+fn continue_client(
+    cfg: &Config,
+    ctx: &Ctx,
+    key: Box<[u8]>,
+    carry: Option<&ClientState>,
+    new: Vec<Bucket>,
+) -> (ClientResult, Option<ClientState>, usize) {
+    let mut totals = NewTotals::default();
+    for b in &new {
+        totals.posts += b.posts;
+        totals.requests += b.requests;
+    }
+    totals.first = new.first().map(|b| b.t);
+    totals.last = new.last().map(|b| b.t);
+    let buckets: Vec<Bucket> = match carry {
+        Some(c) if !c.buckets.is_empty() => {
+            let mut all: Vec<Bucket> = c
+                .buckets
+                .iter()
+                .map(|&(t, posts, requests)| Bucket { t, posts, requests })
+                .collect();
+            all.extend(new);
+            Series::from_buckets(all).into_buckets()
+        }
+        _ => new,
+    };
+    let mut c = analyze_client(cfg, key, &buckets);
+    let ledger: &[LedgerWindow] = carry.map_or(&[], |c| &c.ledger);
+    let spans = match cfg.mode {
+        Mode::Rolling => {
+            let from = ledger.last().map_or(Micros::MIN, |w| w.end);
+            window::billed_rolling_from(&buckets, cfg.window, cfg.threshold, from)
+        }
+        Mode::Calendar => window::billed_calendar(&buckets, cfg.window, cfg.threshold),
+    };
+    let is_final = |end: Micros| ctx.watermark.is_some_and(|w| end <= w);
+    let mut windows: Vec<BilledWindow> = ledger
+        .iter()
+        .map(|w| BilledWindow {
+            index: w.window,
+            start: w.start,
+            end: w.end,
+            posts: w.posts,
+            requests: w.requests,
+            damages: Cents(w.damages_cents),
+            last_request: w.last_request,
+            evidence: WindowEvidence {
+                first: w.first_line.as_ref().map(LineRecord::evidence),
+                last: w.last_line.as_ref().map(LineRecord::evidence),
+            },
+            status: WindowStatus::Final,
+            new_in_this_run: false,
+        })
+        .collect();
+    for s in spans {
+        let end = s.start.saturating_add(cfg.window);
+        // Windows ending at or before the previous watermark were settled then.
+        if ctx.prev_watermark.is_some_and(|w| end <= w) {
+            continue;
+        }
+        windows.push(BilledWindow {
+            index: windows.len() + 1,
+            start: s.start,
+            end,
+            posts: s.posts,
+            requests: s.requests,
+            damages: if c.exempt {
+                Cents(0)
+            } else {
+                window_damages(s.posts, cfg.rate, cfg.per, cfg.rounding)
+            },
+            last_request: analyze::last_before(&buckets, end),
+            evidence: Default::default(),
+            status: if is_final(end) {
+                WindowStatus::Final
+            } else {
+                WindowStatus::Provisional
+            },
+            new_in_this_run: true,
+        });
+    }
+    c.windows = windows;
+    c.peak = better(carry.and_then(|c| c.peak).map(span), c.peak);
+    if let Some(k) = carry {
+        c.total_posts = k.total_posts + totals.posts;
+        c.total_requests = k.total_requests + totals.requests;
+        c.first_request = totals
+            .first
+            .map_or(k.first_request, |t| t.min(k.first_request));
+        c.last_request = totals
+            .last
+            .map_or(k.last_request, |t| t.max(k.last_request));
+    }
+    c.buckets = if !c.windows.is_empty() || c.exempt {
+        buckets.clone()
+    } else {
+        Vec::new()
+    };
+
+    // What the next run needs.
+    let keep_from = ctx
+        .watermark
+        .map_or(Micros::MIN, |w| w.saturating_sub(ctx.window));
+    let kept: Vec<(Micros, u64, u64)> = buckets
+        .iter()
+        .filter(|b| b.t >= keep_from)
+        .map(|b| (b.t, b.posts, b.requests))
+        .collect();
+    let settled_peak = match ctx.watermark {
+        Some(_) => better(
+            carry.and_then(|c| c.peak).map(span),
+            window::peak_until(&buckets, cfg.window, keep_from),
+        ),
+        None => carry.and_then(|c| c.peak).map(span),
+    };
+    let mut next_ledger = ledger.to_vec();
+    next_ledger.extend(
+        c.windows
+            .iter()
+            .filter(|w| w.new_in_this_run && w.status == WindowStatus::Final)
+            .map(|w| LedgerWindow {
+                window: w.index,
+                start: w.start,
+                end: w.end,
+                posts: w.posts,
+                requests: w.requests,
+                damages_cents: w.damages.0,
+                last_request: w.last_request,
+                run: ctx.run,
+                first_line: None,
+                last_line: None,
+            }),
+    );
+    let n_buckets = buckets.len();
+    // A client with nothing in the trailing window and nothing billed is dropped (the
+    // state stays small), unless its peak is over the threshold (calendar mode can
+    // leave such a peak unbilled): a later peak of a flagged client beats any other.
+    let over = settled_peak.is_some_and(|p| p.posts > cfg.threshold);
+    let state = (!kept.is_empty() || !next_ledger.is_empty() || over).then(|| ClientState {
+        key: Key::of(&c.key),
+        buckets: kept,
+        peak: settled_peak.map(|p| (p.start, p.posts, p.requests)),
+        total_posts: c.total_posts,
+        total_requests: c.total_requests,
+        first_request: c.first_request,
+        last_request: c.last_request,
+        ledger: next_ledger,
+    });
+    (c, state, n_buckets)
+}
+
+impl Run {
+    /// Loads the state for `cfg` (which names a state folder) and prepares the scan:
+    /// inputs already read are skipped, and `cfg.late_before` is set.
+    pub fn start(cfg: &mut Config, discovery: &mut Discovery) -> Result<Run, String> {
+        let dir = cfg.state.clone().expect("a state folder");
+        let prev = load(&dir, cfg)?.unwrap_or_else(|| Body {
+            settings: settings(cfg),
+            ..Default::default()
+        });
+        skip_processed(&prev, discovery);
+        cfg.late_before = prev.watermark;
+        Ok(Run {
+            nightly: Nightly {
+                dir: dir.display().to_string(),
+                run: prev.runs + 1,
+                reset: cfg.state_reset,
+                lateness: format_duration(cfg.lateness),
+                previous_watermark: prev.watermark,
+                watermark: None,
+                newest_request: None,
+                late_requests: 0,
+                changed_inputs: Vec::new(),
+                final_windows_new: 0,
+                provisional_windows: 0,
+                state_bytes: 0,
+                state_clients: 0,
+                state_buckets: 0,
+            },
+            next: Body::default(),
+            prev,
+        })
+    }
+
+    /// Continues the billing with this run's files and aggregate.
+    pub fn analyze(
+        &mut self,
+        cfg: &Config,
+        files: &mut [FileReport],
+        aggregate: Aggregate,
+    ) -> Analysis {
+        let mut newest = None;
+        for f in files.iter_mut() {
+            if f.status == FileStatus::Read {
+                f.late.get_or_insert(0);
+            }
+            self.nightly.late_requests += f.late.unwrap_or(0);
+            newest = newest.into_iter().chain(f.last_request).max();
+        }
+        let (analysis, mut next) = continue_from(cfg, &self.prev, aggregate, newest);
+        for f in files.iter() {
+            let (Some(sha), Some(size)) = (&f.sha256, f.size) else {
+                continue;
+            };
+            if f.path == "-" {
+                continue;
+            }
+            if let Some(r) = self
+                .prev
+                .inputs
+                .iter()
+                .rev()
+                .find(|r| r.path == f.path && &r.sha256 != sha)
+            {
+                if !self.prev.inputs.iter().any(|r| &r.sha256 == sha) {
+                    self.nightly.changed_inputs.push(ChangedInput {
+                        path: f.path.clone(),
+                        sha256: sha.clone(),
+                        earlier_sha256: r.sha256.clone(),
+                        earlier_run: r.run,
+                    });
+                }
+            }
+            next.inputs.push(InputRecord {
+                path: f.path.clone(),
+                size,
+                sha256: sha.clone(),
+                run: next.runs,
+            });
+        }
+        self.nightly.watermark = next.watermark;
+        self.nightly.newest_request = next.newest;
+        for c in &analysis.clients {
+            for w in c.windows.iter().filter(|w| w.new_in_this_run) {
+                match w.status {
+                    WindowStatus::Final => self.nightly.final_windows_new += 1,
+                    WindowStatus::Provisional => self.nightly.provisional_windows += 1,
+                }
+            }
+        }
+        self.next = next;
+        analysis
+    }
+
+    /// Copies the evidence found for the windows billed final in this run into the
+    /// ledger, and returns the state file's folder and bytes. Records their size in
+    /// the analysis's `nightly` summary.
+    pub fn finish(&mut self, analysis: &mut Analysis) -> (PathBuf, Vec<u8>) {
+        let mut by_key: HashMap<&[u8], &ClientResult> = HashMap::new();
+        for c in &analysis.clients {
+            by_key.insert(&c.key, c);
+        }
+        for s in &mut self.next.clients {
+            let Ok(k) = s.key.bytes() else { continue };
+            let Some(c) = by_key.get(&*k) else { continue };
+            for l in s.ledger.iter_mut().filter(|l| l.run == self.next.runs) {
+                if let Some(w) = c.windows.iter().find(|w| w.index == l.window) {
+                    l.first_line = w.evidence.first.as_ref().map(LineRecord::of);
+                    l.last_line = w.evidence.last.as_ref().map(LineRecord::of);
+                }
+            }
+        }
+        let bytes = encode(&self.next);
+        self.nightly.state_bytes = bytes.len();
+        self.nightly.state_clients = self.next.clients.len();
+        self.nightly.state_buckets = self.next.clients.iter().map(|c| c.buckets.len()).sum();
+        analysis.nightly = Some(self.nightly.clone());
+        (PathBuf::from(&self.nightly.dir), bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_round_trips_and_refuses_damage() {
+        let body = Body {
+            runs: 3,
+            watermark: Some(5),
+            clients: vec![ClientState {
+                key: Key::of(b"\xff-not-utf8"),
+                buckets: vec![(1, 2, 3)],
+                peak: Some((1, 2, 3)),
+                total_posts: 2,
+                total_requests: 3,
+                first_request: 1,
+                last_request: 1,
+                ledger: Vec::new(),
+            }],
+            ..Default::default()
+        };
+        let bytes = encode(&body);
+        assert_eq!(decode(&bytes).unwrap(), body);
+        assert_eq!(
+            decode(&bytes).unwrap().clients[0].key.bytes().unwrap()[..],
+            b"\xff-not-utf8"[..]
+        );
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 2;
+        flipped[last] ^= 1;
+        assert!(decode(&flipped).unwrap_err().contains("checksum"));
+        let other = String::from_utf8(bytes.clone()).unwrap().replacen(
+            "scrapemeter-state 1",
+            "scrapemeter-state 2",
+            1,
+        );
+        assert!(decode(other.as_bytes()).unwrap_err().contains("format 2"));
+        assert!(decode(b"{\"runs\": 1}").unwrap_err().contains("not a"));
+    }
+}
