@@ -485,11 +485,13 @@ fn write_file(
         ))
         .set_key_value_metadata(Some(meta))
         .build();
-    let tmp = tempfile::Builder::new()
-        .prefix(".part-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| err(&e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".part-").suffix(".tmp");
+    // An ordinary file once renamed (the umask decides), like the reports: other users
+    // (an rsync, a Spark executor) may need to read it.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder.tempfile_in(dir).map_err(|e| err(&e))?;
     let schema = schema();
     let mut writer = ArrowWriter::try_new(
         tmp.as_file().try_clone().map_err(|e| err(&e))?,
