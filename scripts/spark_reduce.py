@@ -106,10 +106,13 @@ def reduce_task(policies):
             for batch in batches:
                 cols = batch.to_pydict()
                 for path, content, bucket in zip(cols["path"], cols["content"], cols["bucket"]):
-                    # Keep bucket=NNN/part-<shard>.parquet, so errors name the file.
+                    # Keep bucket=NNN/…part-<shard>.parquet, so errors name the shard.
                     folder = os.path.join(work, "in", f"bucket={bucket}")
                     os.makedirs(folder, exist_ok=True)
-                    with open(os.path.join(folder, os.path.basename(path)), "wb") as f:
+                    # Numbered, so that two copies of one partial both reach reduce (which
+                    # refuses them) instead of one silently replacing the other.
+                    name = f"{n:06d}-{os.path.basename(path)}"
+                    with open(os.path.join(folder, name), "wb") as f:
                         f.write(content)
                     n += 1
                     task = task or f"b{bucket}"

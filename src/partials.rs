@@ -619,6 +619,7 @@ pub struct PartialMeta {
     pub info: String,
     pub shard: String,
     pub run: String,
+    pub bucket: String,
     pub inputs: String,
     pub skipped: String,
     pub rows: i64,
@@ -649,8 +650,17 @@ pub fn partial_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             return Err(format!("{}: no such file or folder", p.display()));
         }
     }
-    files.sort();
-    files.dedup();
+    // One file named twice (a folder and a file in it, two spellings) is read once.
+    let mut named = files
+        .into_iter()
+        .map(|f| match std::fs::canonicalize(&f) {
+            Ok(c) => Ok((c, f)),
+            Err(e) => Err(format!("{}: {e}", f.display())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    named.sort();
+    named.dedup_by(|a, b| a.0 == b.0);
+    let files: Vec<PathBuf> = named.into_iter().map(|(_, f)| f).collect();
     if files.is_empty() {
         return Err("no partial files (.parquet) found".into());
     }
@@ -701,6 +711,7 @@ fn read_meta(path: &Path) -> Result<PartialMeta, String> {
         info: kv.get(META_INFO).unwrap_or(&"{}").to_string(),
         shard: get(META_SHARD)?,
         run: get(META_RUN)?,
+        bucket: get(META_BUCKET)?,
         inputs: kv.get(META_INPUTS).unwrap_or(&"[]").to_string(),
         skipped: kv.get(META_SKIPPED).unwrap_or(&"[]").to_string(),
         rows: md.num_rows(),
@@ -769,6 +780,21 @@ pub fn check(files: &[PathBuf]) -> Result<Checked, String> {
         .map_err(|e| format!("{}: unreadable settings: {e}", first.path.display()))?;
     let info: SettingsInfo = serde_json::from_str(&first.info).unwrap_or_default();
     // One manifest per map run (shard id + manifest), however many buckets it wrote.
+    // A file of one run and bucket, twice (a copy of the folder, say), would count its
+    // rows twice.
+    let mut parts: HashMap<(&str, &str), &PartialMeta> = HashMap::new();
+    for m in &metas {
+        if let Some(prev) = parts.insert((&m.run, &m.bucket), m) {
+            return Err(format!(
+                "{} and {} are the same partial (shard {}, map run {}, bucket {}): it would be counted twice",
+                prev.path.display(),
+                m.path.display(),
+                m.shard,
+                m.run,
+                m.bucket
+            ));
+        }
+    }
     let mut runs: BTreeMap<&str, &PartialMeta> = BTreeMap::new();
     for m in &metas {
         match runs.get(m.run.as_str()) {

@@ -354,6 +354,50 @@ fn reduce_refuses_mixed_settings_and_inputs_counted_twice() {
         "{err}"
     );
     assert!(!dir.path().join("r").exists());
+    // A partial named twice is read once; a copy of it is refused.
+    let r = dir.path().join("r");
+    let file = fs::read_dir(
+        a.join(
+            fs::read_dir(&a)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .file_name(),
+        ),
+    )
+    .unwrap()
+    .next()
+    .unwrap()
+    .unwrap()
+    .path();
+    let o = run(&[
+        "reduce",
+        s(&a),
+        s(&file),
+        &format!("{}/.", s(&a)),
+        "--out",
+        s(&r),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let once = fs::read_to_string(r.join("clients.csv")).unwrap();
+    let o = run(&["reduce", s(&a), "--out", s(&r), "-q"]);
+    assert!(o.status.success());
+    assert_eq!(once, fs::read_to_string(r.join("clients.csv")).unwrap());
+    let copy = dir.path().join("copy");
+    fs::create_dir_all(&copy).unwrap();
+    fs::copy(&file, copy.join("part-x.parquet")).unwrap();
+    let o = run(&[
+        "reduce",
+        s(&a),
+        s(&copy),
+        "--out",
+        s(&dir.path().join("r2")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("counted twice"), "{err}");
     // Policy flags belong to reduce.
     let o = run(&["map", "--out", s(&a), "--threshold", "5", s(&logs[0])]);
     assert_eq!(o.status.code(), Some(2));
