@@ -103,6 +103,7 @@ def reduce_task(policies):
         try:
             n = 0
             task = None
+            originals = {}
             for batch in batches:
                 cols = batch.to_pydict()
                 for path, content, bucket in zip(cols["path"], cols["content"], cols["bucket"]):
@@ -114,6 +115,7 @@ def reduce_task(policies):
                     name = f"{n:06d}-{os.path.basename(path)}"
                     with open(os.path.join(folder, name), "wb") as f:
                         f.write(content)
+                    originals[os.path.join(folder, name)] = path
                     n += 1
                     task = task or f"b{bucket}"
             if n == 0:
@@ -124,9 +126,10 @@ def reduce_task(policies):
                 cmd = [binary, "reduce", os.path.join(work, "in"), "--out", out, "--quiet", *flags]
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 if done.returncode != 0:
-                    raise RuntimeError(
-                        f"scrapemeter reduce failed with status {done.returncode}: {done.stderr.strip()}"
-                    )
+                    err = done.stderr.strip()
+                    for local, original in originals.items():  # name the real files
+                        err = err.replace(local, original)
+                    raise RuntimeError(f"scrapemeter reduce failed with status {done.returncode}: {err}")
                 rows = []
                 for report in REPORTS:
                     with open(os.path.join(out, report), encoding="utf-8") as f:
