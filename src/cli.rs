@@ -40,6 +40,10 @@ pub enum Command {
     Generate(crate::generate::GenerateArgs),
     /// Show one client's activity, windows, damages, rate, paths, user agents and evidence lines.
     Explain(Box<crate::explain::ExplainArgs>),
+    /// Read access logs (one shard of them) into Parquet partials, for `reduce`.
+    Map(Box<crate::partials::MapArgs>),
+    /// Read Parquet partials from `map` and write the same reports as `scan`.
+    Reduce(Box<crate::partials::ReduceArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -348,6 +352,8 @@ pub fn main() -> i32 {
             }
         }
         Command::Explain(args) => crate::explain::run(*args),
+        Command::Map(args) => crate::partials::run_map(*args) as i32,
+        Command::Reduce(args) => crate::partials::run_reduce(*args) as i32,
         Command::Generate(args) => match crate::generate::run(&args) {
             Ok(()) => 0,
             Err(e) => {

@@ -20,6 +20,7 @@ pub mod format;
 pub mod generate;
 pub mod lines;
 pub mod orgs;
+pub mod partials;
 pub mod profile;
 pub mod progress;
 pub mod report;

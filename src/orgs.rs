@@ -200,6 +200,23 @@ impl Orgs {
         Ok(orgs)
     }
 
+    /// Only the organisations' names and exemptions: what analysing an aggregate needs
+    /// (which client keys are organisations, and which of those are exempt). It maps no
+    /// request; `reduce` rebuilds it from the metadata of Parquet partials.
+    pub fn from_names(names: Vec<String>, exempt: Vec<bool>) -> Orgs {
+        let by_name = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_bytes().into(), i as OrgId))
+            .collect();
+        Orgs {
+            names,
+            exempt,
+            by_name,
+            ..Default::default()
+        }
+    }
+
     /// The organisation of a request whose own client key (under `kind`) is `key`.
     #[inline]
     pub fn org_of(&self, kind: &ClientKind, req: &Request<'_>, key: &[u8]) -> Option<OrgId> {
