@@ -6,6 +6,7 @@
 # scripts/spark_reduce.py on a local Spark cluster for several policies, and compares
 # violations.csv and clients.csv byte for byte with `scrapemeter scan`.
 #
+# Exit status 77: the environment could not be set up (no Java, no pyspark): skipped.
 # Needs: a release build (built if missing), python3 with venv, Java 17+ (installed
 # from Debian when missing and running as root). Environment:
 #   SCRAPEMETER   the binary (default target/release/scrapemeter)
@@ -26,7 +27,8 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 [ -x "$BIN" ] || cargo build --release
 apt_install() {
   if [ "$(id -u)" != 0 ]; then echo "spark_test: need $* (not root: install it yourself)" >&2; exit 1; fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
+    || { echo "spark_test: could not install $* — skipped" >&2; exit 77; }
 }
 java_major() { java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); print (v[1] == 1 ? v[2] : v[1]); exit }'; }
 if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
@@ -36,7 +38,8 @@ java -version 2>&1 | head -1
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$VENV"; }
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check pyspark pyarrow "pandas<3"
+"$VENV/bin/pip" install -q --disable-pip-version-check pyspark pyarrow "pandas<3" \
+  || { echo "spark_test: could not install pyspark — skipped" >&2; exit 77; }
 PY=$VENV/bin/python
 export PYSPARK_PYTHON=$PY PYSPARK_DRIVER_PYTHON=$PY
 SPARK_SUBMIT=$VENV/bin/spark-submit
