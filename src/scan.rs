@@ -22,6 +22,9 @@ use std::io::{self, Read};
 pub const MALFORMED_EXAMPLES: usize = 5;
 /// How much of a malformed line an example shows.
 const EXAMPLE_BYTES: usize = 300;
+/// While `auto` detects a file's format, comment lines are held (to be replayed in
+/// order to the format chosen) up to this many bytes; later ones are only counted.
+const HELD_COMMENT_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -230,10 +233,16 @@ pub fn scan_text<S: OnRequest>(
     let mut pending: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
     let mut nonblank = 0usize;
     let mut unrecognised = false;
+    // Blank lines, and comment lines past HELD_COMMENT_BYTES, are only counted while
+    // detecting (added to the report once a format is chosen), so that a file of
+    // endless blank or comment lines cannot fill memory before its 100th request.
+    let mut not_held = (0u64, 0u64);
+    let mut held_comment_bytes = 0usize;
 
     let choose = |candidates: &mut [Box<dyn LineFormat>],
                   pending: &mut Vec<(u64, Option<Vec<u8>>)>,
-                  sink: &mut LineSink<'_, S>| {
+                  sink: &mut LineSink<'_, S>,
+                  (blank, comments): (u64, u64)| {
         let sample: Vec<&[u8]> = pending
             .iter()
             .filter_map(|(_, l)| l.as_deref())
@@ -245,6 +254,8 @@ pub fn scan_text<S: OnRequest>(
             detect(candidates, &sample)
         };
         if let Some(i) = pick {
+            sink.report.blank += blank;
+            sink.report.comments += comments;
             for (n, l) in pending.drain(..) {
                 let frame = l.as_deref().map_or(Frame::TooLong, Frame::Line);
                 sink.line(candidates[i].as_mut(), n, frame);
@@ -262,14 +273,23 @@ pub fn scan_text<S: OnRequest>(
         }
         let line = match frame {
             Frame::Line(l) => {
-                if !is_blank_or_comment(l) {
+                if l.iter().all(u8::is_ascii_whitespace) {
+                    not_held.0 += 1;
+                    return;
+                }
+                if l[0] != b'#' {
                     nonblank += 1;
-                } else if l.first() == Some(&b'#') {
+                } else {
                     // Every candidate sees the headers before it is tried (they are
                     // shown again to the one chosen, in order, when the lines replay).
                     for c in candidates.iter_mut() {
                         c.comment(l);
                     }
+                    if held_comment_bytes + l.len() > HELD_COMMENT_BYTES {
+                        not_held.1 += 1;
+                        return;
+                    }
+                    held_comment_bytes += l.len();
                 }
                 Some(l.to_vec())
             }
@@ -277,12 +297,12 @@ pub fn scan_text<S: OnRequest>(
         };
         pending.push((n, line));
         if nonblank >= DETECT_LINES {
-            chosen = choose(&mut candidates, &mut pending, &mut sink);
+            chosen = choose(&mut candidates, &mut pending, &mut sink, not_held);
             unrecognised = chosen.is_none();
         }
     });
     if chosen.is_none() && !unrecognised {
-        chosen = choose(&mut candidates, &mut pending, &mut sink);
+        chosen = choose(&mut candidates, &mut pending, &mut sink, not_held);
         unrecognised = chosen.is_none();
     }
     report.lines = end.lines;

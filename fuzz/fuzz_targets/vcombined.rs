@@ -1,0 +1,11 @@
+//! `vcombined` lines → requests → client keys and weights.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use scrapemeter::format::LineFormat;
+use scrapemeter_fuzz::lines;
+
+fuzz_target!(|data: &[u8]| {
+    let mut format: Box<dyn LineFormat> = Box::new(scrapemeter::format::clf::VCombined);
+    lines(format.as_mut(), data);
+});
