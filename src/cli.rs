@@ -40,6 +40,11 @@ pub enum Command {
     Generate(crate::generate::GenerateArgs),
     /// Show one client's activity, windows, damages, rate, paths, user agents and evidence lines.
     Explain(Box<crate::explain::ExplainArgs>),
+    /// Rules files: `rules check FILE [--line LINE --format F]`.
+    Rules {
+        #[command(subcommand)]
+        action: crate::rules_check::RulesAction,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -348,6 +353,7 @@ pub fn main() -> i32 {
             }
         }
         Command::Explain(args) => crate::explain::run(*args),
+        Command::Rules { action } => crate::rules_check::run(action),
         Command::Generate(args) => match crate::generate::run(&args) {
             Ok(()) => 0,
             Err(e) => {

@@ -24,6 +24,7 @@ pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod rules;
+pub mod rules_check;
 pub mod scan;
 pub mod state;
 pub mod time;
