@@ -273,6 +273,9 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
     if cfg.evidence {
         pool.install(|| crate::evidence::attach(cfg, &output, &mut analysis));
     }
+    if cfg.keyer.orgs.is_some() {
+        pool.install(|| crate::members::attach(cfg, &output, &mut analysis));
+    }
     let state_file = nightly.as_mut().map(|run| {
         let (dir, bytes) = run.finish(&mut analysis);
         (dir, crate::state::FILE_NAME, bytes)

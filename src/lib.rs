@@ -19,6 +19,7 @@ pub mod explain;
 pub mod format;
 pub mod generate;
 pub mod lines;
+pub mod members;
 pub mod orgs;
 pub mod profile;
 pub mod progress;
