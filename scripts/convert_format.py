@@ -15,6 +15,7 @@ and counted; the exit status is 1 if there were any. Used for docs/formats-speed
 """
 
 import datetime
+import functools
 import json
 import re
 import sys
@@ -38,6 +39,7 @@ CLOUDFRONT_FIELDS = ("date time x-edge-location sc-bytes c-ip cs-method cs(Host)
                      "cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query")
 
 
+@functools.lru_cache(maxsize=4096)
 def utc(clf_time):
     """'02/Mar/2026:00:00:00 +0000' → an aware UTC datetime."""
     day, mon, rest = clf_time.split("/", 2)
@@ -50,6 +52,22 @@ def utc(clf_time):
     return local.astimezone(datetime.timezone.utc)
 
 
+class Stamps:
+    """The time of one CLF time string in every written form (computed once)."""
+
+    def __init__(self, clf_time):
+        t = utc(clf_time)
+        self.iso = t.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        self.alb = t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.date = t.strftime("%Y-%m-%d")
+        self.time = t.strftime("%H:%M:%S")
+
+
+@functools.lru_cache(maxsize=4096)
+def stamps(clf_time):
+    return Stamps(clf_time)
+
+
 def convert(fmt, m):
     remote, _, user, clf_time, request, status, size, referer, ua = (
         (g.decode("utf-8", "replace") if g is not None else None) for g in m.groups())
@@ -57,7 +75,7 @@ def convert(fmt, m):
     ua = ua if ua is not None else "-"
     parts = request.split(" ")
     method, target = (parts[0], parts[1]) if len(parts) in (2, 3) else ("-", "-")
-    t = utc(clf_time)
+    t = stamps(clf_time)
     if fmt == "vcombined":
         return f"{HOST}:443 {m.group(0).decode('utf-8', 'replace')}"
     if fmt == "nginx-custom":
@@ -66,7 +84,7 @@ def convert(fmt, m):
                 f'"{referer}" "{ua}" rt={rt} host={HOST}')
     if fmt == "json":
         return json.dumps({
-            "time_iso8601": t.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            "time_iso8601": t.iso,
             "remote_addr": remote,
             "remote_user": user,
             "request": request,
@@ -77,7 +95,7 @@ def convert(fmt, m):
             "host": HOST,
         }, separators=(",", ":"))
     if fmt == "alb":
-        stamp = t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = t.alb
         return (f"https {stamp} app/web-lb/50dc6c495c0c9188 {remote}:{40000 + int(status)} "
                 f"10.0.0.1:80 0.000 0.001 0.000 {status} {status} 120 "
                 f"{0 if size == '-' else size} "
@@ -89,7 +107,7 @@ def convert(fmt, m):
     if fmt == "cloudfront":
         stem, _, query = target.partition("?")
         return "\t".join([
-            t.strftime("%Y-%m-%d"), t.strftime("%H:%M:%S"), "CDG50-P2",
+            t.date, t.time, "CDG50-P2",
             "0" if size == "-" else size, remote, method, "d111111abcdef8.cloudfront.net",
             stem, status, urllib.parse.quote(referer, safe=":/"),
             urllib.parse.quote(ua, safe="/;()"), query or "-",
