@@ -66,6 +66,9 @@ pub struct ClientResult {
     /// The client's buckets, kept only for flagged and exempt clients (for the charts
     /// and rate profile of report.html); empty for everyone else.
     pub buckets: Vec<Bucket>,
+    /// With an organisations file, for an organisation: its top member keys by posts
+    /// ([`crate::members`]); `None` otherwise.
+    pub members: Option<Vec<crate::members::Member>>,
 }
 
 impl ClientResult {
@@ -164,6 +167,7 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
         last_request: buckets.last().map_or(0, |b| b.t),
         exempt,
         buckets: Vec::new(),
+        members: None,
     };
     if !result.windows.is_empty() || result.exempt {
         result.buckets = buckets.to_vec();

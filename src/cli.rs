@@ -44,6 +44,11 @@ pub enum Command {
     Map(Box<crate::partials::MapArgs>),
     /// Read Parquet partials from `map` and write the same reports as `scan`.
     Reduce(Box<crate::partials::ReduceArgs>),
+    /// Rules files: `rules check FILE [--line LINE --format F]`.
+    Rules {
+        #[command(subcommand)]
+        action: crate::rules_check::RulesAction,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +277,9 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
     if cfg.evidence {
         pool.install(|| crate::evidence::attach(cfg, &output, &mut analysis));
     }
+    if cfg.keyer.orgs.is_some() {
+        pool.install(|| crate::members::attach(cfg, &output, &mut analysis));
+    }
     let state_file = nightly.as_mut().map(|run| {
         let (dir, bytes) = run.finish(&mut analysis);
         (dir, crate::state::FILE_NAME, bytes)
@@ -354,6 +362,7 @@ pub fn main() -> i32 {
         Command::Explain(args) => crate::explain::run(*args),
         Command::Map(args) => crate::partials::run_map(*args) as i32,
         Command::Reduce(args) => crate::partials::run_reduce(*args) as i32,
+        Command::Rules { action } => crate::rules_check::run(action),
         Command::Generate(args) => match crate::generate::run(&args) {
             Ok(()) => 0,
             Err(e) => {

@@ -112,7 +112,7 @@ impl Keyer {
 
     /// The request's own client key, before organisations.
     #[inline]
-    fn own_key_into(&self, req: &Request<'_>, buf: &mut Vec<u8>) -> Keyed {
+    pub fn own_key_into(&self, req: &Request<'_>, buf: &mut Vec<u8>) -> Keyed {
         if let Some(i) = self.field_index {
             buf.clear();
             return match req.fields.get(i).and_then(|v| v.as_deref()) {

@@ -129,6 +129,15 @@ impl RuleSet {
             .map_or(0, |r| r.posts.weigh(req, target))
     }
 
+    /// The index of the rule that decides `req`'s weight, with the weight; `None` when
+    /// no rule matches or the request field could not be read (weight 0).
+    pub fn matching(&self, req: &Request<'_>) -> Option<(usize, u64)> {
+        let target = req.target.as_deref()?;
+        let path = path_of(target);
+        let i = self.rules.iter().position(|r| r.matches(req, path))?;
+        Some((i, self.rules[i].posts.weigh(req, target)))
+    }
+
     pub fn names(&self) -> Vec<&str> {
         self.rules.iter().map(|r| r.name.as_str()).collect()
     }

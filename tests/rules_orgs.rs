@@ -307,3 +307,94 @@ fn bad_orgs_files_exit_2() {
         assert!(!f.path("out").exists());
     }
 }
+
+#[test]
+fn organisations_list_their_top_member_keys() {
+    let f = Fixture::new();
+    f.scan(&["--rules", "rules.toml", "--orgs", "orgs.csv"])
+        .success();
+    let doc: serde_json::Value = serde_json::from_str(&f.out("report.json")).unwrap();
+    let members = |org: &str| {
+        doc["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["client"] == org)
+            .unwrap_or_else(|| panic!("{org} not in clients"))["members"]
+            .clone()
+    };
+    let m = |key: &str, posts: u64| serde_json::json!({"key": key, "posts": posts});
+    // Own keys before the mapping, most posts first; the POST weighs 0.
+    assert_eq!(
+        members("Acme, Inc."),
+        serde_json::json!([m("198.51.100.7", 350), m("198.51.100.8", 201)])
+    );
+    // IPv6 own keys are canonical; `count=x&count=50` takes the default 20.
+    assert_eq!(
+        members("V6 Corp"),
+        serde_json::json!([m("2001:db8::1", 101), m("2001:db8::2", 20)])
+    );
+    assert_eq!(
+        members("Partner"),
+        serde_json::json!([m("203.0.113.5", 150)])
+    );
+    // `::ffff:198.18.0.9` is keyed as the IPv4 address it maps.
+    assert_eq!(
+        members("Search Bot"),
+        serde_json::json!([m("198.18.0.9", 1)])
+    );
+    let html = f.out("report.html");
+    assert!(html.contains("<td class=\"key\">198.51.100.7</td><td class=\"n\">350</td>"));
+
+    // Without --orgs there are no members.
+    f.scan(&["--rules", "rules.toml"]).success();
+    let doc: serde_json::Value = serde_json::from_str(&f.out("report.json")).unwrap();
+    assert!(doc["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c.get("members").is_none()));
+    assert!(!f.out("report.html").contains("Top member keys"));
+}
+
+#[test]
+fn member_keys_are_escaped_in_html_and_capped_at_ten() {
+    let f = Fixture::new();
+    let mut log = String::new();
+    for i in 0..12 {
+        for _ in 0..(i + 1) * 10 {
+            log.push_str(&format!(
+                "192.0.2.{i} - - [10/Oct/2026:10:00:00 +0000] \"GET /a/status/1 HTTP/1.1\" 200 1 \"-\" \"<b>bot</b> {i:02}\"\n"
+            ));
+        }
+    }
+    f.write("access.log", &log);
+    let mut orgs = String::from("match,org\n");
+    for i in 0..12 {
+        orgs.push_str(&format!("<b>bot</b> {i:02},Bots & Co\n"));
+    }
+    f.write("orgs.csv", &orgs);
+    f.scan(&[
+        "--rules",
+        "rules.toml",
+        "--orgs",
+        "orgs.csv",
+        "--client",
+        "ua",
+    ])
+    .success();
+    let doc: serde_json::Value = serde_json::from_str(&f.out("report.json")).unwrap();
+    let members = doc["clients"][0]["members"].as_array().unwrap().clone();
+    assert_eq!(doc["clients"][0]["client"], "Bots & Co");
+    // Ten of the twelve, most posts first.
+    let want: Vec<serde_json::Value> = (2..12)
+        .rev()
+        .map(|i| serde_json::json!({"key": format!("<b>bot</b> {i:02}"), "posts": (i + 1) * 10}))
+        .collect();
+    assert_eq!(members, want);
+    let html = f.out("report.html");
+    assert!(
+        html.contains("<td class=\"key\">&lt;b&gt;bot&lt;/b&gt; 11</td><td class=\"n\">120</td>")
+    );
+    assert!(!html.contains("<b>bot</b>"));
+}

@@ -487,8 +487,36 @@ fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
         );
     }
     o.push_str("</tbody></table>\n");
+    members(o, c);
     evidence(o, &c.windows);
     o.push_str("</section>\n");
+}
+
+/// The organisation's top member keys (own client keys before the mapping).
+fn members(o: &mut String, c: &ClientResult) {
+    let Some(members) = &c.members else {
+        return;
+    };
+    if members.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<table class=\"members\"><thead><tr><th>Top member keys (of the organisation)</th><th class=\"n\">Posts</th></tr></thead><tbody>"
+    );
+    for m in members {
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&m.key),
+            thousands(m.posts)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "</tbody></table>\n<p class=\"note\">The {} member keys that contributed most posts over the whole run (not only the billed windows).</p>",
+        crate::members::TOP_MEMBERS
+    );
 }
 
 fn evidence_line(o: &mut String, what: &str, e: &Option<Evidence>) {

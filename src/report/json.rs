@@ -84,7 +84,7 @@ fn max_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
 }
 
 fn client_json(c: &ClientResult, window: Micros) -> Value {
-    json!({
+    let mut v = json!({
         "client": c.name,
         "exempt": c.exempt,
         "windows": c.windows.iter().map(|w| json!({
@@ -112,7 +112,11 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
         "total_requests": c.total_requests,
         "first_request": format_rfc3339(c.first_request),
         "last_request": format_rfc3339(c.last_request),
-    })
+    });
+    if let (Some(members), Some(o)) = (&c.members, v.as_object_mut()) {
+        o.insert("members".into(), json!(members));
+    }
+    v
 }
 
 pub fn settings_json(input: &ReportInput<'_>) -> Value {
