@@ -238,33 +238,7 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
     let progress = crate::progress::start(discovery.inputs.len(), cfg.quiet);
     let mut output = pool.install(|| scan(cfg, discovery));
     drop(progress);
-    for f in &output.files {
-        if let Some(e) = &f.error {
-            eprintln!("scrapemeter: warning: {}: {e}", f.path);
-        }
-        if f.malformed > 0 {
-            let first = f
-                .malformed_examples
-                .first()
-                .map(|m| format!(" (first at line {}: {})", m.line, m.reason))
-                .unwrap_or_default();
-            eprintln!(
-                "scrapemeter: warning: {}: {} malformed lines{first}",
-                f.path, f.malformed
-            );
-        }
-    }
-    for s in &output.skipped {
-        eprintln!(
-            "scrapemeter: note: {} skipped: {}{}",
-            s.path,
-            s.reason,
-            s.same_as
-                .as_ref()
-                .map(|p| format!(" as {p}"))
-                .unwrap_or_default()
-        );
-    }
+    crate::scan::warn_inputs(&output);
     let aggregate = std::mem::take(&mut output.aggregate);
     let mut analysis = match &mut nightly {
         Some(run) => {

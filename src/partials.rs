@@ -233,37 +233,6 @@ fn valid_shard(s: &str) -> bool {
         && !s.starts_with('.')
 }
 
-/// Prints what went wrong with inputs, as `scan` does.
-fn warn_inputs(output: &ScanOutput) {
-    for f in &output.files {
-        if let Some(e) = &f.error {
-            eprintln!("scrapemeter: warning: {}: {e}", f.path);
-        }
-        if f.malformed > 0 {
-            let first = f
-                .malformed_examples
-                .first()
-                .map(|m| format!(" (first at line {}: {})", m.line, m.reason))
-                .unwrap_or_default();
-            eprintln!(
-                "scrapemeter: warning: {}: {} malformed lines{first}",
-                f.path, f.malformed
-            );
-        }
-    }
-    for s in &output.skipped {
-        eprintln!(
-            "scrapemeter: note: {} skipped: {}{}",
-            s.path,
-            s.reason,
-            s.same_as
-                .as_ref()
-                .map(|p| format!(" as {p}"))
-                .unwrap_or_default()
-        );
-    }
-}
-
 /// One client's rows, ready to write.
 struct ClientRows {
     client: String,
@@ -331,7 +300,7 @@ pub fn run_map(args: MapArgs) -> Exit {
     let progress = crate::progress::start(discovery.inputs.len(), cfg.quiet);
     let mut output = pool.install(|| scan(&cfg, discovery));
     drop(progress);
-    warn_inputs(&output);
+    crate::scan::warn_inputs(&output);
     let shard = shard.unwrap_or_else(|| {
         let mut h = Sha256::new();
         let mut shas: Vec<&str> = output

@@ -507,3 +507,34 @@ pub fn scan(cfg: &Config, discovery: Discovery) -> ScanOutput {
         aggregate,
     }
 }
+
+/// Prints on stderr, one line each, what went wrong with the inputs and what was skipped.
+pub fn warn_inputs(output: &ScanOutput) {
+    for f in &output.files {
+        if let Some(e) = &f.error {
+            eprintln!("scrapemeter: warning: {}: {e}", f.path);
+        }
+        if f.malformed > 0 {
+            let first = f
+                .malformed_examples
+                .first()
+                .map(|m| format!(" (first at line {}: {})", m.line, m.reason))
+                .unwrap_or_default();
+            eprintln!(
+                "scrapemeter: warning: {}: {} malformed lines{first}",
+                f.path, f.malformed
+            );
+        }
+    }
+    for s in &output.skipped {
+        eprintln!(
+            "scrapemeter: note: {} skipped: {}{}",
+            s.path,
+            s.reason,
+            s.same_as
+                .as_ref()
+                .map(|p| format!(" as {p}"))
+                .unwrap_or_default()
+        );
+    }
+}
