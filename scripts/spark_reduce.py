@@ -154,6 +154,12 @@ def main(argv):
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "4096")
         .getOrCreate()
     )
+    if os.path.basename(binary) != BINARY_NAME:
+        # Executors look the binary up by name: ship it under the name they expect.
+        shipped = os.path.join(tempfile.mkdtemp(prefix="scrapemeter-bin-"), BINARY_NAME)
+        shutil.copy(binary, shipped)
+        os.chmod(shipped, 0o755)
+        binary = shipped
     spark.sparkContext.addFile(binary)
     started = time.monotonic()
 
