@@ -198,6 +198,17 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The worker pool of `threads` threads; failing to start it is reported as a usage error.
+pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, Exit> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| {
+            eprintln!("scrapemeter: error: cannot start {threads} threads: {e}");
+            Exit::Usage
+        })
+}
+
 /// Runs `scan` with a resolved config; the clock is read here, at the edge.
 pub fn run_scan(cfg: &Config) -> Exit {
     run_scan_with(cfg, false)
@@ -207,18 +218,9 @@ pub fn run_scan(cfg: &Config) -> Exit {
 pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
     let started = Instant::now();
     let started_at = now_rfc3339();
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-    {
+    let pool = match crate::cli::thread_pool(cfg.threads) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!(
-                "scrapemeter: error: cannot start {} threads: {e}",
-                cfg.threads
-            );
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
     let mut discovery = discover(&cfg.inputs);
     // With nightly state: load it (refusing a damaged one), skip the inputs it has

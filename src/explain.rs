@@ -337,15 +337,9 @@ pub fn run(args: ExplainArgs) -> i32 {
             return Exit::Usage as i32;
         }
     };
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-    {
+    let pool = match crate::cli::thread_pool(cfg.threads) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("scrapemeter: error: cannot start threads: {e}");
-            return Exit::Usage as i32;
-        }
+        Err(exit) => return exit as i32,
     };
     let target = target_key(&cfg, &wanted);
     let name = display_key(&target);

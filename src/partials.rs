@@ -283,18 +283,9 @@ pub fn run_map(args: MapArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-    {
+    let pool = match crate::cli::thread_pool(cfg.threads) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!(
-                "scrapemeter: error: cannot start {} threads: {e}",
-                cfg.threads
-            );
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
     let discovery = discover(&cfg.inputs);
     let progress = crate::progress::start(discovery.inputs.len(), cfg.quiet);
@@ -1100,18 +1091,9 @@ pub fn run_reduce(args: ReduceArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-    {
+    let pool = match crate::cli::thread_pool(cfg.threads) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!(
-                "scrapemeter: error: cannot start {} threads: {e}",
-                cfg.threads
-            );
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
     // Files are read in parallel, each into its own aggregate, merged once.
     let read: Result<Vec<Aggregate>, String> = pool.install(|| {
