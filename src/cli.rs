@@ -93,29 +93,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
 
-    /// A window breaches when its posts are strictly more than this (default 1000000).
-    #[arg(long, value_name = "N")]
-    pub threshold: Option<u64>,
-
-    /// Window length, e.g. 24h (default), 12h, 90m, 1h30m, 86400s, 1d.
-    #[arg(long, value_name = "DURATION")]
-    pub window: Option<String>,
-
-    /// Damages in USD per --per posts, at most 6 decimals (default 15000).
-    #[arg(long, value_name = "USD")]
-    pub rate: Option<String>,
-
-    /// How many posts the rate is for (default 1000000).
-    #[arg(long, value_name = "N")]
-    pub per: Option<u64>,
-
-    /// pro-rata (default: rate × posts / per, half-up to the cent), per-started or per-full.
-    #[arg(long, value_name = "HOW")]
-    pub rounding: Option<String>,
-
-    /// rolling (default: greedy disjoint windows from post times) or calendar (fixed UTC windows).
-    #[arg(long, value_name = "MODE")]
-    pub mode: Option<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     /// Ignore requests before this RFC 3339 time (counted as out of range).
     #[arg(long, value_name = "TIME")]
@@ -161,6 +140,34 @@ pub struct ScanArgs {
     pub summary: Option<String>,
 }
 
+/// The billing policy: what breaches and what it costs. Shared by `scan` and `reduce`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// A window breaches when its posts are strictly more than this (default 1000000).
+    #[arg(long, value_name = "N")]
+    pub threshold: Option<u64>,
+
+    /// Window length, e.g. 24h (default), 12h, 90m, 1h30m, 86400s, 1d.
+    #[arg(long, value_name = "DURATION")]
+    pub window: Option<String>,
+
+    /// Damages in USD per --per posts, at most 6 decimals (default 15000).
+    #[arg(long, value_name = "USD")]
+    pub rate: Option<String>,
+
+    /// How many posts the rate is for (default 1000000).
+    #[arg(long, value_name = "N")]
+    pub per: Option<u64>,
+
+    /// pro-rata (default: rate × posts / per, half-up to the cent), per-started or per-full.
+    #[arg(long, value_name = "HOW")]
+    pub rounding: Option<String>,
+
+    /// rolling (default: greedy disjoint windows from post times) or calendar (fixed UTC windows).
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+}
+
 impl ScanArgs {
     pub(crate) fn into_config(self: Box<Self>) -> Result<Config, String> {
         let file = match &self.config {
@@ -172,12 +179,12 @@ impl ScanArgs {
             client: self.client,
             subnet_v4: self.subnet_v4,
             subnet_v6: self.subnet_v6,
-            threshold: self.threshold,
-            window: self.window,
-            rate: self.rate,
-            per: self.per,
-            rounding: self.rounding,
-            mode: self.mode,
+            threshold: self.policy.threshold,
+            window: self.policy.window,
+            rate: self.policy.rate,
+            per: self.policy.per,
+            rounding: self.policy.rounding,
+            mode: self.policy.mode,
             since: self.since,
             until: self.until,
             threads: self.threads,

@@ -248,12 +248,12 @@ pub fn run_map(args: MapArgs) -> Exit {
         buckets,
     } = args;
     let policy = [
-        ("--threshold", scan_args.threshold.is_some()),
-        ("--window", scan_args.window.is_some()),
-        ("--rate", scan_args.rate.is_some()),
-        ("--per", scan_args.per.is_some()),
-        ("--rounding", scan_args.rounding.is_some()),
-        ("--mode", scan_args.mode.is_some()),
+        ("--threshold", scan_args.policy.threshold.is_some()),
+        ("--window", scan_args.policy.window.is_some()),
+        ("--rate", scan_args.policy.rate.is_some()),
+        ("--per", scan_args.policy.per.is_some()),
+        ("--rounding", scan_args.policy.rounding.is_some()),
+        ("--mode", scan_args.policy.mode.is_some()),
     ];
     if let Some((flag, _)) = policy.iter().find(|(_, given)| *given) {
         eprintln!("scrapemeter: error: {flag} is a billing policy: give it to `reduce`, not `map`");
@@ -523,29 +523,8 @@ pub struct ReduceArgs {
     #[arg(long, value_name = "DIR", required_unless_present = "check")]
     pub out: Option<PathBuf>,
 
-    /// A window breaches when its posts are strictly more than this (default 1000000).
-    #[arg(long, value_name = "N")]
-    pub threshold: Option<u64>,
-
-    /// Window length, e.g. 24h (default), 12h, 90m, 1h30m, 86400s, 1d.
-    #[arg(long, value_name = "DURATION")]
-    pub window: Option<String>,
-
-    /// Damages in USD per --per posts, at most 6 decimals (default 15000).
-    #[arg(long, value_name = "USD")]
-    pub rate: Option<String>,
-
-    /// How many posts the rate is for (default 1000000).
-    #[arg(long, value_name = "N")]
-    pub per: Option<u64>,
-
-    /// pro-rata (default), per-started or per-full.
-    #[arg(long, value_name = "HOW")]
-    pub rounding: Option<String>,
-
-    /// rolling (default) or calendar.
-    #[arg(long, value_name = "MODE")]
-    pub mode: Option<String>,
+    #[command(flatten)]
+    pub policy: crate::cli::PolicyArgs,
 
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
@@ -995,12 +974,12 @@ fn reduce_config(
         client: Some(settings.client.clone()),
         subnet_v4: settings.subnet_ipv4_prefix,
         subnet_v6: settings.subnet_ipv6_prefix,
-        threshold: args.threshold,
-        window: args.window.clone(),
-        rate: args.rate.clone(),
-        per: args.per,
-        rounding: args.rounding.clone(),
-        mode: args.mode.clone(),
+        threshold: args.policy.threshold,
+        window: args.policy.window.clone(),
+        rate: args.policy.rate.clone(),
+        per: args.policy.per,
+        rounding: args.policy.rounding.clone(),
+        mode: args.policy.mode.clone(),
         threads: args.threads,
         quiet: args.quiet,
         no_evidence: true,
