@@ -412,3 +412,58 @@ fn a_run_killed_at_any_moment_leaves_a_usable_state() {
     assert!(left.is_empty(), "left behind: {left:?}");
     let _ = CLIENTS_HEADER;
 }
+
+/// A second run on a state folder another run holds stops at once (exit 2), says
+/// which run holds it, and changes nothing; once the lock is free it runs as usual.
+#[test]
+fn a_state_in_use_by_another_run_is_refused_at_once() {
+    let f = Fixture::new();
+    let all = traffic();
+    let d0 = f.file("d0.log", day(&all, 0));
+    let d1 = f.file("d1.log", day(&all, 1));
+    let state = f.path("state");
+    scan_state(&f, &state, &[&d0], &[]).success();
+    let before_state = std::fs::read(state.join("scrapemeter.state")).unwrap();
+    let before_csv = f.read("violations.csv");
+
+    // Another run holds the lock, and has said who it is.
+    let lock_path = state.join("scrapemeter.lock");
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .expect("a run leaves its lock file in the state folder");
+    held.try_lock()
+        .expect("no run holds the lock after it ended");
+    std::fs::write(&lock_path, "pid 4242, started 2026-10-12T02:30:00Z\n").unwrap();
+
+    let t0 = std::time::Instant::now();
+    let out = scan_state(&f, &state, &[&d1], &[]).code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(20),
+        "the second run waited for the lock"
+    );
+    assert!(
+        err.contains(&format!(
+            "state folder {} is in use by another run (pid 4242, started 2026-10-12T02:30:00Z)",
+            state.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(state.join("scrapemeter.state")).unwrap(),
+        before_state
+    );
+    assert_eq!(f.read("violations.csv"), before_csv);
+
+    // A run holds the lock for as long as it runs, and says who it is.
+    drop(held);
+    scan_state(&f, &state, &[&d1], &[]).success();
+    assert_eq!(f.report()["state"]["run"], 2);
+    let said = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(
+        said.starts_with("pid ") && said.contains(", started "),
+        "{said:?}"
+    );
+}
