@@ -28,7 +28,7 @@ use crate::aggregate::{Aggregate, Bucket, Series};
 use crate::analyze::{self, analyze_client, Analysis, BilledWindow, ClientResult, WindowStatus};
 use crate::config::Config;
 use crate::damages::{window_damages, Cents};
-use crate::discover::{Discovery, Skipped, Source};
+use crate::discover::{Discovery, ReadBefore, Skipped, Source};
 use crate::evidence::{Evidence, WindowEvidence};
 use crate::scan::{FileReport, FileStatus};
 use crate::time::{format_duration, format_rfc3339, Micros};
@@ -362,12 +362,27 @@ pub fn load(dir: &Path, cfg: &Config) -> Result<Option<Body>, String> {
 
 // ------------------------------------------------------------------ before the scan
 
+fn read_before_reason(r: &InputRecord) -> String {
+    format!(
+        "already read by an earlier run (run {}, SHA-256 {})",
+        r.run, r.sha256
+    )
+}
+
 /// Moves inputs read by an earlier run (same SHA-256) from `discovery` to its skipped
-/// list. Only files whose size matches an input of the state are hashed.
+/// list. Only files whose size matches an input of the state are hashed. Standard
+/// input is checked by the scan, once read, against `discovery.read_before`.
 pub fn skip_processed(prev: &Body, discovery: &mut Discovery) {
     let mut by_size: HashMap<u64, Vec<&InputRecord>> = HashMap::new();
     for r in &prev.inputs {
         by_size.entry(r.size).or_default().push(r);
+        discovery
+            .read_before
+            .entry(r.sha256.clone())
+            .or_insert_with(|| ReadBefore {
+                reason: read_before_reason(r),
+                same_as: r.path.clone(),
+            });
     }
     let inputs = std::mem::take(&mut discovery.inputs);
     for input in inputs {
@@ -385,10 +400,7 @@ pub fn skip_processed(prev: &Body, discovery: &mut Discovery) {
         match seen {
             Some(r) => discovery.skipped.push(Skipped {
                 path: input.name.clone(),
-                reason: format!(
-                    "already read by an earlier run (run {}, SHA-256 {})",
-                    r.run, r.sha256
-                ),
+                reason: read_before_reason(r),
                 same_as: Some(r.path.clone()),
             }),
             None => discovery.inputs.push(input),
@@ -742,16 +754,19 @@ impl Run {
             let (Some(sha), Some(size)) = (&f.sha256, f.size) else {
                 continue;
             };
-            if f.path == "-" {
-                continue;
-            }
-            if let Some(r) = self
-                .prev
-                .inputs
-                .iter()
-                .rev()
-                .find(|r| r.path == f.path && &r.sha256 != sha)
-            {
+            // Standard input (`-`) is recorded by its content like a file, so that the
+            // same content given again, on standard input or as a file, is skipped;
+            // its name says nothing of its content, so it never "changed".
+            let earlier_under_name = (f.path != "-")
+                .then(|| {
+                    self.prev
+                        .inputs
+                        .iter()
+                        .rev()
+                        .find(|r| r.path == f.path && &r.sha256 != sha)
+                })
+                .flatten();
+            if let Some(r) = earlier_under_name {
                 if !self.prev.inputs.iter().any(|r| &r.sha256 == sha) {
                     self.nightly.changed_inputs.push(ChangedInput {
                         path: f.path.clone(),

@@ -467,3 +467,85 @@ fn a_state_in_use_by_another_run_is_refused_at_once() {
         "{said:?}"
     );
 }
+
+/// `scan - --state DIR < day.log`.
+fn scan_stdin(f: &Fixture, state: &Path, stdin: &str) -> assert_cmd::assert::Assert {
+    Command::new(BIN)
+        .args([
+            "scan",
+            "-",
+            "--threshold",
+            "500",
+            "--format",
+            "combined",
+            "-q",
+        ])
+        .arg("--state")
+        .arg(state)
+        .arg("--out")
+        .arg(f.out())
+        .write_stdin(stdin.to_string())
+        .assert()
+}
+
+/// Standard input is recorded in the state by its content: the same content again,
+/// on standard input or as a file, is skipped with a note, as a file read before is.
+#[test]
+fn standard_input_is_recorded_and_not_read_twice() {
+    use sha2::Digest;
+    let f = Fixture::new();
+    let all = traffic();
+    let (d0, d1) = (day(&all, 0), day(&all, 1));
+    let state = f.path("state");
+    let inputs = || {
+        let bytes = std::fs::read(state.join("scrapemeter.state")).unwrap();
+        scrapemeter::state::decode(&bytes).unwrap().inputs
+    };
+
+    scan_stdin(&f, &state, &d0).success();
+    let first = f.read("violations.csv");
+    let recorded = inputs();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].path, "-");
+    assert_eq!(recorded[0].size, d0.len() as u64);
+    assert_eq!(
+        recorded[0].sha256,
+        hex::encode(sha2::Sha256::digest(d0.as_bytes()))
+    );
+
+    // The same content on standard input again: skipped, nothing counted twice.
+    let out = scan_stdin(&f, &state, &d0).success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("- skipped: already read by an earlier run (run 1, SHA-256"),
+        "{err}"
+    );
+    let r = f.report();
+    assert_eq!(r["skipped"][0]["path"], "-");
+    assert_eq!(r["skipped"][0]["same_as"], "-");
+    assert_eq!(r["inputs"].as_array().unwrap().len(), 0);
+    assert_eq!(f.read("violations.csv"), first);
+
+    // …and as a file.
+    let copy = f.file("copy-of-day0.log", &d0);
+    let out = scan_state(&f, &state, &[&copy], &[]).success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("skipped: already read by an earlier run"),
+        "{err}"
+    );
+    assert_eq!(f.report()["skipped"][0]["same_as"], "-");
+    assert_eq!(f.read("violations.csv"), first);
+
+    // New content on standard input is read (not "changed": `-` names no content).
+    let out = scan_stdin(&f, &state, &d1).success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(!err.contains("content changed"), "{err}");
+    let r = f.report();
+    assert_eq!(r["state"]["run"], 4);
+    assert!(r["inputs"][0]["requests"].as_u64().unwrap() > 0);
+    assert_eq!(r["state"]["changed_inputs"].as_array().unwrap().len(), 0);
+    let recorded = inputs();
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert_eq!((recorded[1].path.as_str(), recorded[1].run), ("-", 4));
+}
