@@ -55,7 +55,7 @@ impl Mounts {
     fn bind_read_only(&mut self, point: &Path) -> Result<(), String> {
         mount(&["--bind", point.to_str().unwrap()], point)?;
         self.points.push(point.to_path_buf());
-        mount(&["-o", "remount,bind,ro"], point)
+        mount(&["-o", "remount,bind,ro"], point).inspect_err(|_| self.pop())
     }
 
     /// Undoes the last mount.
