@@ -15,9 +15,10 @@ pub enum Exit {
     Success = 0,
     /// `--strict` saw malformed lines or incomplete, unreadable or unrecognised inputs.
     StrictFailure = 1,
-    /// Bad flags, settings, rules or orgs files.
+    /// Bad flags, settings, rules or orgs files; a refused state, or a state folder
+    /// another run holds.
     Usage = 2,
-    /// The outputs could not be written.
+    /// The outputs or the state could not be written.
     Output = 3,
 }
 
@@ -228,6 +229,22 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
     let pool = match crate::cli::thread_pool(cfg.threads) {
         Ok(p) => p,
         Err(exit) => return exit,
+    };
+    // With nightly state: one run at a time holds the state folder, from before it
+    // reads the state until it has written the new one (the lock goes with `_lock`).
+    let _lock = match &cfg.state {
+        Some(dir) => match crate::state::lock(dir, &started_at) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let (msg, exit) = match e {
+                    crate::state::LockError::Busy(m) => (m, Exit::Usage),
+                    crate::state::LockError::Io(m) => (m, Exit::Output),
+                };
+                eprintln!("scrapemeter: error: {msg}; nothing was read or written");
+                return exit;
+            }
+        },
+        None => None,
     };
     let mut discovery = discover(&cfg.inputs);
     // With nightly state: load it (refusing a damaged one), skip the inputs it has

@@ -42,6 +42,17 @@ pub struct Discovery {
     pub inputs: Vec<Input>,
     pub skipped: Vec<Skipped>,
     pub problems: Vec<Problem>,
+    /// With nightly state: contents read by an earlier run, by SHA-256 (hex). Files
+    /// are checked against them before the scan; standard input, which can be read
+    /// only once, is checked when read, and skipped then.
+    pub read_before: HashMap<String, ReadBefore>,
+}
+
+/// A content an earlier run read: why an input with it is skipped, and its name then.
+#[derive(Debug, Clone)]
+pub struct ReadBefore {
+    pub reason: String,
+    pub same_as: String,
 }
 
 fn has_glob_chars(s: &str) -> bool {
@@ -174,6 +185,7 @@ pub fn discover(args: &[String]) -> Discovery {
         inputs,
         skipped,
         problems,
+        read_before: HashMap::new(),
     }
 }
 

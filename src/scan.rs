@@ -443,6 +443,7 @@ pub fn scan(cfg: &Config, discovery: Discovery) -> ScanOutput {
         inputs,
         mut skipped,
         problems,
+        read_before,
     } = discovery;
     let mut files: Vec<FileReport> = problems
         .into_iter()
@@ -469,8 +470,8 @@ pub fn scan(cfg: &Config, discovery: Discovery) -> ScanOutput {
                 (a, ra)
             },
         );
-    // Standard input is read on its own, so that a copy of a file given as well can
-    // be left out after the fact.
+    // Standard input is read on its own, so that a copy of a file given as well, or
+    // of an input an earlier run read (nightly state), can be left out after the fact.
     let mut stdin_inputs = Vec::new();
     for input in stdin {
         let mut agg = Aggregate::new();
@@ -478,8 +479,9 @@ pub fn scan(cfg: &Config, discovery: Discovery) -> ScanOutput {
         let twin = path_reports
             .iter()
             .find(|r| r.sha256.is_some() && r.sha256 == report.sha256);
-        match twin {
-            Some(t) => skipped.push(Skipped {
+        let earlier = report.sha256.as_ref().and_then(|s| read_before.get(s));
+        match (twin, earlier) {
+            (Some(t), _) => skipped.push(Skipped {
                 path: input.name.clone(),
                 reason: format!(
                     "identical content (SHA-256 {})",
@@ -487,7 +489,12 @@ pub fn scan(cfg: &Config, discovery: Discovery) -> ScanOutput {
                 ),
                 same_as: Some(t.path.clone()),
             }),
-            None => {
+            (None, Some(e)) => skipped.push(Skipped {
+                path: input.name.clone(),
+                reason: e.reason.clone(),
+                same_as: Some(e.same_as.clone()),
+            }),
+            (None, None) => {
                 aggregate.merge(agg);
                 files.push(report);
                 stdin_inputs.push(input);

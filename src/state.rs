@@ -18,12 +18,17 @@
 //! It is written last, after the reports, through the same all-or-nothing commit
 //! (temporary file, fsync, rename, folder fsync). A damaged, truncated or foreign
 //! file is refused whole, never half-read.
+//!
+//! A run holds an exclusive advisory lock on `scrapemeter.lock` in the folder from
+//! before it reads the state until it has written the new one, so two runs on one
+//! state cannot both bill the same windows; the system releases it however the run
+//! ends.
 
 use crate::aggregate::{Aggregate, Bucket, Series};
 use crate::analyze::{self, analyze_client, Analysis, BilledWindow, ClientResult, WindowStatus};
 use crate::config::Config;
 use crate::damages::{window_damages, Cents};
-use crate::discover::{Discovery, Skipped, Source};
+use crate::discover::{Discovery, ReadBefore, Skipped, Source};
 use crate::evidence::{Evidence, WindowEvidence};
 use crate::scan::{FileReport, FileStatus};
 use crate::time::{format_duration, format_rfc3339, Micros};
@@ -36,6 +41,8 @@ use std::path::{Path, PathBuf};
 
 /// The state file's name inside the state folder.
 pub const FILE_NAME: &str = "scrapemeter.state";
+/// The lock file's name inside the state folder.
+pub const LOCK_NAME: &str = "scrapemeter.lock";
 const MAGIC: &str = "scrapemeter-state";
 /// Bumped whenever the body changes shape; an older or newer file is refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -150,6 +157,80 @@ impl LineRecord {
             text: self.text.clone(),
         }
     }
+}
+
+// ------------------------------------------------------------------ the lock
+
+/// An exclusive hold on a state folder for the length of a run: released when
+/// dropped, or by the system when the process ends, however it ends.
+#[derive(Debug)]
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+/// Why a state folder could not be locked.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another run holds it.
+    Busy(String),
+    /// The folder or its lock file cannot be created or opened for writing (a
+    /// read-only folder): the new state could not be written either.
+    Io(String),
+}
+
+/// Takes the lock of the state folder `dir` (created if missing) without waiting,
+/// and writes into the lock file who holds it (`pid …, started …`), for a run that
+/// finds it taken to say.
+pub fn lock(dir: &Path, started_at: &str) -> Result<Lock, LockError> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(dir)
+        .map_err(|e| LockError::Io(format!("cannot create state folder {}: {e}", dir.display())))?;
+    let path = dir.join(LOCK_NAME);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| {
+            LockError::Io(format!(
+                "cannot write in state folder {} (lock file {}: {e})",
+                dir.display(),
+                path.display()
+            ))
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let holder = if holder.is_empty() {
+                String::new()
+            } else {
+                format!(" ({holder})")
+            };
+            return Err(LockError::Busy(format!(
+                "state folder {} is in use by another run{holder}; two runs on one state \
+                 would bill the same windows twice: wait for it to end, or use another \
+                 --state folder",
+                dir.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(LockError::Io(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            )))
+        }
+    }
+    // Best effort: who holds it is only for the message of a run that finds it taken,
+    // and a full disk must not stop the run here (it fails, cleanly, when it writes).
+    let _ = file
+        .set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| writeln!(file, "pid {}, started {started_at}", std::process::id()));
+    Ok(Lock { _file: file })
 }
 
 // ------------------------------------------------------------------ the file
@@ -281,12 +362,27 @@ pub fn load(dir: &Path, cfg: &Config) -> Result<Option<Body>, String> {
 
 // ------------------------------------------------------------------ before the scan
 
+fn read_before_reason(r: &InputRecord) -> String {
+    format!(
+        "already read by an earlier run (run {}, SHA-256 {})",
+        r.run, r.sha256
+    )
+}
+
 /// Moves inputs read by an earlier run (same SHA-256) from `discovery` to its skipped
-/// list. Only files whose size matches an input of the state are hashed.
+/// list. Only files whose size matches an input of the state are hashed. Standard
+/// input is checked by the scan, once read, against `discovery.read_before`.
 pub fn skip_processed(prev: &Body, discovery: &mut Discovery) {
     let mut by_size: HashMap<u64, Vec<&InputRecord>> = HashMap::new();
     for r in &prev.inputs {
         by_size.entry(r.size).or_default().push(r);
+        discovery
+            .read_before
+            .entry(r.sha256.clone())
+            .or_insert_with(|| ReadBefore {
+                reason: read_before_reason(r),
+                same_as: r.path.clone(),
+            });
     }
     let inputs = std::mem::take(&mut discovery.inputs);
     for input in inputs {
@@ -304,10 +400,7 @@ pub fn skip_processed(prev: &Body, discovery: &mut Discovery) {
         match seen {
             Some(r) => discovery.skipped.push(Skipped {
                 path: input.name.clone(),
-                reason: format!(
-                    "already read by an earlier run (run {}, SHA-256 {})",
-                    r.run, r.sha256
-                ),
+                reason: read_before_reason(r),
                 same_as: Some(r.path.clone()),
             }),
             None => discovery.inputs.push(input),
@@ -661,16 +754,19 @@ impl Run {
             let (Some(sha), Some(size)) = (&f.sha256, f.size) else {
                 continue;
             };
-            if f.path == "-" {
-                continue;
-            }
-            if let Some(r) = self
-                .prev
-                .inputs
-                .iter()
-                .rev()
-                .find(|r| r.path == f.path && &r.sha256 != sha)
-            {
+            // Standard input (`-`) is recorded by its content like a file, so that the
+            // same content given again, on standard input or as a file, is skipped;
+            // its name says nothing of its content, so it never "changed".
+            let earlier_under_name = (f.path != "-")
+                .then(|| {
+                    self.prev
+                        .inputs
+                        .iter()
+                        .rev()
+                        .find(|r| r.path == f.path && &r.sha256 != sha)
+                })
+                .flatten();
+            if let Some(r) = earlier_under_name {
                 if !self.prev.inputs.iter().any(|r| &r.sha256 == sha) {
                     self.nightly.changed_inputs.push(ChangedInput {
                         path: f.path.clone(),

@@ -5,6 +5,7 @@
 //! are used when that folder exists.
 
 mod determinism;
+mod disk_faults;
 mod edges;
 mod inputs;
 mod nightly;

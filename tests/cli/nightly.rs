@@ -412,3 +412,140 @@ fn a_run_killed_at_any_moment_leaves_a_usable_state() {
     assert!(left.is_empty(), "left behind: {left:?}");
     let _ = CLIENTS_HEADER;
 }
+
+/// A second run on a state folder another run holds stops at once (exit 2), says
+/// which run holds it, and changes nothing; once the lock is free it runs as usual.
+#[test]
+fn a_state_in_use_by_another_run_is_refused_at_once() {
+    let f = Fixture::new();
+    let all = traffic();
+    let d0 = f.file("d0.log", day(&all, 0));
+    let d1 = f.file("d1.log", day(&all, 1));
+    let state = f.path("state");
+    scan_state(&f, &state, &[&d0], &[]).success();
+    let before_state = std::fs::read(state.join("scrapemeter.state")).unwrap();
+    let before_csv = f.read("violations.csv");
+
+    // Another run holds the lock, and has said who it is.
+    let lock_path = state.join("scrapemeter.lock");
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .expect("a run leaves its lock file in the state folder");
+    held.try_lock()
+        .expect("no run holds the lock after it ended");
+    std::fs::write(&lock_path, "pid 4242, started 2026-10-12T02:30:00Z\n").unwrap();
+
+    let t0 = std::time::Instant::now();
+    let out = scan_state(&f, &state, &[&d1], &[]).code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(20),
+        "the second run waited for the lock"
+    );
+    assert!(
+        err.contains(&format!(
+            "state folder {} is in use by another run (pid 4242, started 2026-10-12T02:30:00Z)",
+            state.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(state.join("scrapemeter.state")).unwrap(),
+        before_state
+    );
+    assert_eq!(f.read("violations.csv"), before_csv);
+
+    // A run holds the lock for as long as it runs, and says who it is.
+    drop(held);
+    scan_state(&f, &state, &[&d1], &[]).success();
+    assert_eq!(f.report()["state"]["run"], 2);
+    let said = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(
+        said.starts_with("pid ") && said.contains(", started "),
+        "{said:?}"
+    );
+}
+
+/// `scan - --state DIR < day.log`.
+fn scan_stdin(f: &Fixture, state: &Path, stdin: &str) -> assert_cmd::assert::Assert {
+    Command::new(BIN)
+        .args([
+            "scan",
+            "-",
+            "--threshold",
+            "500",
+            "--format",
+            "combined",
+            "-q",
+        ])
+        .arg("--state")
+        .arg(state)
+        .arg("--out")
+        .arg(f.out())
+        .write_stdin(stdin.to_string())
+        .assert()
+}
+
+/// Standard input is recorded in the state by its content: the same content again,
+/// on standard input or as a file, is skipped with a note, as a file read before is.
+#[test]
+fn standard_input_is_recorded_and_not_read_twice() {
+    use sha2::Digest;
+    let f = Fixture::new();
+    let all = traffic();
+    let (d0, d1) = (day(&all, 0), day(&all, 1));
+    let state = f.path("state");
+    let inputs = || {
+        let bytes = std::fs::read(state.join("scrapemeter.state")).unwrap();
+        scrapemeter::state::decode(&bytes).unwrap().inputs
+    };
+
+    scan_stdin(&f, &state, &d0).success();
+    let first = f.read("violations.csv");
+    let recorded = inputs();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].path, "-");
+    assert_eq!(recorded[0].size, d0.len() as u64);
+    assert_eq!(
+        recorded[0].sha256,
+        hex::encode(sha2::Sha256::digest(d0.as_bytes()))
+    );
+
+    // The same content on standard input again: skipped, nothing counted twice.
+    let out = scan_stdin(&f, &state, &d0).success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("- skipped: already read by an earlier run (run 1, SHA-256"),
+        "{err}"
+    );
+    let r = f.report();
+    assert_eq!(r["skipped"][0]["path"], "-");
+    assert_eq!(r["skipped"][0]["same_as"], "-");
+    assert_eq!(r["inputs"].as_array().unwrap().len(), 0);
+    assert_eq!(f.read("violations.csv"), first);
+
+    // …and as a file.
+    let copy = f.file("copy-of-day0.log", &d0);
+    let out = scan_state(&f, &state, &[&copy], &[]).success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("skipped: already read by an earlier run"),
+        "{err}"
+    );
+    assert_eq!(f.report()["skipped"][0]["same_as"], "-");
+    assert_eq!(f.read("violations.csv"), first);
+
+    // New content on standard input is read (not "changed": `-` names no content).
+    let out = scan_stdin(&f, &state, &d1).success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(!err.contains("content changed"), "{err}");
+    let r = f.report();
+    assert_eq!(r["state"]["run"], 4);
+    assert!(r["inputs"][0]["requests"].as_u64().unwrap() > 0);
+    assert_eq!(r["state"]["changed_inputs"].as_array().unwrap().len(), 0);
+    let recorded = inputs();
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert_eq!((recorded[1].path.as_str(), recorded[1].run), ("-", 4));
+}
