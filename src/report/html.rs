@@ -526,7 +526,7 @@ fn tops(o: &mut String, c: &ClientResult) {
         return;
     };
     if tops.paths.is_empty() {
-        o.push_str("<p class=\"note\">Top paths and user agents: none found (the requests came from standard input, which cannot be read again).</p>\n");
+        o.push_str("<p class=\"note\">Top paths and user agents: none found in the files read again (standard input cannot be read again; with --state, only this run&#39;s inputs are read).</p>\n");
         return;
     }
     o.push_str("<table class=\"tops\"><thead><tr><th>Top paths (digits as {n}, no query)</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");

@@ -37,7 +37,7 @@ fn logs(f: &Fixture) -> Vec<String> {
         HOSTILE_PATH,
         "/p/7/x/9",
     ];
-    let mut files = vec![String::new(), String::new(), String::new()];
+    let mut files: [String; 3] = Default::default();
     for i in 0..600u32 {
         let remote = match i % 5 {
             0 => "::ffff:198.51.100.23",
