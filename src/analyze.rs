@@ -69,6 +69,9 @@ pub struct ClientResult {
     /// With an organisations file, for an organisation: its top member keys by posts
     /// ([`crate::members`]); `None` otherwise.
     pub members: Option<Vec<crate::members::Member>>,
+    /// Top paths and user agents of the client's requests ([`crate::tops`]), from the
+    /// second read; `None` without it (`--no-evidence`, `reduce`).
+    pub tops: Option<crate::tops::TopLists>,
 }
 
 impl ClientResult {
@@ -168,6 +171,7 @@ pub fn analyze_client(cfg: &Config, key: Box<[u8]>, buckets: &[Bucket]) -> Clien
         exempt,
         buckets: Vec::new(),
         members: None,
+        tops: None,
     };
     if !result.windows.is_empty() || result.exempt {
         result.buckets = buckets.to_vec();

@@ -113,8 +113,10 @@ pub struct ScanArgs {
     #[arg(long)]
     pub strict: bool,
 
-    /// Skip the second read that finds the raw log lines of each billed window's first
-    /// and last request (faster; the evidence fields of report.json stay empty).
+    /// Skip the second read of the logs (faster): it finds the raw log lines of each
+    /// billed window's first and last request, each reported client's top paths and
+    /// user agents and, with --orgs, each organisation's top member keys. Without it,
+    /// the evidence fields of report.json stay empty and the tops and members are left out.
     #[arg(long)]
     pub no_evidence: bool,
 
@@ -275,10 +277,7 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
         None => pool.install(|| analyze(cfg, aggregate)),
     };
     if cfg.evidence {
-        pool.install(|| crate::evidence::attach(cfg, &output, &mut analysis));
-    }
-    if cfg.keyer.orgs.is_some() {
-        pool.install(|| crate::members::attach(cfg, &output, &mut analysis));
+        pool.install(|| crate::second::attach(cfg, &output, &mut analysis));
     }
     let state_file = nightly.as_mut().map(|run| {
         let (dir, bytes) = run.finish(&mut analysis);

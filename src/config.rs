@@ -45,7 +45,9 @@ pub struct Config {
     pub threads: usize,
     pub strict: bool,
     pub quiet: bool,
-    /// Find the raw lines of each billed window's first and last request.
+    /// Read the logs a second time ([`crate::second`]): the raw lines of each billed
+    /// window's first and last request, the reported clients' top paths and user
+    /// agents, and organisations' members.
     pub evidence: bool,
     /// Folder of the nightly state (`--state`), if any.
     pub state: Option<PathBuf>,

@@ -1,21 +1,16 @@
 //! Evidence: the first and last request of every billed window, as raw log lines with
 //! their file and line number, so a reader can find them with `grep`.
 //!
-//! The first pass keeps no lines. It does know each file's time range, so this second
-//! pass reads only the files whose range covers the first or last instant of a billed
-//! window, and keeps only the lines of those clients at those instants. Of several
-//! requests at the same instant, the first is the one first in (path, line) order and
-//! the last the one last in it.
+//! The first pass keeps no lines. The second read ([`crate::second`]) reads again the
+//! files whose time range meets a reported client's, and keeps only the lines of those
+//! clients at the first and last instants of their windows. Of several requests at the
+//! same instant, the first is the one first in (path, line) order and the last the one
+//! last in it.
 
 use crate::analyze::Analysis;
 use crate::client::display_key;
-use crate::config::Config;
-use crate::discover::Source;
 use crate::format::Request;
-use crate::scan::{read_input, OnRequest, ScanOutput};
 use crate::time::Micros;
-use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 /// How much of an evidence line is kept.
@@ -38,108 +33,72 @@ pub struct WindowEvidence {
     pub last: Option<Evidence>,
 }
 
-/// What to look for: per client key, (client index, window index, first, last).
-type Targets = FxHashMap<Box<[u8]>, Vec<(usize, usize, Micros, Micros)>>;
+/// The billed windows whose edges are looked for, of one client:
+/// (window index, time of its first request, time of its last request).
+pub type Edges = Vec<(usize, Micros, Micros)>;
 
-struct Found {
+/// The windows of every client in `analysis` whose evidence is wanted: those billed
+/// in this run (a window billed final by an earlier run keeps the evidence it had then).
+pub fn wanted(analysis: &Analysis) -> Vec<Edges> {
+    analysis
+        .clients
+        .iter()
+        .map(|c| {
+            c.windows
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.new_in_this_run)
+                .map(|(wi, w)| (wi, w.start, w.last_request))
+                .collect()
+        })
+        .collect()
+}
+
+/// A candidate line: a request of a client at the first or last instant of one of its
+/// windows.
+pub struct Found {
     client: usize,
     window: usize,
     is_first: bool,
+    /// The input's place in the sorted inputs.
     file: usize,
     evidence: Evidence,
 }
 
-struct Finder<'a> {
-    targets: &'a Targets,
-    file: usize,
-    name: &'a str,
-    found: Vec<Found>,
+/// Where a request of client `client` is read: the file's place in the sorted inputs
+/// and its name, and the line.
+pub struct At<'a> {
+    pub file: usize,
+    pub name: &'a str,
+    pub line_no: u64,
+    pub line: &'a [u8],
 }
 
-impl OnRequest for Finder<'_> {
-    fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
-        let Some(windows) = self.targets.get(key) else {
-            return 0;
-        };
-        for &(client, window, first, last) in windows {
-            for (is_first, t) in [(true, first), (false, last)] {
-                if req.time == t {
-                    self.found.push(Found {
-                        client,
-                        window,
-                        is_first,
-                        file: self.file,
-                        evidence: Evidence {
-                            file: self.name.to_string(),
-                            line: line_no,
-                            time: req.time,
-                            text: display_key(&line[..line.len().min(EVIDENCE_BYTES)]),
-                        },
-                    });
-                }
+/// Keeps the request (of client `client`) when it is at the edge of one of `edges`.
+pub fn look(edges: &Edges, client: usize, req: &Request<'_>, at: &At<'_>, found: &mut Vec<Found>) {
+    for &(window, first, last) in edges {
+        for (is_first, t) in [(true, first), (false, last)] {
+            if req.time == t {
+                found.push(Found {
+                    client,
+                    window,
+                    is_first,
+                    file: at.file,
+                    evidence: Evidence {
+                        file: at.name.to_string(),
+                        line: at.line_no,
+                        time: req.time,
+                        text: display_key(&at.line[..at.line.len().min(EVIDENCE_BYTES)]),
+                    },
+                });
             }
         }
-        0
     }
 }
 
-/// Finds the evidence lines of every billed window and stores them in `analysis`.
-/// Inputs that cannot be read again (standard input) give none.
-pub fn attach(cfg: &Config, scan: &ScanOutput, analysis: &mut Analysis) {
-    let mut targets: Targets = FxHashMap::default();
-    let mut instants: Vec<Micros> = Vec::new();
-    for (ci, c) in analysis.clients.iter().enumerate() {
-        for (wi, w) in c.windows.iter().enumerate() {
-            // A window billed final by an earlier run keeps the evidence it had then.
-            if !w.new_in_this_run {
-                continue;
-            }
-            targets
-                .entry(c.key.clone())
-                .or_default()
-                .push((ci, wi, w.start, w.last_request));
-            instants.extend([w.start, w.last_request]);
-        }
-    }
-    if targets.is_empty() {
-        return;
-    }
-    instants.sort_unstable();
-    let covers = |first: Option<Micros>, last: Option<Micros>| match (first, last) {
-        (Some(a), Some(b)) => {
-            let i = instants.partition_point(|&t| t < a);
-            i < instants.len() && instants[i] <= b
-        }
-        _ => false,
-    };
-    let wanted: Vec<(usize, &crate::discover::Input)> = scan
-        .inputs
-        .iter()
-        .filter(|i| matches!(i.source, Source::Path(_)))
-        .filter(|i| {
-            scan.files
-                .iter()
-                .find(|f| f.path == i.name)
-                .is_some_and(|f| covers(f.first_request, f.last_request))
-        })
-        .enumerate()
-        .collect();
-    let found: Vec<Found> = wanted
-        .par_iter()
-        .flat_map_iter(|&(file, input)| {
-            let mut finder = Finder {
-                targets: &targets,
-                file,
-                name: &input.name,
-                found: Vec::new(),
-            };
-            read_input(cfg, input, &mut finder);
-            finder.found
-        })
-        .collect();
-    // In (file, line) order, the first candidate is the first request and the
-    // last one the last.
-    let mut found = found;
+/// Stores the candidates found in every file into `analysis`: in (file, line) order,
+/// the first candidate is the first request and the last one the last.
+pub fn place(mut found: Vec<Found>, analysis: &mut Analysis) {
     found.sort_by_key(|f| (f.client, f.window, f.file, f.evidence.line));
     for f in found {
         let slot = &mut analysis.clients[f.client].windows[f.window].evidence;

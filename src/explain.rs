@@ -18,10 +18,10 @@ use crate::profile::{rate_profile, RateProfile};
 use crate::report::html::gap_words;
 use crate::report::summary::thousands;
 use crate::scan::{read_input, scan, OnRequest};
+use crate::second::{in_file_order, ipv4_prefilter};
 use crate::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
+use crate::tops::Tops;
 use clap::Args;
-use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::json;
 use std::cmp::Reverse;
@@ -30,10 +30,6 @@ use std::fmt::Write;
 
 /// How much of an evidence line is kept.
 const LINE_BYTES: usize = 4096;
-/// Rows of the top-paths and top-user-agents lists.
-const TOP: usize = 10;
-/// Distinct paths or user agents counted before the rare ones are dropped.
-const MAX_DISTINCT: usize = 100_000;
 /// Width of the activity bars.
 const BAR: usize = 30;
 
@@ -85,8 +81,8 @@ struct Edges {
 
 #[derive(Default)]
 struct Seen {
-    paths: FxHashMap<Vec<u8>, u64>,
-    agents: FxHashMap<Vec<u8>, u64>,
+    /// Top paths and user agents, as `scan` reports them.
+    tops: Tops,
     statuses: BTreeMap<u16, u64>,
     edges: Vec<Edges>,
 }
@@ -97,50 +93,22 @@ struct Watch<'a> {
     n: usize,
     file_index: usize,
     file: &'a str,
+    filter: Option<&'a aho_corasick::AhoCorasick>,
     seen: Seen,
 }
 
-/// `/post/12345?x=1` → `/post/{n}`: what endpoint, not which post.
-fn path_template(target: &[u8]) -> Vec<u8> {
-    let path = crate::weigh::path_of(target);
-    let mut out = Vec::with_capacity(path.len());
-    let mut i = 0;
-    while i < path.len() {
-        if path[i].is_ascii_digit() {
-            while i < path.len() && path[i].is_ascii_digit() {
-                i += 1;
-            }
-            out.extend_from_slice(b"{n}");
-        } else {
-            out.push(path[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-fn count(map: &mut FxHashMap<Vec<u8>, u64>, key: &[u8]) {
-    if let Some(n) = map.get_mut(key) {
-        *n += 1;
-        return;
-    }
-    if map.len() >= MAX_DISTINCT {
-        map.retain(|_, n| *n > 1);
-    }
-    map.insert(key.to_vec(), 1);
-}
-
 impl OnRequest for Watch<'_> {
+    #[inline]
+    fn keep(&self, line: &[u8]) -> bool {
+        self.filter.is_none_or(|f| f.is_match(line))
+    }
+
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
         if key != self.target {
             return 0;
         }
         let s = &mut self.seen;
-        match req.target.as_deref() {
-            Some(t) => count(&mut s.paths, &path_template(t)),
-            None => count(&mut s.paths, b"(no request line)"),
-        }
-        count(&mut s.agents, req.user_agent.as_deref().unwrap_or(b"-"));
+        s.tops.add(req);
         *s.statuses.entry(req.status).or_default() += 1;
         if self.n == 0 {
             return 0;
@@ -185,12 +153,7 @@ impl OnRequest for Watch<'_> {
 
 impl Seen {
     fn merge(mut self, other: Seen, n: usize) -> Seen {
-        for (k, v) in other.paths {
-            *self.paths.entry(k).or_default() += v;
-        }
-        for (k, v) in other.agents {
-            *self.agents.entry(k).or_default() += v;
-        }
+        self.tops.merge(other.tops);
         for (k, v) in other.statuses {
             *self.statuses.entry(k).or_default() += v;
         }
@@ -297,15 +260,6 @@ fn bar(v: u64, max: u64) -> String {
     s
 }
 
-fn top(map: &FxHashMap<Vec<u8>, u64>) -> Vec<(String, u64)> {
-    let mut v: Vec<(&Vec<u8>, &u64)> = map.iter().collect();
-    v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-    v.into_iter()
-        .take(TOP)
-        .map(|(k, n)| (display_key(k), *n))
-        .collect()
-}
-
 /// Everything `explain` shows.
 struct View {
     result: ClientResult,
@@ -371,45 +325,48 @@ pub fn run(args: ExplainArgs) -> i32 {
     let result = analyze_client(&cfg, target.clone().into_boxed_slice(), &buckets);
     let windows: Vec<(Micros, Micros)> = result.windows.iter().map(|w| (w.start, w.end)).collect();
     let (first, last) = (result.first_request, result.last_request);
-    let seen = pool.install(|| {
-        output
-            .inputs
-            .par_iter()
-            .enumerate()
-            .filter(|(_, i)| matches!(i.source, crate::discover::Source::Path(_)))
-            .filter(|(_, i)| {
-                // Only files whose time range meets the client's.
-                output
-                    .files
-                    .iter()
-                    .find(|f| f.path == i.name)
-                    .is_some_and(|f| {
-                        f.first_request.is_some_and(|a| a <= last)
-                            && f.last_request.is_some_and(|b| b >= first)
-                    })
-            })
-            .map(|(file_index, input)| {
+    // Only files whose time range meets the client's.
+    let files: Vec<(usize, &crate::discover::Input)> = output
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| matches!(i.source, crate::discover::Source::Path(_)))
+        .filter(|(_, i)| {
+            output
+                .files
+                .iter()
+                .find(|f| f.path == i.name)
+                .is_some_and(|f| {
+                    f.first_request.is_some_and(|a| a <= last)
+                        && f.last_request.is_some_and(|b| b >= first)
+                })
+        })
+        .collect();
+    // Lines that cannot be the client's go unparsed where that is sound, as in `scan`.
+    let filter = ipv4_prefilter(&cfg, std::iter::once(target.as_slice()));
+    let empty = || Seen {
+        edges: windows.iter().map(|_| Edges::default()).collect(),
+        ..Default::default()
+    };
+    let mut seen = empty();
+    pool.install(|| {
+        in_file_order(
+            &files,
+            |&(file_index, input)| {
                 let mut w = Watch {
                     target: &target,
                     windows: &windows,
                     n,
                     file_index,
                     file: &input.name,
-                    seen: Seen {
-                        edges: windows.iter().map(|_| Edges::default()).collect(),
-                        ..Default::default()
-                    },
+                    filter: filter.as_ref(),
+                    seen: empty(),
                 };
                 read_input(&cfg, input, &mut w);
                 w.seen
-            })
-            .reduce(
-                || Seen {
-                    edges: windows.iter().map(|_| Edges::default()).collect(),
-                    ..Default::default()
-                },
-                |a, b| a.merge(b, n),
-            )
+            },
+            |part| seen = std::mem::take(&mut seen).merge(part, n),
+        )
     });
     let span = last - first;
     let bin = bin_choice.unwrap_or(if span <= 72 * 3600 * MICROS_PER_SEC {
@@ -444,6 +401,7 @@ fn edges_sorted(e: &Edges) -> (Vec<Line>, Vec<Line>) {
 
 fn to_json(cfg: &Config, v: &View) -> serde_json::Value {
     let c = &v.result;
+    let tops = v.seen.tops.lists();
     json!({
         "client": c.name,
         "client_key": cfg.client.name(),
@@ -487,8 +445,9 @@ fn to_json(cfg: &Config, v: &View) -> serde_json::Value {
         },
         "rate_profile": v.profile,
         "statuses": v.seen.statuses.iter().map(|(s, n)| json!({"status": s, "requests": n})).collect::<Vec<_>>(),
-        "top_paths": top(&v.seen.paths).into_iter().map(|(p, n)| json!({"path": p, "requests": n})).collect::<Vec<_>>(),
-        "top_user_agents": top(&v.seen.agents).into_iter().map(|(p, n)| json!({"user_agent": p, "requests": n})).collect::<Vec<_>>(),
+        "top_paths": tops.paths,
+        "top_user_agents": tops.user_agents,
+        "tops_exact": tops.exact,
     })
 }
 
@@ -608,12 +567,25 @@ fn to_text(cfg: &Config, v: &View, n: usize) -> String {
         .collect();
     let _ = writeln!(o, "\nstatuses: {}", statuses.join(", "));
     let _ = writeln!(o, "\ntop paths (digits as {{n}}):");
-    for (path, count) in top(&v.seen.paths) {
-        let _ = writeln!(o, "  {:>11}  {}", thousands(count), clean(&path));
+    let tops = v.seen.tops.lists();
+    for p in &tops.paths {
+        let _ = writeln!(o, "  {:>11}  {}", thousands(p.requests), clean(&p.path));
     }
     let _ = writeln!(o, "\ntop user agents:");
-    for (ua, count) in top(&v.seen.agents) {
-        let _ = writeln!(o, "  {:>11}  {}", thousands(count), clean(&ua));
+    for u in &tops.user_agents {
+        let _ = writeln!(
+            o,
+            "  {:>11}  {}",
+            thousands(u.requests),
+            clean(&u.user_agent)
+        );
+    }
+    if !tops.exact {
+        let _ = writeln!(
+            o,
+            "  (more than {} distinct values: the rarest were dropped, counts may be low)",
+            thousands(crate::tops::MAX_DISTINCT as u64)
+        );
     }
     if n > 0 {
         for (w, e) in c.windows.iter().zip(&v.seen.edges) {
@@ -643,11 +615,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn templates_and_cleaning() {
-        assert_eq!(
-            path_template(b"/api/v2/post/12345?x=9"),
-            b"/api/v{n}/post/{n}"
-        );
+    fn cleaning() {
         assert_eq!(clean("a\u{1b}[31mb\tc\r\n"), "a[31mb c");
         assert_eq!(bar(0, 10), "");
         assert_eq!(bar(10, 10).chars().count(), BAR);

@@ -4,7 +4,8 @@
 //! The modules follow the data:
 //! `discover` → `decompress` → `lines` → `format` → `client` + `weigh` →
 //! `aggregate` → `window` → `damages` → `analyze` → `report`.
-//! `scan` drives the reading in parallel; `cli` turns flags into a [`config::Config`].
+//! `scan` drives the reading in parallel; `second` reads the logs again for the reported
+//! clients (evidence, tops, members); `cli` turns flags into a [`config::Config`].
 
 pub mod aggregate;
 pub mod analyze;
@@ -28,7 +29,9 @@ pub mod report;
 pub mod rules;
 pub mod rules_check;
 pub mod scan;
+pub mod second;
 pub mod state;
 pub mod time;
+pub mod tops;
 pub mod weigh;
 pub mod window;

@@ -2,19 +2,14 @@
 //! (before the mapping) that contributed most posts to each flagged or exempt
 //! organisation.
 //!
-//! The first pass keys requests by organisation only. This second pass runs only
-//! when `--orgs` is given and some organisation is in the results; it reads the files
-//! again (in parallel, like the evidence pass), keeps the requests of those
-//! organisations, and counts posts per own key. Standard input cannot be read again,
-//! so its requests are not in the counts.
+//! The first pass keys requests by organisation only. With `--orgs`, the second read
+//! ([`crate::second`]) keeps the requests of the organisations in the results and
+//! counts posts per own key. Standard input cannot be read again, so its requests are
+//! not in the counts; with `--no-evidence` there is no second read and no members.
 
-use crate::analyze::Analysis;
 use crate::client::{display_key, Keyed};
 use crate::config::Config;
-use crate::discover::Source;
 use crate::format::Request;
-use crate::scan::{read_input, OnRequest, ScanOutput};
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -29,91 +24,44 @@ pub struct Member {
     pub posts: u64,
 }
 
-/// Per organisation (index into `analysis.clients`): posts per own key.
-type Counts = FxHashMap<usize, FxHashMap<Box<[u8]>, u64>>;
+/// Posts per own key, of one organisation.
+pub type Counts = FxHashMap<Box<[u8]>, u64>;
 
-struct Counter<'a> {
-    cfg: &'a Config,
-    /// Organisation name (the client key) → index into `analysis.clients`.
-    orgs: &'a FxHashMap<Box<[u8]>, usize>,
-    own: Vec<u8>,
-    counts: Counts,
+/// Whether client `name` is an organisation, whose members are counted.
+pub fn is_org(cfg: &Config, name: &[u8]) -> bool {
+    cfg.keyer
+        .orgs
+        .as_ref()
+        .is_some_and(|o| o.by_name(name).is_some())
 }
 
-impl OnRequest for Counter<'_> {
-    fn request(&mut self, _: u64, req: &Request<'_>, key: &[u8], _: &[u8]) -> u64 {
-        let Some(&client) = self.orgs.get(key) else {
-            return 0;
-        };
-        let posts = self.cfg.weigher.weight(req);
-        if posts == 0 {
-            return 0;
-        }
-        if self.cfg.keyer.own_key_into(req, &mut self.own) == Keyed::Client {
-            *self
-                .counts
-                .entry(client)
-                .or_default()
-                .entry(self.own.as_slice().into())
-                .or_default() += posts;
-        }
-        posts
+/// Adds the posts of `req` (a request of an organisation) to its own key. `own` is
+/// scratch space.
+pub fn count(cfg: &Config, req: &Request<'_>, own: &mut Vec<u8>, counts: &mut Counts) {
+    let posts = cfg.weigher.weight(req);
+    if posts == 0 {
+        return;
+    }
+    if cfg.keyer.own_key_into(req, own) == Keyed::Client {
+        *counts.entry(own.as_slice().into()).or_default() += posts;
     }
 }
 
-/// Fills `members` of every organisation in `analysis` (top [`TOP_MEMBERS`] by posts,
-/// ties by key). Does nothing without an organisations file.
-pub fn attach(cfg: &Config, scan: &ScanOutput, analysis: &mut Analysis) {
-    let Some(orgs) = &cfg.keyer.orgs else {
-        return;
-    };
-    let wanted: FxHashMap<Box<[u8]>, usize> = analysis
-        .clients
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| orgs.by_name(&c.key).is_some())
-        .map(|(i, c)| (c.key.clone(), i))
-        .collect();
-    if wanted.is_empty() {
-        return;
+pub fn merge(into: &mut Counts, other: Counts) {
+    for (k, n) in other {
+        *into.entry(k).or_default() += n;
     }
-    let merged: Counts = scan
-        .inputs
-        .par_iter()
-        .filter(|i| matches!(i.source, Source::Path(_)))
-        .map(|input| {
-            let mut counter = Counter {
-                cfg,
-                orgs: &wanted,
-                own: Vec::new(),
-                counts: Counts::default(),
-            };
-            read_input(cfg, input, &mut counter);
-            counter.counts
+}
+
+/// The top [`TOP_MEMBERS`] keys by posts, ties by key.
+pub fn top(counts: Counts) -> Vec<Member> {
+    let mut top: Vec<(Box<[u8]>, u64)> = counts.into_iter().collect();
+    top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(TOP_MEMBERS);
+    top.into_iter()
+        .map(|(k, posts)| Member {
+            key: display_key(&k),
+            posts,
         })
-        .reduce(Counts::default, |mut a, b| {
-            for (client, keys) in b {
-                let into = a.entry(client).or_default();
-                for (k, n) in keys {
-                    *into.entry(k).or_default() += n;
-                }
-            }
-            a
-        });
-    for &client in wanted.values() {
-        analysis.clients[client].members = Some(Vec::new());
-    }
-    for (client, keys) in merged {
-        let mut top: Vec<(Box<[u8]>, u64)> = keys.into_iter().collect();
-        top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top.truncate(TOP_MEMBERS);
-        analysis.clients[client].members = Some(
-            top.into_iter()
-                .map(|(k, posts)| Member {
-                    key: display_key(&k),
-                    posts,
-                })
-                .collect(),
-        );
-    }
+        .collect()
 }

@@ -104,6 +104,11 @@ impl<S: OnRequest> OnRequest for Counting<S> {
         }
         self.inner.request(line_no, req, key, line)
     }
+
+    #[inline]
+    fn keep(&self, line: &[u8]) -> bool {
+        self.inner.keep(line)
+    }
 }
 
 impl<S> Drop for Counting<S> {

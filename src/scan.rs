@@ -137,6 +137,14 @@ pub struct ScanOutput {
 /// `[since, until)` and has a client. Returns the request's posts.
 pub trait OnRequest {
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64;
+
+    /// Whether a line (neither blank nor a comment) is worth parsing: a pass that
+    /// answers false for some lines must be sure none of them holds a request it
+    /// wants, and must not use the file's counts (they leave those lines out).
+    #[inline]
+    fn keep(&self, _line: &[u8]) -> bool {
+        true
+    }
 }
 
 /// The first pass: weigh each request and add it to the aggregate.
@@ -184,6 +192,9 @@ impl<S: OnRequest> LineSink<'_, S> {
         if line[0] == b'#' {
             self.report.comments += 1;
             format.comment(line);
+            return;
+        }
+        if !self.on.keep(line) {
             return;
         }
         let req = match format.parse(line) {

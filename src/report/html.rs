@@ -488,6 +488,7 @@ fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
     }
     o.push_str("</tbody></table>\n");
     members(o, c);
+    tops(o, c);
     evidence(o, &c.windows);
     o.push_str("</section>\n");
 }
@@ -516,6 +517,48 @@ fn members(o: &mut String, c: &ClientResult) {
         o,
         "</tbody></table>\n<p class=\"note\">The {} member keys that contributed most posts over the whole run (not only the billed windows).</p>",
         crate::members::TOP_MEMBERS
+    );
+}
+
+/// The client's top paths and user agents (from the second read).
+fn tops(o: &mut String, c: &ClientResult) {
+    let Some(tops) = &c.tops else {
+        return;
+    };
+    if tops.paths.is_empty() {
+        o.push_str("<p class=\"note\">Top paths and user agents: none found in the files read again (standard input cannot be read again; with --state, only this run&#39;s inputs are read).</p>\n");
+        return;
+    }
+    o.push_str("<table class=\"tops\"><thead><tr><th>Top paths (digits as {n}, no query)</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
+    for p in &tops.paths {
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&p.path),
+            thousands(p.requests)
+        );
+    }
+    o.push_str("</tbody></table>\n<table class=\"tops\"><thead><tr><th>Top user agents</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
+    for u in &tops.user_agents {
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&u.user_agent),
+            thousands(u.requests)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "</tbody></table>\n<p class=\"note\">The {} paths and user agents with most requests over the whole run (every request, whatever its post weight).{}</p>",
+        crate::tops::TOP,
+        if tops.exact {
+            String::new()
+        } else {
+            format!(
+                " More than {} distinct values were seen: the rarest were dropped to bound memory, and these counts may be low.",
+                thousands(crate::tops::MAX_DISTINCT as u64)
+            )
+        }
     );
 }
 

@@ -116,6 +116,12 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
     if let (Some(members), Some(o)) = (&c.members, v.as_object_mut()) {
         o.insert("members".into(), json!(members));
     }
+    // The same lists as `scrapemeter explain --json` prints.
+    if let (Some(tops), Some(o)) = (&c.tops, v.as_object_mut()) {
+        o.insert("top_paths".into(), json!(tops.paths));
+        o.insert("top_user_agents".into(), json!(tops.user_agents));
+        o.insert("tops_exact".into(), json!(tops.exact));
+    }
     v
 }
 

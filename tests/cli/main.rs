@@ -11,6 +11,7 @@ mod inputs;
 mod nightly;
 mod real_logs;
 mod sample_logs;
+mod second_read;
 
 use assert_cmd::Command;
 use std::io::Write;
