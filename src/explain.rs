@@ -18,7 +18,7 @@ use crate::profile::{rate_profile, RateProfile};
 use crate::report::html::gap_words;
 use crate::report::summary::thousands;
 use crate::scan::{read_input, scan, OnRequest};
-use crate::second::{in_file_order, ipv4_prefilter};
+use crate::second::{in_file_order, ip_prefilter};
 use crate::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
 use crate::tops::Tops;
 use clap::Args;
@@ -343,7 +343,7 @@ pub fn run(args: ExplainArgs) -> i32 {
         })
         .collect();
     // Lines that cannot be the client's go unparsed where that is sound, as in `scan`.
-    let filter = ipv4_prefilter(&cfg, std::iter::once(target.as_slice()));
+    let filter = ip_prefilter(&cfg, std::iter::once(target.as_slice()));
     let empty = || Seen {
         edges: windows.iter().map(|_| Edges::default()).collect(),
         ..Default::default()

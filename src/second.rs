@@ -13,7 +13,7 @@
 //! the three is in the reports.
 //!
 //! When every reported client is a plain IPv4 address, lines that cannot be theirs are
-//! not even parsed (see [`ipv4_prefilter`]).
+//! not even parsed (see [`ip_prefilter`]).
 
 use crate::analyze::Analysis;
 use crate::client::{parse_canonical_ipv4, ClientKind};
@@ -32,7 +32,7 @@ use rustc_hash::FxHashMap;
 /// Whether the second read may skip lines by a prefilter on their raw bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prefilter {
-    /// Where it is sound (see [`ipv4_prefilter`]).
+    /// Where it is sound (see [`ip_prefilter`]).
     Auto,
     /// Parse every line (for tests: the prefilter must not change the outcome).
     Off,
@@ -61,7 +61,7 @@ pub fn attach_with(cfg: &Config, scan: &ScanOutput, analysis: &mut Analysis, pre
         .map(|c| members::is_org(cfg, &c.key))
         .collect();
     let filter = match pre {
-        Prefilter::Auto => ipv4_prefilter(cfg, analysis.clients.iter().map(|c| &*c.key)),
+        Prefilter::Auto => ip_prefilter(cfg, analysis.clients.iter().map(|c| &*c.key)),
         Prefilter::Off => None,
     };
     let spans = spans(
@@ -115,34 +115,51 @@ pub fn attach_with(cfg: &Config, scan: &ScanOutput, analysis: &mut Analysis, pre
 }
 
 /// A prefilter over raw lines when the client key is `ip`, there is no organisations
-/// file, and every reported client is an IPv4 address written canonically (dotted
-/// quad, no leading zeros): only lines holding one of these byte strings are parsed
-/// - every client key, as is;
-/// - `ffff:`, in any case;
-/// - `\u`.
+/// file, and every reported client is an IP address written canonically: only lines
+/// holding one of these byte strings (in any case) are parsed:
+/// - every IPv4 key, as is;
+/// - for every IPv6 key, its last group (`1b` of `2001:db8::1b`) and its last 32 bits
+///   as a dotted quad (`0.0.0.27`); a key whose last group is zero turns the filter off;
+/// - `ffff:` and `\u`.
 ///
 /// Why no line of a reported client is skipped: an IPv4 key comes from a remote
 /// address ([`crate::client::key_into`]) that is either that dotted quad (bare or in
 /// brackets: it holds the key), or an IPv4-mapped IPv6 address, whose sixth group
 /// `ffff` is always followed by `:` (however it is compressed or written: hex groups
-/// such as `::ffff:c633:6417` do not hold the key, but hold `ffff:`). Every format
-/// takes the remote address from the line as bytes, except JSON, which unescapes its
-/// strings: a digit there may be written `\u0031`, and such lines are parsed too.
-/// Lines that are kept are parsed and keyed as in the first pass, so a line of
-/// another client that happens to hold a key's bytes is simply not counted.
-pub fn ipv4_prefilter<'a>(
-    cfg: &Config,
-    keys: impl Iterator<Item = &'a [u8]>,
-) -> Option<AhoCorasick> {
+/// such as `::ffff:c633:6417` do not hold the key, but hold `ffff:`). An IPv6 key comes
+/// from an address that may be written with leading zeros, in upper case, with other
+/// zero runs compressed, or with its last 32 bits as a dotted quad; written in hex, its
+/// last group is never compressed away (it is not zero) and only gains leading zeros
+/// (`001b` holds `1b`); written dotted, it holds the dotted quad (the address parser
+/// takes no leading zeros there). Every format takes the remote address from the line
+/// as bytes, except JSON, which unescapes its strings: a character there may be written
+/// `\u0031`, and such lines are parsed too. Lines that are kept are parsed and keyed as
+/// in the first pass, so a line of another client that happens to hold a pattern is
+/// simply not counted.
+pub fn ip_prefilter<'a>(cfg: &Config, keys: impl Iterator<Item = &'a [u8]>) -> Option<AhoCorasick> {
     if cfg.client != ClientKind::Ip || cfg.keyer.orgs.is_some() || cfg.keyer.field_index.is_some() {
         return None;
     }
-    let mut patterns: Vec<&[u8]> = Vec::new();
+    let mut patterns: Vec<Vec<u8>> = Vec::new();
     for k in keys {
-        parse_canonical_ipv4(k)?;
-        patterns.push(k);
+        if parse_canonical_ipv4(k).is_some() {
+            patterns.push(k.to_vec());
+            continue;
+        }
+        let v6: std::net::Ipv6Addr = std::str::from_utf8(k).ok()?.parse().ok()?;
+        // Only keys the first pass writes this way (mapped addresses become IPv4).
+        if v6.to_string().as_bytes() != k || v6.to_ipv4_mapped().is_some() {
+            return None;
+        }
+        let seg = v6.segments();
+        if seg[7] == 0 {
+            return None;
+        }
+        patterns.push(format!("{:x}", seg[7]).into_bytes());
+        let o = v6.octets();
+        patterns.push(format!("{}.{}.{}.{}", o[12], o[13], o[14], o[15]).into_bytes());
     }
-    patterns.extend([b"ffff:".as_slice(), b"\\u".as_slice()]);
+    patterns.extend([b"ffff:".to_vec(), b"\\u".to_vec()]);
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
         .build(patterns)
@@ -276,24 +293,60 @@ mod tests {
     }
 
     #[test]
-    fn prefilter_only_for_canonical_ipv4_keys() {
+    fn prefilter_only_for_canonical_ip_keys() {
         let ip = cfg("ip");
         let keys = |k: &'static [&'static str]| k.iter().map(|s| s.as_bytes());
-        assert!(ipv4_prefilter(&ip, keys(&["198.51.100.23", "10.0.0.1"])).is_some());
-        for k in ["2001:db8::1", "crawler.example.com", "010.0.0.1"] {
+        assert!(ip_prefilter(&ip, keys(&["198.51.100.23", "10.0.0.1"])).is_some());
+        assert!(ip_prefilter(&ip, keys(&["2001:db8::1", "10.0.0.1"])).is_some());
+        for k in [
+            "crawler.example.com",
+            "010.0.0.1",
+            "2001:db8::",
+            "2001:DB8::1",
+            "::ffff:10.0.0.2",
+        ] {
             let two = [b"10.0.0.1".as_slice(), k.as_bytes()];
-            assert!(ipv4_prefilter(&ip, two.into_iter()).is_none());
+            assert!(ip_prefilter(&ip, two.into_iter()).is_none());
         }
         for other in ["subnet", "user", "ua"] {
-            assert!(ipv4_prefilter(&cfg(other), keys(&["10.0.0.1"])).is_none());
+            assert!(ip_prefilter(&cfg(other), keys(&["10.0.0.1"])).is_none());
         }
+    }
+
+    /// Every way a line can be keyed `2001:db8:4d2:7::1b` passes the filter, and a
+    /// line of another address mostly does not.
+    #[test]
+    fn prefilter_keeps_every_form_of_an_ipv6_address() {
+        let c = cfg("ip");
+        let key = b"2001:db8:4d2:7::1b".as_slice();
+        let f = ip_prefilter(&c, [key].into_iter()).unwrap();
+        for remote in [
+            "2001:db8:4d2:7::1b",
+            "[2001:DB8:4D2:7::1B]",
+            "2001:0db8:04d2:0007:0000:0000:0000:001b",
+            "2001:db8:4d2:7:0:0:0:1b",
+            "2001:db8:4d2:7::0.0.0.27",
+        ] {
+            let req = Request {
+                remote: remote.as_bytes().into(),
+                ..Default::default()
+            };
+            let mut k = Vec::new();
+            c.keyer.key_into(&req, &mut k);
+            assert_eq!(k, key, "{remote} is keyed as the client");
+            let line =
+                format!("{remote} - - [02/Mar/2026:06:00:00 +0000] \"GET / HTTP/1.1\" 200 1");
+            assert!(f.is_match(line.as_bytes()), "{remote} passes");
+        }
+        let other = "2001:db8:4d2:7::1c - - [02/Mar/2026:06:00:00 +0000] \"GET /a HTTP/1.1\" 200 2";
+        assert!(!f.is_match(other.as_bytes()));
     }
 
     /// Every way a line can be keyed `198.51.100.23` passes the filter.
     #[test]
     fn prefilter_keeps_every_form_of_the_address() {
         let c = cfg("ip");
-        let f = ipv4_prefilter(&c, [b"198.51.100.23".as_slice()].into_iter()).unwrap();
+        let f = ip_prefilter(&c, [b"198.51.100.23".as_slice()].into_iter()).unwrap();
         for remote in [
             "198.51.100.23",
             "[198.51.100.23]",

@@ -7,7 +7,7 @@ use scrapemeter::analyze::{analyze, ClientResult};
 use scrapemeter::config::{Config, Overrides, SettingsFile};
 use scrapemeter::discover::discover;
 use scrapemeter::scan::scan;
-use scrapemeter::second::{attach_with, ipv4_prefilter, Prefilter};
+use scrapemeter::second::{attach_with, ip_prefilter, Prefilter};
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
@@ -204,7 +204,7 @@ fn second_read(cfg: &Config, pre: Prefilter) -> Vec<String> {
 }
 
 #[test]
-fn the_ipv4_prefilter_finds_what_full_parsing_finds() {
+fn the_ip_prefilter_finds_what_full_parsing_finds() {
     let f = Fixture::new();
     let mut files = logs(&f);
     // JSON lines may escape the digits of an address.
@@ -225,7 +225,7 @@ fn the_ipv4_prefilter_finds_what_full_parsing_finds() {
     assert!(fast[0].contains("first: Some"), "{fast:?}");
     // The prefilter was in use (the one reported client is a plain IPv4 address) and
     // skipped lines: the other clients' lines, but for those that hold its bytes.
-    let filter = ipv4_prefilter(&cfg, [b"198.51.100.23".as_slice()].into_iter()).unwrap();
+    let filter = ip_prefilter(&cfg, [b"198.51.100.23".as_slice()].into_iter()).unwrap();
     let (mut kept, mut all) = (0, 0);
     for file in &cfg.inputs {
         for l in text_of(file).lines() {
@@ -237,7 +237,7 @@ fn the_ipv4_prefilter_finds_what_full_parsing_finds() {
 
     // With keys the filter cannot vouch for (subnets), every line is parsed: same answers.
     let cfg = config(cfg.inputs.clone(), "subnet", 100);
-    assert!(ipv4_prefilter(&cfg, [b"198.51.100.0/24".as_slice()].into_iter()).is_none());
+    assert!(ip_prefilter(&cfg, [b"198.51.100.0/24".as_slice()].into_iter()).is_none());
     assert_eq!(
         second_read(&cfg, Prefilter::Auto),
         second_read(&cfg, Prefilter::Off)
