@@ -263,7 +263,7 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
         None => None,
     };
     let cfg = &run_cfg;
-    let progress = crate::progress::start(discovery.inputs.len(), cfg.quiet);
+    let progress = crate::progress::start(&discovery.inputs, cfg.quiet);
     let mut output = pool.install(|| scan(cfg, discovery));
     drop(progress);
     crate::scan::warn_inputs(&output);

@@ -54,6 +54,7 @@ impl<R: Read> Read for Tap<'_, R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         *self.bytes += n as u64;
+        crate::progress::bytes_read(n as u64);
         Ok(n)
     }
 }

@@ -288,7 +288,7 @@ pub fn run_map(args: MapArgs) -> Exit {
         Err(exit) => return exit,
     };
     let discovery = discover(&cfg.inputs);
-    let progress = crate::progress::start(discovery.inputs.len(), cfg.quiet);
+    let progress = crate::progress::start(&discovery.inputs, cfg.quiet);
     let mut output = pool.install(|| scan(&cfg, discovery));
     drop(progress);
     crate::scan::warn_inputs(&output);

@@ -1,9 +1,9 @@
-//! Progress on stderr while the inputs are read: files done of total, requests read and
-//! requests per second. Shown only when stderr is a terminal and `--quiet` is off;
-//! otherwise every hook here is one relaxed atomic load.
+//! Progress on stderr while the inputs are read: stored bytes read of the total, files
+//! done of total, requests per second. Shown only when stderr is a terminal and
+//! `--quiet` is off; otherwise every hook here is one relaxed atomic load.
 //!
-//! The reading code only bumps counters ([`file_done`], [`Counting`]); a small thread
-//! of this module draws them.
+//! The reading code only bumps counters ([`bytes_read`], [`file_done`], [`Counting`]);
+//! a small thread of this module draws them.
 
 use crate::format::Request;
 use crate::scan::OnRequest;
@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 static ON: AtomicBool = AtomicBool::new(false);
 static FILES: AtomicU64 = AtomicU64::new(0);
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
+/// Compressed (stored) bytes read so far, out of the inputs' total size.
+static BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Requests counted locally before they are added to the shared counter.
 const BATCH: u64 = 1 << 16;
@@ -27,17 +29,28 @@ pub struct Progress {
     drawer: Option<JoinHandle<()>>,
 }
 
-/// Starts a display for `files` inputs, or nothing when stderr is not a terminal.
-pub fn start(files: usize, quiet: bool) -> Option<Progress> {
+/// Starts a display for `inputs`, or nothing when stderr is not a terminal. The bar
+/// measures stored bytes read out of the files' total size (standard input, of unknown
+/// size, only adds to the count).
+pub fn start(inputs: &[crate::discover::Input], quiet: bool) -> Option<Progress> {
     if quiet || !std::io::stderr().is_terminal() {
         return None;
     }
+    let files = inputs.len();
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| match &i.source {
+            crate::discover::Source::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            crate::discover::Source::Stdin => None,
+        })
+        .sum();
     FILES.store(0, Ordering::Relaxed);
     REQUESTS.store(0, Ordering::Relaxed);
+    BYTES.store(0, Ordering::Relaxed);
     ON.store(true, Ordering::Relaxed);
-    let bar = ProgressBar::with_draw_target(Some(files as u64), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(Some(total.max(1)), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} files  {msg}")
+        ProgressStyle::with_template("{bar:24} {binary_bytes}/{binary_total_bytes} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -47,10 +60,10 @@ pub fn start(files: usize, quiet: bool) -> Option<Progress> {
         while !stopped.load(Ordering::Relaxed) {
             let requests = REQUESTS.load(Ordering::Relaxed);
             let secs = started.elapsed().as_secs_f64().max(0.001);
-            bar.set_position(FILES.load(Ordering::Relaxed));
+            bar.set_position(BYTES.load(Ordering::Relaxed));
             bar.set_message(format!(
-                "{} requests, {}/s",
-                crate::report::summary::thousands(requests),
+                "{}/{files} files, {} requests/s",
+                FILES.load(Ordering::Relaxed),
                 crate::report::summary::thousands((requests as f64 / secs) as u64)
             ));
             std::thread::sleep(Duration::from_millis(200));
@@ -70,6 +83,14 @@ impl Drop for Progress {
         if let Some(d) = self.drawer.take() {
             let _ = d.join();
         }
+    }
+}
+
+/// `n` more stored bytes read (called by [`crate::decompress::Tap`] as they pass).
+#[inline]
+pub fn bytes_read(n: u64) {
+    if ON.load(Ordering::Relaxed) {
+        BYTES.fetch_add(n, Ordering::Relaxed);
     }
 }
 
