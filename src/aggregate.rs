@@ -130,16 +130,8 @@ impl Run {
         if self.bytes.capacity() - self.bytes.len() < need {
             self.bytes.reserve_exact(need.max(self.bytes.len() / 8));
         }
-        let mut i = 0;
-        while i < slots.len() {
-            let t = slots[i].t;
-            let (mut posts, mut requests) = (0u64, 0u64);
-            while i < slots.len() && slots[i].t == t {
-                posts += slots[i].posts as u64;
-                requests += slots[i].requests as u64;
-                i += 1;
-            }
-            self.put(t, posts, requests);
+        for b in merge_sum(slots.iter().map(slot_bucket), std::iter::empty()) {
+            self.put(b.t, b.posts, b.requests);
         }
         true
     }

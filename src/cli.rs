@@ -287,12 +287,7 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
         cfg,
         scan: &output,
         analysis: &analysis,
-        run: RunInfo {
-            version: env!("CARGO_PKG_VERSION"),
-            started_at,
-            elapsed_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            threads: cfg.threads,
-        },
+        run: RunInfo::now(started, started_at, cfg.threads),
     };
     // The state is committed last, with the reports: all of them or none.
     if let Err(e) = report::write_all_with(&input, state_file.into_iter().collect()) {

@@ -1110,12 +1110,7 @@ pub fn run_reduce(args: ReduceArgs) -> Exit {
         cfg: &cfg,
         scan: &output,
         analysis: &analysis,
-        run: RunInfo {
-            version: env!("CARGO_PKG_VERSION"),
-            started_at,
-            elapsed_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            threads: cfg.threads,
-        },
+        run: RunInfo::now(started, started_at, cfg.threads),
     };
     let mut sidecar = serde_json::to_vec_pretty(&sidecar).expect("json");
     sidecar.push(b'\n');

@@ -25,6 +25,18 @@ pub struct RunInfo {
     pub threads: usize,
 }
 
+impl RunInfo {
+    /// This run: the version built, when it started, and its time so far (to the ms).
+    pub fn now(started: std::time::Instant, started_at: String, threads: usize) -> Self {
+        RunInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            started_at,
+            elapsed_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            threads,
+        }
+    }
+}
+
 /// Everything the writers read.
 pub struct ReportInput<'a> {
     pub cfg: &'a Config,
