@@ -2,12 +2,12 @@
 //! 1k / 100k / 1M-element inputs. `cargo bench --bench engine`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use scrapemeter::aggregate::{Aggregate, Bucket};
-use scrapemeter::client::{key_into, ClientKind};
-use scrapemeter::format::clf::Clf;
-use scrapemeter::format::LineFormat;
-use scrapemeter::weigh::default_weight;
-use scrapemeter::window;
+use scrapemeter::engine::aggregate::{Aggregate, Bucket};
+use scrapemeter::engine::window;
+use scrapemeter::input::client::{key_into, ClientKind};
+use scrapemeter::input::format::clf::Clf;
+use scrapemeter::input::format::LineFormat;
+use scrapemeter::input::post_weight::default_weight;
 
 const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
 

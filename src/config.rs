@@ -2,52 +2,35 @@
 //!
 //! Nothing downstream reads a flag; everything reads a validated [`Config`].
 
-use crate::client::{ClientKind, Keyer};
-use crate::damages::{Rate, Rounding};
-use crate::format::{FieldSet, FormatChoice, JsonFields};
-use crate::orgs::Orgs;
-use crate::rules::RuleSet;
-use crate::time::{parse_duration, parse_rfc3339, Micros};
-use crate::weigh::Weigher;
-use crate::window::Mode;
+use crate::engine::bill::Policy;
+use crate::engine::damages::{Rate, Rounding};
+use crate::engine::time::{parse_duration, parse_rfc3339, Micros};
+use crate::engine::window::Mode;
+use crate::input::client::{ClientKind, Keyer};
+use crate::input::format::{FieldSet, FormatChoice, JsonFields};
+use crate::input::orgs::Orgs;
+use crate::input::post_weight::Weigher;
+use crate::input::rules::RuleSet;
+use crate::input::spec::ReadSpec;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Everything a scan needs to know, validated.
+/// Everything a run needs to know, validated: how to read ([`ReadSpec`]), how to bill
+/// ([`Policy`]), and the run's own settings.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Paths, directories, globs or `-`, as given.
     pub inputs: Vec<String>,
     pub out_dir: PathBuf,
-    pub format: FormatChoice,
-    /// Field paths for JSON lines (the settings file's `[json]` table).
-    pub json: JsonFields,
-    pub client: ClientKind,
-    /// Named fields the formats must extract (filled while resolving).
-    pub fields: FieldSet,
-    /// Request → client key (with organisations, when given).
-    pub keyer: Keyer,
-    /// Request → post weight (the default rule, or a rules file).
-    pub weigher: Weigher,
-    /// A window breaches when its posts are strictly more than this.
-    pub threshold: u64,
-    /// Window length in microseconds (at least one second).
-    pub window: Micros,
-    /// USD per `per` posts.
-    pub rate: Rate,
-    pub per: u64,
-    pub rounding: Rounding,
-    pub mode: Mode,
-    /// Requests outside `[since, until)` are dropped before anything else.
-    pub since: Option<Micros>,
-    pub until: Option<Micros>,
+    pub read: ReadSpec,
+    pub policy: Policy,
     pub threads: usize,
     pub strict: bool,
     pub quiet: bool,
-    /// Read the logs a second time ([`crate::second`]): the raw lines of each billed
-    /// window's first and last request, the reported clients' top paths and user
-    /// agents, and organisations' members.
+    /// Read the logs a second time ([`crate::input::second_read`]): the raw lines of
+    /// each billed window's first and last request, the reported clients' top paths
+    /// and user agents, and organisations' members.
     pub evidence: bool,
     /// Folder of the nightly state (`--state`), if any.
     pub state: Option<PathBuf>,
@@ -55,9 +38,6 @@ pub struct Config {
     pub lateness: Micros,
     /// Start the state afresh (`--state-reset`).
     pub state_reset: bool,
-    /// Requests before this time are late (the previous run's watermark): counted per
-    /// file, never merged. Set from the state at run time, not from flags.
-    pub late_before: Option<Micros>,
 }
 
 /// The settings file (TOML): the same settings as the flags, all optional.
@@ -213,7 +193,7 @@ impl Config {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let lateness = match flags.lateness.or(file.lateness) {
-            None => 3_600 * crate::time::MICROS_PER_SEC,
+            None => 3_600 * crate::engine::time::MICROS_PER_SEC,
             Some(s) if matches!(s.trim(), "0" | "0s") => 0,
             Some(s) => parse_duration(&s).map_err(|e| format!("--lateness: {e}"))?,
         };
@@ -233,23 +213,28 @@ impl Config {
         Ok(Config {
             inputs,
             out_dir,
-            format,
-            json: file.json.unwrap_or_default(),
-            client,
-            fields,
-            keyer,
-            weigher,
-            threshold: flags
-                .threshold
-                .or(file.threshold)
-                .unwrap_or(DEFAULT_THRESHOLD),
-            window,
-            rate,
-            per,
-            rounding,
-            mode,
-            since,
-            until,
+            read: ReadSpec {
+                format,
+                json: file.json.unwrap_or_default(),
+                client,
+                fields,
+                keyer,
+                weigher,
+                since,
+                until,
+                late_before: None,
+            },
+            policy: Policy {
+                threshold: flags
+                    .threshold
+                    .or(file.threshold)
+                    .unwrap_or(DEFAULT_THRESHOLD),
+                window,
+                rate,
+                per,
+                rounding,
+                mode,
+            },
             threads,
             strict: flags.strict || file.strict.unwrap_or(false),
             quiet: flags.quiet,
@@ -257,17 +242,9 @@ impl Config {
             state,
             lateness,
             state_reset: flags.state_reset,
-            late_before: None,
         })
     }
-
-    /// Whether a request time is inside `[since, until)`.
-    #[inline]
-    pub fn in_range(&self, t: Micros) -> bool {
-        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
-    }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,12 +261,15 @@ mod tests {
     #[test]
     fn defaults_reproduce_the_clause() {
         let c = resolve(Overrides::default(), "").unwrap();
-        assert_eq!(c.threshold, 1_000_000);
-        assert_eq!(c.window, 86_400_000_000);
-        assert_eq!(c.rate.micros, 15_000_000_000);
-        assert_eq!(c.per, 1_000_000);
-        assert_eq!((c.rounding, c.mode), (Rounding::ProRata, Mode::Rolling));
-        assert_eq!(c.client, ClientKind::Ip);
+        assert_eq!(c.policy.threshold, 1_000_000);
+        assert_eq!(c.policy.window, 86_400_000_000);
+        assert_eq!(c.policy.rate.micros, 15_000_000_000);
+        assert_eq!(c.policy.per, 1_000_000);
+        assert_eq!(
+            (c.policy.rounding, c.policy.mode),
+            (Rounding::ProRata, Mode::Rolling)
+        );
+        assert_eq!(c.read.client, ClientKind::Ip);
     }
 
     #[test]
@@ -297,7 +277,7 @@ mod tests {
         let file = "threshold = 5\nwindow = \"12h\"\nrate = \"0.5\"\nmode = \"calendar\"";
         let c = resolve(Overrides::default(), file).unwrap();
         assert_eq!(
-            (c.threshold, c.window, c.rate.micros),
+            (c.policy.threshold, c.policy.window, c.policy.rate.micros),
             (5, 43_200_000_000, 500_000)
         );
         let flags = Overrides {
@@ -306,7 +286,7 @@ mod tests {
             ..Default::default()
         };
         let c = resolve(flags, file).unwrap();
-        assert_eq!((c.threshold, c.mode), (7, Mode::Rolling));
+        assert_eq!((c.policy.threshold, c.policy.mode), (7, Mode::Rolling));
     }
 
     #[test]

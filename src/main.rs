@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(scrapemeter::cli::main());
+    std::process::exit(scrapemeter::app::cli::main());
 }

@@ -8,15 +8,15 @@
 //! Random events (a few clients, microsecond times on both sides of the epoch, weights
 //! mostly 0/1), random window lengths (1–50 s), thresholds (0–10), rates, `per` and
 //! roundings go through `Aggregate` in random splits and merge orders, then through
-//! `window::{peak, billed}`, `analyze::analyze_client`, `analyze::analyze` and
+//! `window::{peak, billed}`, `bill::bill`, `bill::analyze` and
 //! `damages::window_damages`.
 
 use proptest::prelude::*;
-use scrapemeter::aggregate::{Aggregate, Bucket};
-use scrapemeter::analyze::{analyze, analyze_client};
 use scrapemeter::config::{Config, Overrides, SettingsFile};
-use scrapemeter::damages::{window_damages, Rate, Rounding};
-use scrapemeter::window::{self, Mode};
+use scrapemeter::engine::aggregate::{Aggregate, Bucket};
+use scrapemeter::engine::bill::{analyze, bill, Horizon};
+use scrapemeter::engine::damages::{window_damages, Rate, Rounding};
+use scrapemeter::engine::window::{self, Mode};
 
 const SEC: i64 = 1_000_000;
 
@@ -324,7 +324,7 @@ proptest! {
         }
     }
 
-    /// `analyze_client` and `analyze`: windows, damages, peak, totals, population.
+    /// `bill` and `analyze`: windows, damages, peak, totals, population.
     #[test]
     fn analysis_matches_the_oracle(
         events in events(50),
@@ -338,7 +338,7 @@ proptest! {
         mode in mode(),
     ) {
         let cfg = config(threshold, window_secs, &rate_text, per, rounding, mode);
-        prop_assert_eq!(cfg.rate.micros, rate_micros);
+        prop_assert_eq!(cfg.policy.rate.micros, rate_micros);
         let len = window_secs * SEC;
         let agg = split_and_merge(&events, &cuts, &order);
         let mut flagged: Vec<String> = Vec::new();
@@ -346,7 +346,7 @@ proptest! {
         for (key, buckets) in split_and_merge(&events, &cuts, &order).into_sorted() {
             let c = CLIENTS.iter().position(|k| k.as_bytes() == &*key).unwrap();
             let ev = per_client(&events, c);
-            let r = analyze_client(&cfg, key, &buckets);
+            let r = bill(&cfg.policy, &Horizon::Complete, key.clone(), cfg.read.identify(&key), buckets.clone(), None).result;
             prop_assert_eq!(&r.name, CLIENTS[c]);
             let expected = match mode {
                 Mode::Rolling => oracle_rolling(&ev, len, threshold),
@@ -374,7 +374,7 @@ proptest! {
             clients_with_posts += ev.iter().any(|e| e.1 > 0) as u64;
         }
 
-        let a = analyze(&cfg, agg);
+        let a = analyze(&cfg.policy, agg, &|k| cfg.read.identify(k));
         flagged.sort();
         let names: Vec<String> = a.clients.iter().map(|c| c.name.clone()).collect();
         prop_assert_eq!(names, flagged);

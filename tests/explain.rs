@@ -40,7 +40,7 @@ fn explain(args: &[&str]) -> (String, i32) {
 
 #[test]
 fn the_command_line_is_well_formed() {
-    scrapemeter::cli::Cli::command().debug_assert();
+    scrapemeter::app::cli::Cli::command().debug_assert();
 }
 
 #[test]

@@ -5,8 +5,8 @@
 use assert_cmd::Command;
 use chrono::{FixedOffset, TimeZone, Utc};
 use proptest::prelude::*;
-use scrapemeter::format::nginx::Nginx;
-use scrapemeter::format::{FieldSet, LineFormat, Request};
+use scrapemeter::input::format::nginx::Nginx;
+use scrapemeter::input::format::{FieldSet, LineFormat, Request};
 use std::borrow::Cow;
 use std::fs;
 use std::path::Path;

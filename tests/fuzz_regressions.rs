@@ -6,15 +6,15 @@
 //! `every_saved_input_runs_clean` replays them all; the named tests say what each one
 //! broke and check the fixed behaviour.
 
-use scrapemeter::aggregate::Aggregate;
-use scrapemeter::client::{ClientKind, Keyer};
 use scrapemeter::config::{Config, Overrides, SettingsFile};
-use scrapemeter::decompress;
-use scrapemeter::format::{FieldSet, FormatChoice, JsonFields, LineFormat, Request};
-use scrapemeter::lines::{for_each_line, Frame, MAX_LINE};
-use scrapemeter::orgs::Orgs;
-use scrapemeter::rules::RuleSet;
-use scrapemeter::time::{format_rfc3339, parse_clf_time, parse_duration, parse_rfc3339};
+use scrapemeter::engine::aggregate::Aggregate;
+use scrapemeter::engine::time::{format_rfc3339, parse_clf_time, parse_duration, parse_rfc3339};
+use scrapemeter::input::client::{ClientKind, Keyer};
+use scrapemeter::input::decompress;
+use scrapemeter::input::format::{FieldSet, FormatChoice, JsonFields, LineFormat, Request};
+use scrapemeter::input::framing::{for_each_line, Frame, MAX_LINE};
+use scrapemeter::input::orgs::Orgs;
+use scrapemeter::input::rules::RuleSet;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
@@ -100,7 +100,7 @@ fn lines(format: &mut dyn LineFormat, input: &[u8]) {
             for k in &keyers {
                 let _ = k.key_into(&req, &mut buf);
             }
-            let _ = scrapemeter::weigh::default_weight(&req);
+            let _ = scrapemeter::input::post_weight::default_weight(&req);
             let _ = format_rfc3339(req.time);
         }
     }
@@ -119,7 +119,7 @@ fn nginx_compile(input: &[u8]) {
         None => (input, &b""[..]),
     };
     let log_format = String::from_utf8_lossy(first);
-    if let Ok(mut f) = scrapemeter::format::nginx::Nginx::compile(&log_format, &fields()) {
+    if let Ok(mut f) = scrapemeter::input::format::nginx::Nginx::compile(&log_format, &fields()) {
         lines(&mut f, rest);
     }
 }
@@ -143,9 +143,10 @@ fn decompress_and_scan(input: &[u8]) {
             }
         });
     }
-    let cfg = default_config();
+    let cfg = default_config().read;
     let mut agg = Aggregate::new();
-    let report = scrapemeter::scan::scan_reader(&cfg, "fuzz", input, &mut (&cfg, &mut agg));
+    let report =
+        scrapemeter::input::reader::scan_reader(&cfg, "fuzz", input, &mut (&cfg, &mut agg));
     assert_eq!(report.size, Some(input.len() as u64));
 }
 
@@ -185,7 +186,7 @@ fn rules(input: &[u8]) {
 fn orgs(input: &[u8]) {
     if let Ok(orgs) = Orgs::parse(input, "fuzz") {
         for key in input.split(|&c| c == b'\n') {
-            if let Some(ip) = scrapemeter::client::parse_ip(key) {
+            if let Some(ip) = scrapemeter::input::client::parse_ip(key) {
                 let _ = orgs.org_of_ip(ip);
             }
             let _ = orgs.by_name(key);
@@ -204,7 +205,7 @@ fn time(input: &[u8]) {
         }
     }
     if let Ok(text) = std::str::from_utf8(input) {
-        let _ = scrapemeter::format::json::epoch_micros(text);
+        let _ = scrapemeter::input::format::json::epoch_micros(text);
         let _ = parse_duration(text);
     }
 }
@@ -250,9 +251,10 @@ fn every_saved_input_runs_clean() {
 #[test]
 fn zstd_bomb_is_one_long_line_not_a_buffer() {
     let input = data("decompress", "zstd-bomb-8mib-one-line.zst");
-    let cfg = default_config();
+    let cfg = default_config().read;
     let mut agg = Aggregate::new();
-    let r = scrapemeter::scan::scan_reader(&cfg, "bomb", &input[..], &mut (&cfg, &mut agg));
+    let r =
+        scrapemeter::input::reader::scan_reader(&cfg, "bomb", &input[..], &mut (&cfg, &mut agg));
     assert_eq!((r.lines, r.malformed, r.requests), (1, 1, 0));
     assert!(r.complete);
     assert_eq!(r.malformed_examples[0].reason, "line longer than 1 MiB");
@@ -263,12 +265,13 @@ fn zstd_bomb_is_one_long_line_not_a_buffer() {
 #[test]
 fn gzip_long_line_is_skipped_and_the_next_line_read() {
     let input = data("decompress", "gzip-4mib-line-then-request.gz");
-    let cfg = Config {
+    let cfg = scrapemeter::input::spec::ReadSpec {
         format: FormatChoice::Combined,
-        ..default_config()
+        ..default_config().read
     };
     let mut agg = Aggregate::new();
-    let r = scrapemeter::scan::scan_reader(&cfg, "long", &input[..], &mut (&cfg, &mut agg));
+    let r =
+        scrapemeter::input::reader::scan_reader(&cfg, "long", &input[..], &mut (&cfg, &mut agg));
     assert_eq!((r.lines, r.malformed, r.requests, r.posts), (2, 1, 1, 1));
     assert!(r.complete);
 }
@@ -283,13 +286,13 @@ fn blank_and_comment_floods_are_counted_not_held() {
         "decompress",
         "blank-and-comment-flood-before-cloudfront.zst",
     );
-    let cfg = default_config();
+    let cfg = default_config().read;
     let mut agg = Aggregate::new();
     let mut r = None;
     // The parsing side of a scan runs on this thread: the line buffer (1.5 MiB), the
     // held comments (4 MiB) and small change. Holding the floods took over 40 MiB.
     let peak = peak_bytes_of(|| {
-        r = Some(scrapemeter::scan::scan_reader(
+        r = Some(scrapemeter::input::reader::scan_reader(
             &cfg,
             "flood",
             &input[..],

@@ -3,15 +3,15 @@
 //!
 //! Random events (a few clients, times over a few minutes, weights mostly 0/1) are
 //! delivered in random batches (roughly in time order, some events a batch or two
-//! late); each batch is one run through `state::continue_from`, its state encoded and
+//! late); each batch is one run through `nightly::continue_from`, its state encoded and
 //! decoded between runs. Events before the previous run's watermark are late and left
 //! out, as the scan leaves them out; the single run is over the events accepted.
 
 use proptest::prelude::*;
-use scrapemeter::aggregate::Aggregate;
-use scrapemeter::analyze::{analyze, Analysis, BilledWindow, WindowStatus};
 use scrapemeter::config::{Config, Overrides, SettingsFile};
-use scrapemeter::state::{self, Body};
+use scrapemeter::engine::aggregate::Aggregate;
+use scrapemeter::engine::bill::{analyze, Analysis, BilledWindow, WindowStatus};
+use scrapemeter::store::nightly::{self, Body};
 use std::collections::BTreeMap;
 
 const SEC: i64 = 1_000_000;
@@ -110,7 +110,7 @@ fn check(events: &[Event], batches: usize, cfg: &Config) -> Result<(), TestCaseE
             accepted.push((c, t, w));
             newest = newest.max(Some(t));
         }
-        let (analysis, next) = state::continue_from(cfg, &prev, agg, newest);
+        let (analysis, next) = nightly::continue_from(cfg, &prev, agg, newest);
         finals.extend(rows(&analysis, |w| {
             w.new_in_this_run && w.status == WindowStatus::Final
         }));
@@ -120,7 +120,7 @@ fn check(events: &[Event], batches: usize, cfg: &Config) -> Result<(), TestCaseE
         before.retain(|r| !rows(&analysis, |w| w.new_in_this_run).contains(r));
         before.sort();
         prop_assert_eq!(&carried, &before);
-        prev = state::decode(&state::encode(&next)).unwrap();
+        prev = nightly::decode(&nightly::encode(&next)).unwrap();
         prop_assert_eq!(&prev, &next);
         last = Some(analysis);
     }
@@ -130,7 +130,7 @@ fn check(events: &[Event], batches: usize, cfg: &Config) -> Result<(), TestCaseE
     for &(c, t, w) in &accepted {
         all.add(CLIENTS[c].as_bytes(), t, w, 1);
     }
-    let one = analyze(cfg, all);
+    let one = analyze(&cfg.policy, all, &|k| cfg.read.identify(k));
     let watermark = prev.watermark;
     finals.sort();
     // The final windows of the runs = the windows of one run that end by the watermark.
@@ -188,7 +188,7 @@ fn a_breach_across_two_runs_is_billed_once() {
         for &t in b {
             agg.add(b"c", t * SEC, 1, 1);
         }
-        let (a, next) = state::continue_from(&cfg, &prev, agg, b.iter().max().map(|t| t * SEC));
+        let (a, next) = nightly::continue_from(&cfg, &prev, agg, b.iter().max().map(|t| t * SEC));
         all.extend(rows(&a, |w| {
             w.status == WindowStatus::Final && w.new_in_this_run
         }));

@@ -2,8 +2,8 @@
 //! and the bundled `rules.example.toml` checked end to end.
 
 use assert_cmd::Command;
-use scrapemeter::format::FieldSet;
-use scrapemeter::rules::RuleSet;
+use scrapemeter::input::format::FieldSet;
+use scrapemeter::input::rules::RuleSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;

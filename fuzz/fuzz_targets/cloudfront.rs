@@ -2,12 +2,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scrapemeter::format::LineFormat;
+use scrapemeter::input::format::LineFormat;
 use scrapemeter_fuzz::{downstream, lines};
 
 fuzz_target!(|data: &[u8]| {
     let mut format: Box<dyn LineFormat> = Box::new(
-        scrapemeter::format::cloudfront::CloudFront::new(&downstream().fields),
+        scrapemeter::input::format::cloudfront::CloudFront::new(&downstream().fields),
     );
     lines(format.as_mut(), data);
 });

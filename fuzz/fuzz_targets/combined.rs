@@ -2,10 +2,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scrapemeter::format::LineFormat;
+use scrapemeter::input::format::LineFormat;
 use scrapemeter_fuzz::lines;
 
 fuzz_target!(|data: &[u8]| {
-    let mut format: Box<dyn LineFormat> = Box::new(scrapemeter::format::clf::Clf);
+    let mut format: Box<dyn LineFormat> = Box::new(scrapemeter::input::format::clf::Clf);
     lines(format.as_mut(), data);
 });

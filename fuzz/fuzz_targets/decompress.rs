@@ -5,10 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scrapemeter::aggregate::Aggregate;
+use scrapemeter::engine::aggregate::Aggregate;
 use scrapemeter::config::{Config, Overrides, SettingsFile};
-use scrapemeter::decompress;
-use scrapemeter::lines::{for_each_line, Frame, MAX_LINE};
+use scrapemeter::input::decompress;
+use scrapemeter::input::framing::{for_each_line, Frame, MAX_LINE};
 use std::sync::OnceLock;
 
 fn config() -> &'static Config {
@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let cfg = config();
     let mut agg = Aggregate::new();
-    let report = scrapemeter::scan::scan_reader(cfg, "fuzz", data, &mut (cfg, &mut agg));
+    let report = scrapemeter::input::reader::scan_reader(cfg, "fuzz", data, &mut (cfg, &mut agg));
     assert_eq!(
         report.size,
         Some(data.len() as u64),

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scrapemeter::format::json::Json;
-use scrapemeter::format::JsonFields;
+use scrapemeter::input::format::json::Json;
+use scrapemeter::input::format::JsonFields;
 use scrapemeter_fuzz::{downstream, lines};
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scrapemeter::format::nginx::Nginx;
+use scrapemeter::input::format::nginx::Nginx;
 use scrapemeter_fuzz::downstream;
 use std::sync::OnceLock;
 
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         // `Nginx` learns nothing from comments, so a shared one can be parsed with.
         let d = downstream();
         for line in data.split(|&c| c == b'\n') {
-            if let Ok(req) = scrapemeter::format::LineFormat::parse(f, line) {
+            if let Ok(req) = scrapemeter::input::format::LineFormat::parse(f, line) {
                 d.request(&req);
             }
         }

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scrapemeter::format::nginx::Nginx;
-use scrapemeter::format::FormatChoice;
+use scrapemeter::input::format::nginx::Nginx;
+use scrapemeter::input::format::FormatChoice;
 use scrapemeter_fuzz::{downstream, lines};
 
 fuzz_target!(|data: &[u8]| {

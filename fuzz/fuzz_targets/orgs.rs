@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scrapemeter::client::{parse_ip, ClientKind};
-use scrapemeter::format::Request;
-use scrapemeter::orgs::Orgs;
+use scrapemeter::input::client::{parse_ip, ClientKind};
+use scrapemeter::input::format::Request;
+use scrapemeter::input::orgs::Orgs;
 use std::borrow::Cow;
 
 fuzz_target!(|data: &[u8]| {

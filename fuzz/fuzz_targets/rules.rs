@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scrapemeter::format::{FieldSet, Request};
-use scrapemeter::rules::RuleSet;
+use scrapemeter::input::format::{FieldSet, Request};
+use scrapemeter::input::rules::RuleSet;
 use std::borrow::Cow;
 
 const FIXED: &[&[u8]] = &[

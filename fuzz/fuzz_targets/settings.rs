@@ -15,12 +15,12 @@ fuzz_target!(|data: &[u8]| {
     file.rules = None;
     file.orgs = None;
     if let Ok(cfg) = Config::resolve(vec!["-".into()], "out".into(), Overrides::default(), file) {
-        let formats = cfg.format.candidates(&cfg.fields, &cfg.json);
+        let formats = cfg.read.format.candidates(&cfg.read.fields, &cfg.read.json);
         let line: &[u8] =
             br#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5 "-" "x""#;
         for f in &formats {
             let _ = f.parse(line);
         }
-        let _ = cfg.in_range(0);
+        let _ = cfg.read.in_range(0);
     }
 });

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scrapemeter::format::json::epoch_micros;
-use scrapemeter::time::{
+use scrapemeter::input::format::json::epoch_micros;
+use scrapemeter::engine::time::{
     format_duration, format_rfc3339, parse_clf_time, parse_duration, parse_offset, parse_rfc3339,
 };
 

@@ -3,11 +3,11 @@
 //! rules file, time printing), so that a panic anywhere downstream of a parser is found
 //! by the parser's target.
 
-use scrapemeter::client::{ClientKind, Keyer};
-use scrapemeter::format::{FieldSet, LineFormat, Request};
-use scrapemeter::rules::RuleSet;
-use scrapemeter::time::format_rfc3339;
-use scrapemeter::weigh::default_weight;
+use scrapemeter::input::client::{ClientKind, Keyer};
+use scrapemeter::input::format::{FieldSet, LineFormat, Request};
+use scrapemeter::input::rules::RuleSet;
+use scrapemeter::engine::time::format_rfc3339;
+use scrapemeter::input::post_weight::default_weight;
 use std::sync::OnceLock;
 
 /// Named fields a run may ask the formats for (the `field:NAME` key, rules).
@@ -99,7 +99,7 @@ impl Downstream {
         let mut buf = Vec::new();
         for k in &self.keyers {
             let _ = k.key_into(req, &mut buf);
-            let _ = scrapemeter::client::display_key(&buf);
+            let _ = scrapemeter::input::client::display_key(&buf);
         }
         let _ = default_weight(req);
         let _ = self.rules.weight(req);

@@ -4,7 +4,7 @@
 //! the peak is its busiest rolling window, whatever the mode.
 
 use super::ReportInput;
-use crate::time::format_rfc3339;
+use crate::engine::time::format_rfc3339;
 
 pub const HEADER: [&str; 9] = [
     "client",
@@ -19,7 +19,7 @@ pub const HEADER: [&str; 9] = [
 ];
 
 pub fn render(input: &ReportInput<'_>) -> csv::Result<Vec<u8>> {
-    let window = input.cfg.window;
+    let window = input.cfg.policy.window;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(HEADER)?;
     for c in &input.analysis.clients {

@@ -11,15 +11,15 @@
 use super::json::{settings_json, Totals};
 use super::summary::thousands;
 use super::ReportInput;
-use crate::analyze::{BilledWindow, ClientResult};
-use crate::client::ClientKind;
 use crate::config::Config;
-use crate::damages::{window_damages, Cents, Rounding};
-use crate::evidence::Evidence;
-use crate::profile::{rate_profile, trailing_envelope};
-use crate::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
-use crate::weigh::STATIC_EXTENSIONS;
-use crate::window::Mode;
+use crate::engine::bill::{BilledWindow, ClientResult};
+use crate::engine::damages::{window_damages, Cents, Rounding};
+use crate::engine::evidence::Evidence;
+use crate::engine::rate_profile::{rate_profile, trailing_envelope};
+use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
+use crate::engine::window::Mode;
+use crate::input::client::ClientKind;
+use crate::input::post_weight::STATIC_EXTENSIONS;
 use std::fmt::Write;
 
 /// Flagged clients given a section of their own; the rest are in the tables.
@@ -166,15 +166,15 @@ fn summary(
     let cfg = input.cfg;
     let a = input.analysis;
     let tot = Totals::of(&input.scan.files, input.scan.skipped.len());
-    let window = format_duration(cfg.window);
+    let window = format_duration(cfg.policy.window);
     o.push_str("<header>\n<h1>Scraping damages report</h1>\n");
     let _ = writeln!(
         o,
         "<p class=\"note\">Posts fetched per client in every {} window of the web server access logs, and the liquidated damages of USD {} per {} posts owed for each window with more than {} posts.</p>\n</header>",
         esc(&window),
-        thousands(cfg.rate),
-        thousands(cfg.per),
-        thousands(cfg.threshold)
+        thousands(cfg.policy.rate),
+        thousands(cfg.policy.per),
+        thousands(cfg.policy.threshold)
     );
     o.push_str("<h2 id=\"summary\">Summary</h2>\n<dl class=\"facts\">\n");
     let period = match (tot.first_request, tot.last_request) {
@@ -182,12 +182,12 @@ fn summary(
         _ => "no request was read".into(),
     };
     let _ = writeln!(o, "<dt>Period covered</dt><dd>{}</dd>", esc(&period));
-    if cfg.since.is_some() || cfg.until.is_some() {
+    if cfg.read.since.is_some() || cfg.read.until.is_some() {
         let _ = writeln!(
             o,
             "<dt>Time range</dt><dd>only requests from {} until {} (exclusive) were counted; {} were outside it</dd>",
-            esc(&cfg.since.map_or("the beginning".into(), t)),
-            esc(&cfg.until.map_or("the end".into(), t)),
+            esc(&cfg.read.since.map_or("the beginning".into(), t)),
+            esc(&cfg.read.until.map_or("the end".into(), t)),
             thousands(tot.out_of_range)
         );
     }
@@ -206,17 +206,17 @@ fn summary(
     let _ = writeln!(
         o,
         "<dt>Settings</dt><dd>a client is {}; a window breaches with <em>more than</em> {} posts in {}; billed windows are {}; damages are USD {} per {} posts, {}; log format {}.</dd>",
-        client_kind_words(&cfg.client),
-        thousands(cfg.threshold),
+        client_kind_words(&cfg.read.client),
+        thousands(cfg.policy.threshold),
         esc(&window),
-        match cfg.mode {
+        match cfg.policy.mode {
             Mode::Rolling => "rolling (they start at a post)",
             Mode::Calendar => "calendar windows aligned to 00:00 UTC",
         },
-        thousands(cfg.rate),
-        thousands(cfg.per),
-        rounding_words(cfg.rounding),
-        esc(&cfg.format.name())
+        thousands(cfg.policy.rate),
+        thousands(cfg.policy.per),
+        rounding_words(cfg.policy.rounding),
+        esc(&cfg.read.format.name())
     );
     let _ = writeln!(
         o,
@@ -277,8 +277,8 @@ fn summary(
 
 /// `rate × posts / per` as an exact decimal of dollars, with a trailing `…` when cut.
 fn exact_amount(posts: u64, cfg: &Config) -> String {
-    let num = cfg.rate.micros as u128 * posts as u128; // micro-dollars × per
-    let den = cfg.per as u128 * 1_000_000;
+    let num = cfg.policy.rate.micros as u128 * posts as u128; // micro-dollars × per
+    let den = cfg.policy.per as u128 * 1_000_000;
     let int = num / den;
     let mut rem = num % den;
     let mut frac = String::new();
@@ -303,14 +303,14 @@ fn exact_amount(posts: u64, cfg: &Config) -> String {
 
 fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult]) {
     let cfg = input.cfg;
-    let window = esc(&format_duration(cfg.window));
+    let window = esc(&format_duration(cfg.policy.window));
     o.push_str("<h2 id=\"method\">How the damages were computed</h2>\n<ol>\n");
     let post_rule = post_rule_words(input);
     let _ = writeln!(o, "<li><strong>Posts.</strong> {post_rule}</li>");
     let _ = writeln!(
         o,
         "<li><strong>Clients.</strong> Requests are grouped by {}. A request with no such key (empty or <code>-</code>) is counted among the inputs but never billed.</li>",
-        client_kind_words(&cfg.client)
+        client_kind_words(&cfg.read.client)
     );
     let _ = writeln!(
         o,
@@ -319,10 +319,10 @@ fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult
     let _ = writeln!(
         o,
         "<li><strong>Threshold.</strong> A window breaches when it holds <em>strictly more</em> than {} posts; exactly {} posts is not a breach.</li>",
-        thousands(cfg.threshold),
-        thousands(cfg.threshold)
+        thousands(cfg.policy.threshold),
+        thousands(cfg.policy.threshold)
     );
-    match cfg.mode {
+    match cfg.policy.mode {
         Mode::Rolling => {
             let _ = writeln!(
                 o,
@@ -339,9 +339,9 @@ fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult
     let _ = writeln!(
         o,
         "<li><strong>Damages.</strong> Each billed window owes USD {} per {} posts on <em>all</em> its posts (not only those over the threshold), {}. Each window is rounded on its own, in exact integer arithmetic; a client owes the sum of its windows.</li>",
-        thousands(cfg.rate),
-        thousands(cfg.per),
-        rounding_words(cfg.rounding)
+        thousands(cfg.policy.rate),
+        thousands(cfg.policy.per),
+        rounding_words(cfg.policy.rounding)
     );
     let _ = writeln!(
         o,
@@ -352,32 +352,37 @@ fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult
         .iter()
         .find_map(|c| c.windows.first().map(|w| (c, w)));
     if let Some((c, w)) = example {
-        let damages = window_damages(w.posts, cfg.rate, cfg.per, cfg.rounding);
-        let arithmetic = match cfg.rounding {
+        let damages = window_damages(
+            w.posts,
+            cfg.policy.rate,
+            cfg.policy.per,
+            cfg.policy.rounding,
+        );
+        let arithmetic = match cfg.policy.rounding {
             Rounding::ProRata => format!(
                 "{} × {} ÷ {} = {} → rounded half up to the cent: <strong>USD {}</strong>",
-                thousands(cfg.rate),
+                thousands(cfg.policy.rate),
                 thousands(w.posts),
-                thousands(cfg.per),
+                thousands(cfg.policy.per),
                 exact_amount(w.posts, cfg),
                 usd(damages)
             ),
             Rounding::PerStarted => format!(
                 "{} posts are {} started blocks of {}; {} × {} = <strong>USD {}</strong>",
                 thousands(w.posts),
-                thousands(w.posts.div_ceil(cfg.per)),
-                thousands(cfg.per),
-                thousands(w.posts.div_ceil(cfg.per)),
-                thousands(cfg.rate),
+                thousands(w.posts.div_ceil(cfg.policy.per)),
+                thousands(cfg.policy.per),
+                thousands(w.posts.div_ceil(cfg.policy.per)),
+                thousands(cfg.policy.rate),
                 usd(damages)
             ),
             Rounding::PerFull => format!(
                 "{} posts are {} full blocks of {}; {} × {} = <strong>USD {}</strong>",
                 thousands(w.posts),
-                thousands(w.posts / cfg.per),
-                thousands(cfg.per),
-                thousands(w.posts / cfg.per),
-                thousands(cfg.rate),
+                thousands(w.posts / cfg.policy.per),
+                thousands(cfg.policy.per),
+                thousands(w.posts / cfg.policy.per),
+                thousands(cfg.policy.rate),
                 usd(damages)
             ),
         };
@@ -391,7 +396,7 @@ fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult
             thousands(w.posts),
             thousands(w.requests),
             thousands(w.posts),
-            thousands(cfg.threshold),
+            thousands(cfg.policy.threshold),
             arithmetic
         );
     }
@@ -450,7 +455,7 @@ fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
         usd(if c.exempt { Cents(0) } else { c.damages() }),
         c.peak.map_or(String::new(), |p| format!(
             " Peak {} window: {} posts from {}.",
-            esc(&format_duration(cfg.window)),
+            esc(&format_duration(cfg.policy.window)),
             thousands(p.posts),
             t(p.start)
         ))
@@ -516,7 +521,7 @@ fn members(o: &mut String, c: &ClientResult) {
     let _ = writeln!(
         o,
         "</tbody></table>\n<p class=\"note\">The {} member keys that contributed most posts over the whole run (not only the billed windows).</p>",
-        crate::members::TOP_MEMBERS
+        crate::engine::members::TOP_MEMBERS
     );
 }
 
@@ -550,13 +555,13 @@ fn tops(o: &mut String, c: &ClientResult) {
     let _ = writeln!(
         o,
         "</tbody></table>\n<p class=\"note\">The {} paths and user agents with most requests over the whole run (every request, whatever its post weight).{}</p>",
-        crate::tops::TOP,
+        crate::engine::tops::TOP,
         if tops.exact {
             String::new()
         } else {
             format!(
                 " More than {} distinct values were seen: the rarest were dropped to bound memory, and these counts may be low.",
-                thousands(crate::tops::MAX_DISTINCT as u64)
+                thousands(crate::engine::tops::MAX_DISTINCT as u64)
             )
         }
     );
@@ -622,14 +627,17 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
     const B: f64 = 36.0;
     let (pw, ph) = (W - L - R, H - TOP - B);
     let from = c.first_request;
-    let to = c.last_request.saturating_add(cfg.window).max(from + 1);
-    let curve = trailing_envelope(&c.buckets, cfg.window, from, to, CHART_COLUMNS);
+    let to = c
+        .last_request
+        .saturating_add(cfg.policy.window)
+        .max(from + 1);
+    let curve = trailing_envelope(&c.buckets, cfg.policy.window, from, to, CHART_COLUMNS);
     let top_value = curve
         .iter()
         .copied()
         .max()
         .unwrap_or(0)
-        .max(cfg.threshold)
+        .max(cfg.policy.threshold)
         .max(1);
     let ymax = top_value as f64 * 1.1;
     let x = |tm: Micros| L + pw * ((tm - from) as f64 / (to - from) as f64);
@@ -637,7 +645,7 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
     let _ = writeln!(
         o,
         "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"Posts in the trailing {0} over time for client {1}\" xmlns=\"http://www.w3.org/2000/svg\"><title>Posts in the trailing {0} for client {1}</title>",
-        esc(&format_duration(cfg.window)),
+        esc(&format_duration(cfg.policy.window)),
         esc(&c.name)
     );
     // Billed windows, shaded.
@@ -666,14 +674,14 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
         "<path d=\"{d}\" fill=\"#3b6ea5\" fill-opacity=\"0.3\" stroke=\"#1f4e80\" stroke-width=\"1.2\"/>"
     );
     // Threshold.
-    let yt = y(cfg.threshold);
+    let yt = y(cfg.policy.threshold);
     let _ = writeln!(
         o,
         "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{yt:.1}\" y2=\"{yt:.1}\" stroke=\"#c0392b\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" style=\"fill:#c0392b\">threshold {}</text>",
         L + pw,
         L + pw - 4.0,
         yt - 4.0,
-        esc(&thousands(cfg.threshold))
+        esc(&thousands(cfg.policy.threshold))
     );
     // Axes and labels.
     let _ = writeln!(
@@ -723,7 +731,7 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
     let _ = writeln!(
         o,
         "<p class=\"note\">Blue: posts in the {0} up to each moment (the largest value in each of {1} slices of the time axis, so no peak is missed). Dashed red: the threshold. Shaded: the billed windows; the curve at the right edge of a shaded window is that window's posts.</p>",
-        esc(&format_duration(cfg.window)),
+        esc(&format_duration(cfg.policy.window)),
         CHART_COLUMNS
     );
 }
@@ -747,7 +755,7 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
         o,
         "<p>{} clients made at least one request. Each is counted once below, in the band of its peak {} posts (bands of powers of ten, exact counts). The threshold is marked; {} clients are beyond it.</p>",
         thousands(pop.clients),
-        esc(&format_duration(cfg.window)),
+        esc(&format_duration(cfg.policy.window)),
         thousands(flagged)
     );
     if pop.decades.is_empty() {
@@ -765,7 +773,7 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
         lo *= 10;
     }
     // Make sure the band holding the threshold is drawn.
-    while bands.last().is_some_and(|b| b.1 <= cfg.threshold) && bands.len() < 21 {
+    while bands.last().is_some_and(|b| b.1 <= cfg.policy.threshold) && bands.len() < 21 {
         let last = bands.last().expect("non-empty").1;
         bands.push((last, last.saturating_mul(10), 0));
     }
@@ -790,7 +798,7 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
     for (i, &(lo, hi, n)) in bands.iter().enumerate() {
         let x0 = L + bw * i as f64;
         let h = scale(n);
-        let over = lo >= cfg.threshold;
+        let over = lo >= cfg.policy.threshold;
         let _ = writeln!(
             o,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
@@ -809,12 +817,12 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
     // The threshold, placed on the log axis inside its band.
     let pos = match bands
         .iter()
-        .position(|b| cfg.threshold >= b.0 && cfg.threshold < b.1)
+        .position(|b| cfg.policy.threshold >= b.0 && cfg.policy.threshold < b.1)
     {
         Some(0) => 1.0,
         Some(i) => {
             let lo = bands[i].0 as f64;
-            i as f64 + ((cfg.threshold as f64) / lo).log10().clamp(0.0, 1.0)
+            i as f64 + ((cfg.policy.threshold as f64) / lo).log10().clamp(0.0, 1.0)
         }
         None => bands.len() as f64,
     };
@@ -825,7 +833,7 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
         TOP - 4.0,
         TOP + ph,
         TOP - 8.0,
-        thousands(cfg.threshold)
+        thousands(cfg.policy.threshold)
     );
     let _ = writeln!(
         o,
@@ -835,14 +843,14 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
         TOP + ph,
         w / 2.0,
         H - 6.0,
-        esc(&format_duration(cfg.window))
+        esc(&format_duration(cfg.policy.window))
     );
     let h = &pop.peak_posts;
     if !h.is_empty() {
         let _ = writeln!(
             o,
             "<p class=\"note\">Peak {} posts per client: median {}, 90th percentile {}, 99th percentile {}, highest {} (approximate, 3 significant figures).</p>",
-            esc(&format_duration(cfg.window)),
+            esc(&format_duration(cfg.policy.window)),
             thousands(h.value_at_quantile(0.5)),
             thousands(h.value_at_quantile(0.9)),
             thousands(h.value_at_quantile(0.99)),
@@ -868,10 +876,12 @@ fn appendix(o: &mut String, input: &ReportInput<'_>) {
                 .unwrap_or_default()
         );
         let state = match (&f.status, f.complete) {
-            (crate::scan::FileStatus::Read, true) => "yes".to_string(),
-            (crate::scan::FileStatus::Read, false) => "no: ends early".to_string(),
-            (crate::scan::FileStatus::Unreadable, _) => "unreadable".to_string(),
-            (crate::scan::FileStatus::Unrecognised, _) => "format not recognised".to_string(),
+            (crate::input::reader::FileStatus::Read, true) => "yes".to_string(),
+            (crate::input::reader::FileStatus::Read, false) => "no: ends early".to_string(),
+            (crate::input::reader::FileStatus::Unreadable, _) => "unreadable".to_string(),
+            (crate::input::reader::FileStatus::Unrecognised, _) => {
+                "format not recognised".to_string()
+            }
         };
         let _ = writeln!(
             o,

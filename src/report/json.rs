@@ -1,24 +1,15 @@
 //! `report.json`: everything, machine-readable and deterministic (but for `run`).
 
 use super::ReportInput;
-use crate::analyze::ClientResult;
-use crate::damages::Cents;
-use crate::scan::{FileReport, FileStatus};
-use crate::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
-use crate::weigh::Weigher;
-use serde::{Serialize, Serializer};
+use crate::engine::bill::ClientResult;
+use crate::engine::damages::Cents;
+use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
+use crate::input::post_weight::Weigher;
+use crate::input::reader::{FileReport, FileStatus};
+use serde::Serialize;
 use serde_json::{json, Value};
 
-pub fn opt_time<S: Serializer>(t: &Option<Micros>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&format_rfc3339(*t)),
-        None => s.serialize_none(),
-    }
-}
-
-pub fn time<S: Serializer>(t: &Micros, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_rfc3339(*t))
-}
+pub use crate::engine::time::{opt_time, time};
 
 /// Input totals, shared by the JSON report and the terminal summary.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -127,33 +118,33 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
 
 pub fn settings_json(input: &ReportInput<'_>) -> Value {
     let cfg = input.cfg;
-    let (v4, v6) = match cfg.client {
-        crate::client::ClientKind::Subnet {
+    let (v4, v6) = match cfg.read.client {
+        crate::input::client::ClientKind::Subnet {
             ipv4_prefix,
             ipv6_prefix,
         } => (Some(ipv4_prefix), Some(ipv6_prefix)),
         _ => (None, None),
     };
     json!({
-        "format": cfg.format.name(),
-        "client": cfg.client.name(),
+        "format": cfg.read.format.name(),
+        "client": cfg.read.client.name(),
         "subnet_ipv4_prefix": v4,
         "subnet_ipv6_prefix": v6,
-        "threshold": cfg.threshold,
-        "window": format_duration(cfg.window),
-        "window_seconds": cfg.window / MICROS_PER_SEC,
-        "rate_usd": cfg.rate.to_string(),
-        "per": cfg.per,
-        "rounding": cfg.rounding,
-        "mode": cfg.mode,
-        "since": cfg.since.map(format_rfc3339),
-        "until": cfg.until.map(format_rfc3339),
+        "threshold": cfg.policy.threshold,
+        "window": format_duration(cfg.policy.window),
+        "window_seconds": cfg.policy.window / MICROS_PER_SEC,
+        "rate_usd": cfg.policy.rate.to_string(),
+        "per": cfg.policy.per,
+        "rounding": cfg.policy.rounding,
+        "mode": cfg.policy.mode,
+        "since": cfg.read.since.map(format_rfc3339),
+        "until": cfg.read.until.map(format_rfc3339),
         "strict": cfg.strict,
-        "post_rule": match &cfg.weigher {
+        "post_rule": match &cfg.read.weigher {
             Weigher::Default => "default: 1 post for a 2xx or 304 response whose path is not a static asset",
             Weigher::Rules(_) => "rules file: the first matching rule gives the weight; no match weighs 0",
         },
-        "rules": match &cfg.weigher {
+        "rules": match &cfg.read.weigher {
             Weigher::Default => Value::Null,
             Weigher::Rules(r) => json!({
                 "path": r.path,
@@ -161,7 +152,7 @@ pub fn settings_json(input: &ReportInput<'_>) -> Value {
                 "rules": r.names(),
             }),
         },
-        "orgs": cfg.keyer.orgs.as_ref().map(|o| json!({
+        "orgs": cfg.read.keyer.orgs.as_ref().map(|o| json!({
             "path": o.path,
             "sha256": o.sha256,
             "rows": o.rows,
@@ -201,7 +192,7 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
         },
         "inputs": scan.files,
         "skipped": scan.skipped,
-        "clients": a.clients.iter().map(|c| client_json(c, input.cfg.window)).collect::<Vec<_>>(),
+        "clients": a.clients.iter().map(|c| client_json(c, input.cfg.policy.window)).collect::<Vec<_>>(),
         "population": {
             "clients": pop.clients,
             "clients_with_posts": pop.clients_with_posts,
@@ -221,7 +212,7 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
         },
         "run": input.run,
     });
-    if let Some(n) = &a.nightly {
+    if let Some(n) = input.nightly {
         doc["state"] = serde_json::to_value(n)?;
     }
     let mut out = serde_json::to_vec_pretty(&doc)?;

@@ -10,9 +10,10 @@ pub mod json;
 pub mod summary;
 pub mod violations;
 
-use crate::analyze::Analysis;
 use crate::config::Config;
-use crate::scan::ScanOutput;
+use crate::engine::bill::Analysis;
+use crate::input::reader::ScanOutput;
+use crate::store::nightly::Nightly;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +43,8 @@ pub struct ReportInput<'a> {
     pub cfg: &'a Config,
     pub scan: &'a ScanOutput,
     pub analysis: &'a Analysis,
+    /// What the nightly state carried in and out (`--state`), else `None`.
+    pub nightly: Option<&'a Nightly>,
     pub run: RunInfo,
 }
 

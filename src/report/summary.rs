@@ -43,7 +43,7 @@ fn clip(s: &str, width: usize) -> String {
 }
 
 /// Flagged (not exempt) clients, highest damages first.
-fn flagged<'a>(input: &ReportInput<'a>) -> Vec<&'a crate::analyze::ClientResult> {
+fn flagged<'a>(input: &ReportInput<'a>) -> Vec<&'a crate::engine::bill::ClientResult> {
     let mut flagged: Vec<_> = input
         .analysis
         .clients
@@ -101,7 +101,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
             let _ = writeln!(
                 out,
                 "{:<cw$} {:>7} {:>pw$} {:>dw$}",
-                clip(&crate::explain::clean(&c.name), cw),
+                clip(&crate::app::explain::clean(&c.name), cw),
                 c.windows.len(),
                 thousands(c.billed_posts()),
                 thousands(c.damages()),
@@ -154,11 +154,11 @@ pub fn render_json(input: &ReportInput<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::Bucket;
-    use crate::analyze::{analyze_client, Analysis, Population};
     use crate::config::{Config, Overrides, SettingsFile};
+    use crate::engine::aggregate::Bucket;
+    use crate::engine::bill::{bill, Analysis, Horizon, Population};
+    use crate::input::reader::{FileReport, ScanOutput};
     use crate::report::RunInfo;
-    use crate::scan::{FileReport, ScanOutput};
 
     #[test]
     fn every_line_fits_80_columns() {
@@ -177,7 +177,15 @@ mod tests {
             })
             .collect();
         let key = "Mozilla/5.0 \u{1b}[31m a very long user agent that goes on and on and on";
-        let client = analyze_client(&cfg, key.as_bytes().into(), &buckets);
+        let client = bill(
+            &cfg.policy,
+            &Horizon::Complete,
+            key.as_bytes().into(),
+            cfg.read.identify(key.as_bytes()),
+            buckets,
+            None,
+        )
+        .result;
         let mut file = FileReport::new("a.log");
         file.lines = 123_456_789_012;
         file.malformed = 123_456_789;
@@ -197,12 +205,12 @@ mod tests {
                 peak_posts: hdrhistogram::Histogram::new(3).unwrap(),
                 decades: Vec::new(),
             },
-            nightly: None,
         };
         let input = ReportInput {
             cfg: &cfg,
             scan: &scan,
             analysis: &analysis,
+            nightly: None,
             run: RunInfo {
                 version: "0",
                 started_at: String::new(),

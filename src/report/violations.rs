@@ -1,7 +1,7 @@
 //! `violations.csv`: one row per billed window.
 
 use super::ReportInput;
-use crate::time::format_rfc3339;
+use crate::engine::time::format_rfc3339;
 
 pub const HEADER: [&str; 7] = [
     "client",
@@ -16,7 +16,7 @@ pub const HEADER: [&str; 7] = [
 pub fn render(input: &ReportInput<'_>) -> csv::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     // With nightly state a `status` column follows the fixed ones.
-    let with_status = input.analysis.nightly.is_some();
+    let with_status = input.nightly.is_some();
     let mut header = HEADER.to_vec();
     if with_status {
         header.push("status");

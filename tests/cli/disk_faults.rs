@@ -227,7 +227,7 @@ fn a_full_disk_changes_neither_reports_nor_state() {
     let report: serde_json::Value =
         serde_json::from_slice(&after[&out.join("report.json")]).unwrap();
     assert_eq!(report["state"]["run"], 2);
-    scrapemeter::state::decode(&after[&state.join("scrapemeter.state")]).unwrap();
+    scrapemeter::store::nightly::decode(&after[&state.join("scrapemeter.state")]).unwrap();
 }
 
 /// A read-only reports folder (exit 3 when the reports are written), then a read-only

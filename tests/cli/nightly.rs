@@ -201,7 +201,7 @@ fn a_damaged_or_foreign_state_is_refused_whole() {
     }
     // --state-reset starts afresh.
     scan_state(&f, &state, &[&log], &["--state-reset"]).success();
-    assert!(scrapemeter::state::decode(&std::fs::read(&file).unwrap()).is_ok());
+    assert!(scrapemeter::store::nightly::decode(&std::fs::read(&file).unwrap()).is_ok());
 }
 
 #[test]
@@ -380,7 +380,7 @@ fn a_run_killed_at_any_moment_leaves_a_usable_state() {
         }
         // Whatever the moment, the state is the old one or the new one, whole.
         let bytes = std::fs::read(state.join("scrapemeter.state")).unwrap();
-        scrapemeter::state::decode(&bytes).expect("an intact state after a kill");
+        scrapemeter::store::nightly::decode(&bytes).expect("an intact state after a kill");
     }
     eprintln!(
         "a run takes {took:?}; killed {} runs, {} finished first",
@@ -499,7 +499,7 @@ fn standard_input_is_recorded_and_not_read_twice() {
     let state = f.path("state");
     let inputs = || {
         let bytes = std::fs::read(state.join("scrapemeter.state")).unwrap();
-        scrapemeter::state::decode(&bytes).unwrap().inputs
+        scrapemeter::store::nightly::decode(&bytes).unwrap().inputs
     };
 
     scan_stdin(&f, &state, &d0).success();

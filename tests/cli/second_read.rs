@@ -3,11 +3,11 @@
 //! are skipped by the IPv4 prefilter.
 
 use super::{gzip, Fixture};
-use scrapemeter::analyze::{analyze, ClientResult};
 use scrapemeter::config::{Config, Overrides, SettingsFile};
-use scrapemeter::discover::discover;
-use scrapemeter::scan::scan;
-use scrapemeter::second::{attach_with, ip_prefilter, Prefilter};
+use scrapemeter::engine::bill::{analyze, ClientResult};
+use scrapemeter::input::discover::discover;
+use scrapemeter::input::reader::scan;
+use scrapemeter::input::second_read::{attach_with, ip_prefilter, Prefilter};
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
@@ -189,10 +189,10 @@ fn config(inputs: Vec<String>, client: &str, threshold: u64) -> Config {
 
 /// (client, evidence of every window, tops, members) of each reported client.
 fn second_read(cfg: &Config, pre: Prefilter) -> Vec<String> {
-    let mut out = scan(cfg, discover(&cfg.inputs));
+    let mut out = scan(&cfg.read, discover(&cfg.inputs));
     let aggregate = std::mem::take(&mut out.aggregate);
-    let mut analysis = analyze(cfg, aggregate);
-    attach_with(cfg, &out, &mut analysis, pre);
+    let mut analysis = analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k));
+    attach_with(&cfg.read, &out, &mut analysis, pre);
     analysis
         .clients
         .iter()
@@ -225,7 +225,7 @@ fn the_ip_prefilter_finds_what_full_parsing_finds() {
     assert!(fast[0].contains("first: Some"), "{fast:?}");
     // The prefilter was in use (the one reported client is a plain IPv4 address) and
     // skipped lines: the other clients' lines, but for those that hold its bytes.
-    let filter = ip_prefilter(&cfg, [b"198.51.100.23".as_slice()].into_iter()).unwrap();
+    let filter = ip_prefilter(&cfg.read, [b"198.51.100.23".as_slice()].into_iter()).unwrap();
     let (mut kept, mut all) = (0, 0);
     for file in &cfg.inputs {
         for l in text_of(file).lines() {
@@ -237,7 +237,7 @@ fn the_ip_prefilter_finds_what_full_parsing_finds() {
 
     // With keys the filter cannot vouch for (subnets), every line is parsed: same answers.
     let cfg = config(cfg.inputs.clone(), "subnet", 100);
-    assert!(ip_prefilter(&cfg, [b"198.51.100.0/24".as_slice()].into_iter()).is_none());
+    assert!(ip_prefilter(&cfg.read, [b"198.51.100.0/24".as_slice()].into_iter()).is_none());
     assert_eq!(
         second_read(&cfg, Prefilter::Auto),
         second_read(&cfg, Prefilter::Off)

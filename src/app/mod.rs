@@ -1,0 +1,7 @@
+//! The application: flags → settings → the pipeline → an exit status. One file per
+//! command; nothing below this layer reads a flag or prints an error.
+
+pub mod cli;
+pub mod explain;
+pub mod generate;
+pub mod rules;

@@ -1,0 +1,553 @@
+//! Billing: one client's buckets → its billed windows, damages and peak.
+//!
+//! This is the one place the legal computation lives. `scan`, the nightly
+//! continuation (`--state`), `reduce` and `explain` all bill through [`bill`] (or
+//! [`bill_all`] over every client), so they cannot disagree. What comes in is a
+//! [`Policy`] (what breaches and what it costs), a [`Horizon`] (up to when the data
+//! is complete), and per client its new buckets and what an earlier run carried
+//! ([`Carry`]); what goes out is the client's [`ClientResult`] and what the next run
+//! needs.
+
+use crate::engine::aggregate::{Aggregate, Bucket, Series};
+use crate::engine::damages::{window_damages, Cents, Rate, Rounding};
+use crate::engine::time::Micros;
+use crate::engine::window::{self, Mode, Span};
+use hdrhistogram::Histogram;
+use rayon::prelude::*;
+
+/// What breaches and what it costs: the six settings of SPEC.md's billing rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// A window breaches when its posts are strictly more than this.
+    pub threshold: u64,
+    /// Window length in microseconds (at least one second).
+    pub window: Micros,
+    /// USD per `per` posts.
+    pub rate: Rate,
+    pub per: u64,
+    pub rounding: Rounding,
+    pub mode: Mode,
+}
+
+impl Policy {
+    /// Damages of a window of `posts` posts of a client (nothing when it is exempt).
+    pub fn damages(&self, posts: u64, exempt: bool) -> Cents {
+        if exempt {
+            Cents(0)
+        } else {
+            window_damages(posts, self.rate, self.per, self.rounding)
+        }
+    }
+}
+
+/// How the reports name a client, and whether it is exempt (an exempt organisation's
+/// windows are computed and shown, never billed). Worked out by the reader's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The key as written in JSON and on the terminal (`\xHH` for non-UTF-8 bytes).
+    pub name: String,
+    /// The key as written in CSV (formula-guarded where it comes from log text).
+    pub cell: String,
+    pub exempt: bool,
+}
+
+/// Up to when the data is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Horizon {
+    /// One run over all the logs: every window is final.
+    Complete,
+    /// Nightly state: a window is final once its end is at or before `watermark`;
+    /// windows ending at or before `previous` were settled by an earlier run (they
+    /// come from the carried ledger, never again from the buckets).
+    Watermark {
+        previous: Option<Micros>,
+        watermark: Option<Micros>,
+        /// This run's number (1, 2, …), recorded with the windows it bills final.
+        run: u64,
+    },
+}
+
+impl Horizon {
+    fn status(&self, end: Micros) -> WindowStatus {
+        match *self {
+            Horizon::Complete => WindowStatus::Final,
+            Horizon::Watermark { watermark, .. } => {
+                if watermark.is_some_and(|w| end <= w) {
+                    WindowStatus::Final
+                } else {
+                    WindowStatus::Provisional
+                }
+            }
+        }
+    }
+
+    fn settled(&self, end: Micros) -> bool {
+        matches!(*self, Horizon::Watermark { previous: Some(w), .. } if end <= w)
+    }
+}
+
+/// The watermark after a run: the newest request time seen minus `lateness`, never
+/// moving back from `previous`.
+pub fn watermark(
+    previous: Option<Micros>,
+    newest: Option<Micros>,
+    lateness: Micros,
+) -> Option<Micros> {
+    newest
+        .map(|n| n.saturating_sub(lateness))
+        .into_iter()
+        .chain(previous)
+        .max()
+}
+
+/// What one run hands the next about one client (nightly state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carry {
+    /// Buckets from `watermark − window` on, sorted: later windows may still start there.
+    pub buckets: Vec<Bucket>,
+    /// The peak among the windows already complete.
+    pub peak: Option<Span>,
+    pub total_posts: u64,
+    pub total_requests: u64,
+    pub first_request: Micros,
+    pub last_request: Micros,
+    /// Windows billed final, in order; numbering continues from here.
+    pub ledger: Vec<Settled>,
+}
+
+/// A window billed final by a run, with the run that billed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub window: BilledWindow,
+    pub run: u64,
+}
+
+/// One client billed: its result, what the next run needs (with a [`Horizon::Watermark`];
+/// `None` when there is nothing to carry), and how many buckets it held.
+pub struct Billed {
+    pub result: ClientResult,
+    pub carry: Option<Carry>,
+    pub buckets: usize,
+}
+
+/// Bills one client: `new` are this run's buckets (sorted), `carry` what an earlier
+/// run handed on.
+pub fn bill(
+    policy: &Policy,
+    horizon: &Horizon,
+    key: Box<[u8]>,
+    id: Identity,
+    new: Vec<Bucket>,
+    carry: Option<&Carry>,
+) -> Billed {
+    let new_posts: u64 = new.iter().map(|b| b.posts).sum();
+    let new_requests: u64 = new.iter().map(|b| b.requests).sum();
+    let (new_first, new_last) = (new.first().map(|b| b.t), new.last().map(|b| b.t));
+    let buckets: Vec<Bucket> = match carry {
+        Some(c) if !c.buckets.is_empty() => {
+            let mut all = c.buckets.clone();
+            all.extend(new);
+            Series::from_buckets(all).into_buckets()
+        }
+        _ => new,
+    };
+    let ledger: &[Settled] = carry.map_or(&[], |c| &c.ledger);
+    let spans = match policy.mode {
+        // Rolling windows never start before the end of the last one billed final.
+        Mode::Rolling => {
+            let from = ledger.last().map_or(Micros::MIN, |w| w.window.end);
+            window::billed_rolling_from(&buckets, policy.window, policy.threshold, from)
+        }
+        Mode::Calendar => window::billed_calendar(&buckets, policy.window, policy.threshold),
+    };
+    let mut windows: Vec<BilledWindow> = ledger
+        .iter()
+        .map(|s| BilledWindow {
+            status: WindowStatus::Final,
+            new_in_this_run: false,
+            ..s.window.clone()
+        })
+        .collect();
+    for s in spans {
+        let end = s.start.saturating_add(policy.window);
+        if horizon.settled(end) {
+            continue;
+        }
+        windows.push(BilledWindow {
+            index: windows.len() + 1,
+            start: s.start,
+            end,
+            posts: s.posts,
+            requests: s.requests,
+            damages: policy.damages(s.posts, id.exempt),
+            last_request: last_before(&buckets, end),
+            evidence: Default::default(),
+            status: horizon.status(end),
+            new_in_this_run: true,
+        });
+    }
+    let carried_peak = carry.and_then(|c| c.peak);
+    let (total_posts, total_requests, first_request, last_request) = match carry {
+        Some(k) => (
+            k.total_posts + new_posts,
+            k.total_requests + new_requests,
+            new_first.map_or(k.first_request, |t| t.min(k.first_request)),
+            new_last.map_or(k.last_request, |t| t.max(k.last_request)),
+        ),
+        None => (
+            new_posts,
+            new_requests,
+            buckets.first().map_or(0, |b| b.t),
+            buckets.last().map_or(0, |b| b.t),
+        ),
+    };
+    let keep_buckets = !windows.is_empty() || id.exempt;
+    let next = match *horizon {
+        Horizon::Complete => None,
+        Horizon::Watermark { watermark, run, .. } => next_carry(
+            policy,
+            watermark,
+            run,
+            &buckets,
+            carried_peak,
+            ledger,
+            &windows,
+        )
+        .map(|mut c| {
+            (c.total_posts, c.total_requests) = (total_posts, total_requests);
+            (c.first_request, c.last_request) = (first_request, last_request);
+            c
+        }),
+    };
+    let result = ClientResult {
+        key,
+        name: id.name,
+        cell: id.cell,
+        peak: better(carried_peak, window::peak(&buckets, policy.window)),
+        windows,
+        total_posts,
+        total_requests,
+        first_request,
+        last_request,
+        exempt: id.exempt,
+        buckets: Vec::new(),
+        members: None,
+        tops: None,
+    };
+    let n = buckets.len();
+    let result = ClientResult {
+        // Kept only for flagged and exempt clients (charts and rate profile).
+        buckets: if keep_buckets { buckets } else { Vec::new() },
+        ..result
+    };
+    Billed {
+        result,
+        carry: next,
+        buckets: n,
+    }
+}
+
+/// What the next run needs of a client: the buckets a later window may still start
+/// at, the peak of the windows already complete, and the ledger with the windows
+/// billed final now. `None` when there is nothing in the trailing window and nothing
+/// billed (the state stays small), unless the peak is over the threshold (calendar
+/// mode can leave such a peak unbilled): a later peak of a flagged client beats any
+/// other. Totals are filled in by the caller.
+fn next_carry(
+    policy: &Policy,
+    watermark: Option<Micros>,
+    run: u64,
+    buckets: &[Bucket],
+    carried_peak: Option<Span>,
+    ledger: &[Settled],
+    windows: &[BilledWindow],
+) -> Option<Carry> {
+    let keep_from = watermark.map_or(Micros::MIN, |w| w.saturating_sub(policy.window));
+    let kept: Vec<Bucket> = buckets
+        .iter()
+        .filter(|b| b.t >= keep_from)
+        .copied()
+        .collect();
+    let settled_peak = match watermark {
+        Some(_) => better(
+            carried_peak,
+            window::peak_until(buckets, policy.window, keep_from),
+        ),
+        None => carried_peak,
+    };
+    let mut next_ledger = ledger.to_vec();
+    next_ledger.extend(
+        windows
+            .iter()
+            .filter(|w| w.new_in_this_run && w.status == WindowStatus::Final)
+            .map(|w| Settled {
+                window: BilledWindow {
+                    evidence: Default::default(),
+                    ..w.clone()
+                },
+                run,
+            }),
+    );
+    let over = settled_peak.is_some_and(|p| p.posts > policy.threshold);
+    (!kept.is_empty() || !next_ledger.is_empty() || over).then(|| Carry {
+        buckets: kept,
+        peak: settled_peak,
+        total_posts: 0,
+        total_requests: 0,
+        first_request: 0,
+        last_request: 0,
+        ledger: next_ledger,
+    })
+}
+
+/// The larger peak; the earlier on a tie.
+fn better(a: Option<Span>, b: Option<Span>) -> Option<Span> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(
+            if b.posts > a.posts || (b.posts == a.posts && b.start < a.start) {
+                b
+            } else {
+                a
+            },
+        ),
+        (a, b) => a.or(b),
+    }
+}
+
+/// One client to bill: its key, what an earlier run carried, and this run's buckets.
+pub struct ToBill<'a> {
+    pub key: Box<[u8]>,
+    pub carry: Option<&'a Carry>,
+    pub new: Series,
+}
+
+/// Every client billed, in parallel on the current rayon pool: the analysis, and
+/// (with a [`Horizon::Watermark`]) what to carry per client, in the order given.
+pub fn bill_all(
+    policy: &Policy,
+    horizon: &Horizon,
+    clients: Vec<ToBill<'_>>,
+    identify: &(dyn Fn(&[u8]) -> Identity + Sync),
+) -> (Analysis, Vec<(Box<[u8]>, Carry)>) {
+    // Each client's buckets are decoded, used and dropped in turn.
+    let done: Vec<Billed> = clients
+        .into_par_iter()
+        .map(|c| {
+            let id = identify(&c.key);
+            bill(policy, horizon, c.key, id, c.new.into_buckets(), c.carry)
+        })
+        .collect();
+    let buckets = done.iter().map(|d| d.buckets as u64).sum();
+    let mut results = Vec::with_capacity(done.len());
+    let mut carried = Vec::new();
+    for d in done {
+        if let Some(c) = d.carry {
+            carried.push((d.result.key.clone(), c));
+        }
+        results.push(d.result);
+    }
+    (assemble(results, buckets), carried)
+}
+
+/// Every client of `aggregate` billed over complete data (one run, no state).
+pub fn analyze(
+    policy: &Policy,
+    aggregate: Aggregate,
+    identify: &(dyn Fn(&[u8]) -> Identity + Sync),
+) -> Analysis {
+    let clients = aggregate
+        .into_sorted_series()
+        .into_iter()
+        .map(|(key, new)| ToBill {
+            key,
+            carry: None,
+            new,
+        })
+        .collect();
+    bill_all(policy, &Horizon::Complete, clients, identify).0
+}
+
+/// One billed window of one client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BilledWindow {
+    /// 1, 2, … per client.
+    pub index: usize,
+    pub start: Micros,
+    pub end: Micros,
+    pub posts: u64,
+    pub requests: u64,
+    pub damages: Cents,
+    /// Time of the last request in the window (the first is at `start`).
+    pub last_request: Micros,
+    /// The raw log lines of the first and last request, when found.
+    pub evidence: crate::engine::evidence::WindowEvidence,
+    /// `final` once the window's end is at or before the watermark (always without state).
+    pub status: WindowStatus,
+    /// False for a window billed final by an earlier run (nightly state).
+    pub new_in_this_run: bool,
+}
+
+/// Whether later data can still change a billed window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowStatus {
+    /// Its end is at or before the watermark: no later run changes it.
+    Final,
+    /// Its end is after the watermark: a later run derives it again.
+    Provisional,
+}
+
+impl WindowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Final => "final",
+            Self::Provisional => "provisional",
+        }
+    }
+}
+
+/// Everything computed for one client.
+#[derive(Debug, Clone)]
+pub struct ClientResult {
+    pub key: Box<[u8]>,
+    /// The key as written in JSON and on the terminal (`\xHH` for non-UTF-8 bytes).
+    pub name: String,
+    /// The key as written in CSV (formula-guarded where it comes from log text).
+    pub cell: String,
+    pub windows: Vec<BilledWindow>,
+    pub peak: Option<Span>,
+    pub total_posts: u64,
+    pub total_requests: u64,
+    pub first_request: Micros,
+    pub last_request: Micros,
+    pub exempt: bool,
+    /// The client's buckets, kept only for flagged and exempt clients (for the charts
+    /// and rate profile of report.html); empty for everyone else.
+    pub buckets: Vec<Bucket>,
+    /// With an organisations file, for an organisation: its top member keys by posts
+    /// ([`crate::engine::members`]); `None` otherwise.
+    pub members: Option<Vec<crate::engine::members::Member>>,
+    /// Top paths and user agents of the client's requests ([`crate::engine::tops`]), from the
+    /// second read; `None` without it (`--no-evidence`, `reduce`).
+    pub tops: Option<crate::engine::tops::TopLists>,
+}
+
+impl ClientResult {
+    pub fn damages(&self) -> Cents {
+        self.windows.iter().map(|w| w.damages).sum()
+    }
+    pub fn billed_posts(&self) -> u64 {
+        self.windows.iter().map(|w| w.posts).sum()
+    }
+    pub fn billed_requests(&self) -> u64 {
+        self.windows.iter().map(|w| w.requests).sum()
+    }
+}
+
+/// Every client with a request, in numbers.
+#[derive(Debug, Clone)]
+pub struct Population {
+    pub clients: u64,
+    /// Distinct (client, instant) pairs held in memory: what the aggregate's size grows with.
+    pub buckets: u64,
+    pub clients_with_posts: u64,
+    /// Peak rolling-window posts of every client (0 for a client without posts).
+    pub peak_posts: Histogram<u64>,
+    /// Exact counts of clients per decade of peak posts: `[0,1)`, `[1,10)`, `[10,100)`, …
+    pub decades: Vec<(u64, u64, u64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Flagged and exempt clients, sorted by their written key.
+    pub clients: Vec<ClientResult>,
+    pub population: Population,
+}
+
+impl Analysis {
+    pub fn total_damages(&self) -> Cents {
+        self.clients
+            .iter()
+            .filter(|c| !c.exempt)
+            .map(|c| c.damages())
+            .sum()
+    }
+    /// Billed windows: an exempt client's windows are not billed.
+    pub fn total_windows(&self) -> usize {
+        self.clients
+            .iter()
+            .filter(|c| !c.exempt)
+            .map(|c| c.windows.len())
+            .sum()
+    }
+}
+
+/// Every client's result → the population statistics and the flagged and exempt
+/// clients, sorted. `buckets` is the number of (client, instant) pairs held.
+pub fn assemble(all: Vec<ClientResult>, buckets: u64) -> Analysis {
+    let mut peak_posts = Histogram::<u64>::new(3).expect("3 significant figures is valid");
+    let mut decades: Vec<(u64, u64, u64)> = Vec::new();
+    let mut with_posts = 0;
+    for c in &all {
+        let p = c.peak.map_or(0, |s| s.posts);
+        // `record` grows the histogram; `saturating_record` would clamp to its top.
+        if peak_posts.record(p).is_err() {
+            peak_posts.saturating_record(p);
+        }
+        with_posts += (p > 0) as u64;
+        let (lo, hi) = decade(p);
+        match decades.iter_mut().find(|d| d.0 == lo) {
+            Some(d) => d.2 += 1,
+            None => decades.push((lo, hi, 1)),
+        }
+    }
+    decades.sort();
+    let mut clients: Vec<ClientResult> = all
+        .into_iter()
+        .filter(|c| !c.windows.is_empty() || c.exempt)
+        .collect();
+    // Rows are ordered by the bytes of the written client.
+    clients.sort_by(|a, b| a.cell.cmp(&b.cell).then_with(|| a.key.cmp(&b.key)));
+    Analysis {
+        population: Population {
+            clients: peak_posts.len(),
+            buckets,
+            clients_with_posts: with_posts,
+            peak_posts,
+            decades,
+        },
+        clients,
+    }
+}
+
+/// Time of the last bucket before `end` (buckets are sorted).
+pub fn last_before(buckets: &[Bucket], end: Micros) -> Micros {
+    let j = buckets.partition_point(|b| b.t < end);
+    buckets[j.saturating_sub(1)].t
+}
+
+/// `[0,1)` for 0, else the power-of-ten range holding `p`.
+fn decade(p: u64) -> (u64, u64) {
+    if p == 0 {
+        return (0, 1);
+    }
+    let mut lo = 1u64;
+    while lo <= p / 10 {
+        lo *= 10;
+    }
+    (lo, lo.saturating_mul(10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decade;
+
+    #[test]
+    fn decades() {
+        assert_eq!(decade(0), (0, 1));
+        assert_eq!(decade(1), (1, 10));
+        assert_eq!(decade(9), (1, 10));
+        assert_eq!(decade(10), (10, 100));
+        assert_eq!(decade(1_000_001), (1_000_000, 10_000_000));
+    }
+}

@@ -1,0 +1,562 @@
+//! The scan: inputs → per-file reports and one merged [`Aggregate`].
+//!
+//! Files are read in parallel (rayon); each worker fills its own aggregate, and the
+//! aggregates are merged once at the end. Everything about one file (its counts, its
+//! malformed lines, whether it was complete) lands in its [`FileReport`].
+
+use crate::engine::aggregate::Aggregate;
+use crate::engine::time::Micros;
+use crate::input::client::{display_key, Keyed};
+use crate::input::decompress::{self, Compression, Tap};
+use crate::input::discover::{Discovery, Input, Skipped, Source};
+use crate::input::format::{detect, LineFormat, Request, DETECT_LINES};
+use crate::input::framing::{for_each_line, Frame, MAX_LINE};
+use crate::input::spec::ReadSpec;
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+/// How many malformed lines of a file are kept as examples.
+pub const MALFORMED_EXAMPLES: usize = 5;
+/// How much of a malformed line an example shows.
+const EXAMPLE_BYTES: usize = 300;
+/// While `auto` detects a file's format, comment lines are held (to be replayed in
+/// order to the format chosen) up to this many bytes; later ones are only counted.
+const HELD_COMMENT_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    /// Read (possibly only in part: see `complete`).
+    Read,
+    /// Could not be opened or read at all.
+    Unreadable,
+    /// Read, but no format fits its first lines (`--format auto`).
+    Unrecognised,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MalformedLine {
+    pub line: u64,
+    pub reason: String,
+    pub text: String,
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub status: FileStatus,
+    /// Compressed bytes read.
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+    pub compression: Option<Compression>,
+    pub format: Option<String>,
+    /// Every line, blank and comment lines included.
+    pub lines: u64,
+    pub blank: u64,
+    pub comments: u64,
+    /// Lines read as requests, inside `[since, until)`.
+    pub requests: u64,
+    pub posts: u64,
+    /// Requests whose client key is empty or `-` (counted, never billed).
+    pub no_client: u64,
+    pub malformed: u64,
+    pub malformed_examples: Vec<MalformedLine>,
+    /// Requests outside `--since`/`--until`.
+    pub out_of_range: u64,
+    /// With nightly state: requests older than the previous run's watermark, counted
+    /// and never merged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late: Option<u64>,
+    /// False when the input ended early (truncated or corrupt archive, read error).
+    pub complete: bool,
+    pub dropped_partial_line: bool,
+    pub error: Option<String>,
+    #[serde(serialize_with = "crate::engine::time::opt_time")]
+    pub first_request: Option<Micros>,
+    #[serde(serialize_with = "crate::engine::time::opt_time")]
+    pub last_request: Option<Micros>,
+}
+
+impl FileReport {
+    pub fn new(path: &str) -> Self {
+        FileReport {
+            path: path.to_string(),
+            status: FileStatus::Read,
+            size: None,
+            sha256: None,
+            compression: None,
+            format: None,
+            lines: 0,
+            blank: 0,
+            comments: 0,
+            requests: 0,
+            posts: 0,
+            no_client: 0,
+            malformed: 0,
+            malformed_examples: Vec::new(),
+            out_of_range: 0,
+            late: None,
+            complete: true,
+            dropped_partial_line: false,
+            error: None,
+            first_request: None,
+            last_request: None,
+        }
+    }
+
+    pub fn unreadable(path: &str, error: String) -> Self {
+        FileReport {
+            status: FileStatus::Unreadable,
+            complete: false,
+            error: Some(error),
+            ..FileReport::new(path)
+        }
+    }
+
+    /// Whether `--strict` should fail because of this input.
+    pub fn has_problems(&self) -> bool {
+        self.status != FileStatus::Read || !self.complete || self.malformed > 0
+    }
+}
+
+/// The outcome of scanning every input.
+pub struct ScanOutput {
+    /// The inputs read (for a second pass), sorted by name.
+    pub inputs: Vec<Input>,
+    pub files: Vec<FileReport>,
+    pub skipped: Vec<Skipped>,
+    pub aggregate: Aggregate,
+}
+
+/// Reads one line after another into the aggregate, counting into the report.
+/// What a pass over a file does with each request that parsed, fell inside
+/// `[since, until)` and has a client. Returns the request's posts.
+pub trait OnRequest {
+    fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64;
+
+    /// Whether a line (neither blank nor a comment) is worth parsing: a pass that
+    /// answers false for some lines must be sure none of them holds a request it
+    /// wants, and must not use the file's counts (they leave those lines out).
+    #[inline]
+    fn keep(&self, _line: &[u8]) -> bool {
+        true
+    }
+}
+
+/// The first pass: weigh each request and add it to the aggregate.
+impl OnRequest for (&ReadSpec, &mut Aggregate) {
+    #[inline]
+    fn request(&mut self, _: u64, req: &Request<'_>, key: &[u8], _: &[u8]) -> u64 {
+        let posts = self.0.weigher.weight(req);
+        self.1.add(key, req.time, posts, 1);
+        posts
+    }
+}
+
+struct LineSink<'a, S> {
+    spec: &'a ReadSpec,
+    report: &'a mut FileReport,
+    on: &'a mut S,
+    key: Vec<u8>,
+}
+
+impl<S: OnRequest> LineSink<'_, S> {
+    fn malformed(&mut self, line_no: u64, reason: &str, line: &[u8]) {
+        self.report.malformed += 1;
+        if self.report.malformed_examples.len() < MALFORMED_EXAMPLES {
+            let shown = &line[..line.len().min(EXAMPLE_BYTES)];
+            self.report.malformed_examples.push(MalformedLine {
+                line: line_no,
+                reason: reason.to_string(),
+                text: display_key(shown),
+            });
+        }
+    }
+
+    #[inline]
+    fn line(&mut self, format: &mut dyn LineFormat, line_no: u64, frame: Frame<'_>) {
+        let line = match frame {
+            Frame::Line(l) => l,
+            Frame::TooLong => {
+                return self.malformed(line_no, "line longer than 1 MiB", b"");
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            self.report.blank += 1;
+            return;
+        }
+        if line[0] == b'#' {
+            self.report.comments += 1;
+            format.comment(line);
+            return;
+        }
+        if !self.on.keep(line) {
+            return;
+        }
+        let req = match format.parse(line) {
+            Ok(r) => r,
+            Err(reason) => return self.malformed(line_no, reason, line),
+        };
+        if !self.spec.in_range(req.time) {
+            self.report.out_of_range += 1;
+            return;
+        }
+        if let Some(w) = self.spec.late_before {
+            if req.time < w {
+                *self.report.late.get_or_insert(0) += 1;
+                return;
+            }
+        }
+        match self.spec.keyer.key_into(&req, &mut self.key) {
+            Keyed::Client => {
+                self.report.posts += self.on.request(line_no, &req, &self.key, line);
+            }
+            Keyed::NoClient => self.report.no_client += 1,
+            Keyed::Malformed(reason) => return self.malformed(line_no, reason, line),
+        }
+        self.report.requests += 1;
+        let r = &mut *self.report;
+        r.first_request = Some(r.first_request.map_or(req.time, |t| t.min(req.time)));
+        r.last_request = Some(r.last_request.map_or(req.time, |t| t.max(req.time)));
+    }
+}
+
+/// Reads the decompressed stream `text` line by line, handing each request to `on`.
+pub fn scan_text<S: OnRequest>(
+    spec: &ReadSpec,
+    text: &mut dyn Read,
+    report: &mut FileReport,
+    on: &mut S,
+) {
+    let mut candidates = spec.format.candidates(&spec.fields, &spec.json);
+    let mut sink = LineSink {
+        spec,
+        report,
+        on,
+        key: Vec::with_capacity(64),
+    };
+    // With one candidate there is nothing to detect; else buffer the first lines.
+    let mut chosen: Option<usize> = (candidates.len() == 1).then_some(0);
+    let mut pending: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
+    let mut nonblank = 0usize;
+    let mut unrecognised = false;
+    // Blank lines, and comment lines past HELD_COMMENT_BYTES, are only counted while
+    // detecting (added to the report once a format is chosen), so that a file of
+    // endless blank or comment lines cannot fill memory before its 100th request.
+    let mut not_held = (0u64, 0u64);
+    let mut held_comment_bytes = 0usize;
+
+    let choose = |candidates: &mut [Box<dyn LineFormat>],
+                  pending: &mut Vec<(u64, Option<Vec<u8>>)>,
+                  sink: &mut LineSink<'_, S>,
+                  (blank, comments): (u64, u64)| {
+        let sample: Vec<&[u8]> = pending
+            .iter()
+            .filter_map(|(_, l)| l.as_deref())
+            .filter(|l| !is_blank_or_comment(l))
+            .collect();
+        let pick = if sample.is_empty() {
+            Some(0)
+        } else {
+            detect(candidates, &sample)
+        };
+        if let Some(i) = pick {
+            sink.report.blank += blank;
+            sink.report.comments += comments;
+            for (n, l) in pending.drain(..) {
+                let frame = l.as_deref().map_or(Frame::TooLong, Frame::Line);
+                sink.line(candidates[i].as_mut(), n, frame);
+            }
+        }
+        pick
+    };
+
+    let end = for_each_line(text, MAX_LINE, |n, frame| {
+        if unrecognised {
+            return;
+        }
+        if let Some(i) = chosen {
+            return sink.line(candidates[i].as_mut(), n, frame);
+        }
+        let line = match frame {
+            Frame::Line(l) => {
+                if l.iter().all(u8::is_ascii_whitespace) {
+                    not_held.0 += 1;
+                    return;
+                }
+                if l[0] != b'#' {
+                    nonblank += 1;
+                } else {
+                    // Every candidate sees the headers before it is tried (they are
+                    // shown again to the one chosen, in order, when the lines replay).
+                    for c in candidates.iter_mut() {
+                        c.comment(l);
+                    }
+                    if held_comment_bytes + l.len() > HELD_COMMENT_BYTES {
+                        not_held.1 += 1;
+                        return;
+                    }
+                    held_comment_bytes += l.len();
+                }
+                Some(l.to_vec())
+            }
+            Frame::TooLong => None,
+        };
+        pending.push((n, line));
+        if nonblank >= DETECT_LINES {
+            chosen = choose(&mut candidates, &mut pending, &mut sink, not_held);
+            unrecognised = chosen.is_none();
+        }
+    });
+    if chosen.is_none() && !unrecognised {
+        chosen = choose(&mut candidates, &mut pending, &mut sink, not_held);
+        unrecognised = chosen.is_none();
+    }
+    report.lines = end.lines;
+    if unrecognised {
+        report.status = crate::input::reader::FileStatus::Unrecognised;
+        report.error = Some(format!(
+            "no format fits its first {} lines (tried: {})",
+            nonblank.min(DETECT_LINES),
+            candidates
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    } else {
+        let any_lines = report.lines > report.blank + report.comments;
+        report.format = (any_lines || candidates.len() == 1)
+            .then(|| candidates[chosen.unwrap_or(0)].name().to_string());
+    }
+    if let Some(e) = end.error {
+        report.complete = false;
+        report.dropped_partial_line = end.dropped_partial_line;
+        report.error = Some(format!("input ends early: {e}"));
+    }
+}
+
+fn is_blank_or_comment(l: &[u8]) -> bool {
+    l.iter().all(u8::is_ascii_whitespace) || l[0] == b'#'
+}
+
+/// Scans one input into `agg`.
+pub fn scan_input(spec: &ReadSpec, input: &Input, agg: &mut Aggregate) -> FileReport {
+    let report = read_input(
+        spec,
+        input,
+        &mut crate::input::progress::Counting::new((spec, agg)),
+    );
+    crate::input::progress::file_done();
+    report
+}
+
+/// Reads one input, handing each request to `on`.
+pub fn read_input<S: OnRequest>(spec: &ReadSpec, input: &Input, on: &mut S) -> FileReport {
+    match &input.source {
+        Source::Path(p) => match std::fs::File::open(p) {
+            Ok(f) => {
+                if f.metadata().is_ok_and(|m| m.is_dir()) {
+                    return FileReport::unreadable(&input.name, "is a directory".into());
+                }
+                scan_reader(spec, &input.name, f, on)
+            }
+            Err(e) => FileReport::unreadable(&input.name, format!("cannot open: {e}")),
+        },
+        Source::Stdin => scan_reader(spec, &input.name, io::stdin(), on),
+    }
+}
+
+/// Scans a raw (possibly compressed) stream, hashing its bytes as they pass.
+pub fn scan_reader<R: Read + Send, S: OnRequest>(
+    spec: &ReadSpec,
+    name: &str,
+    mut raw: R,
+    on: &mut S,
+) -> FileReport {
+    let mut report = FileReport::new(name);
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    {
+        let tap = Tap::new(&mut raw, &mut hasher, &mut size);
+        match decompress::open(tap) {
+            Ok((compression, text)) => {
+                report.compression = Some(compression);
+                decompress::pipelined(text, |text| scan_text(spec, text, &mut report, on));
+            }
+            Err(e) => {
+                report.status = FileStatus::Unreadable;
+                report.complete = false;
+                report.error = Some(format!("cannot read: {e}"));
+            }
+        }
+    }
+    // Whatever the decoder left unread still belongs to the file's digest.
+    let mut rest = Tap::new(&mut raw, &mut hasher, &mut size);
+    if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
+        report.complete = false;
+        report
+            .error
+            .get_or_insert_with(|| format!("read error: {e}"));
+    }
+    report.size = Some(size);
+    report.sha256 = Some(hex::encode(hasher.finalize()));
+    report
+}
+
+/// Files of one size may be copies: hash those (only those) up front, and read
+/// each distinct content once.
+fn skip_identical_files(inputs: Vec<Input>, skipped: &mut Vec<Skipped>) -> Vec<Input> {
+    let mut by_size: HashMap<u64, usize> = HashMap::new();
+    let sizes: Vec<Option<u64>> = inputs
+        .iter()
+        .map(|i| match &i.source {
+            Source::Path(p) => std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+            Source::Stdin => None,
+        })
+        .collect();
+    for s in sizes.iter().flatten() {
+        *by_size.entry(*s).or_default() += 1;
+    }
+    let digests: Vec<Option<[u8; 32]>> = inputs
+        .par_iter()
+        .zip(&sizes)
+        .map(|(i, s)| match (&i.source, s) {
+            (Source::Path(p), Some(s)) if by_size[s] > 1 => decompress::sha256_of(p).ok(),
+            _ => None,
+        })
+        .collect();
+    let mut first_with: HashMap<[u8; 32], String> = HashMap::new();
+    let mut kept = Vec::new();
+    for (input, digest) in inputs.into_iter().zip(digests) {
+        if let Some(d) = digest {
+            if let Some(first) = first_with.get(&d) {
+                skipped.push(Skipped {
+                    path: input.name.clone(),
+                    reason: format!("identical content (SHA-256 {})", hex::encode(d)),
+                    same_as: Some(first.clone()),
+                });
+                continue;
+            }
+            first_with.insert(d, input.name.clone());
+        }
+        kept.push(input);
+    }
+    kept
+}
+
+/// Scans everything `discovery` found, in parallel on the current rayon pool.
+pub fn scan(spec: &ReadSpec, discovery: Discovery) -> ScanOutput {
+    let Discovery {
+        inputs,
+        mut skipped,
+        problems,
+        read_before,
+    } = discovery;
+    let mut files: Vec<FileReport> = problems
+        .into_iter()
+        .map(|p| FileReport::unreadable(&p.path, p.error))
+        .collect();
+    let (stdin, paths): (Vec<Input>, Vec<Input>) =
+        inputs.into_iter().partition(|i| i.source == Source::Stdin);
+
+    let paths = skip_identical_files(paths, &mut skipped);
+    let (mut aggregate, path_reports) = paths
+        .par_iter()
+        .fold(
+            || (Aggregate::new(), Vec::new()),
+            |(mut agg, mut reports), input| {
+                reports.push(scan_input(spec, input, &mut agg));
+                (agg, reports)
+            },
+        )
+        .reduce(
+            || (Aggregate::new(), Vec::new()),
+            |(mut a, mut ra), (b, rb)| {
+                a.merge(b);
+                ra.extend(rb);
+                (a, ra)
+            },
+        );
+    // Standard input is read on its own, so that a copy of a file given as well, or
+    // of an input an earlier run read (nightly state), can be left out after the fact.
+    let mut stdin_inputs = Vec::new();
+    for input in stdin {
+        let mut agg = Aggregate::new();
+        let report = scan_input(spec, &input, &mut agg);
+        let twin = path_reports
+            .iter()
+            .find(|r| r.sha256.is_some() && r.sha256 == report.sha256);
+        let earlier = report.sha256.as_ref().and_then(|s| read_before.get(s));
+        match (twin, earlier) {
+            (Some(t), _) => skipped.push(Skipped {
+                path: input.name.clone(),
+                reason: format!(
+                    "identical content (SHA-256 {})",
+                    report.sha256.clone().unwrap_or_default()
+                ),
+                same_as: Some(t.path.clone()),
+            }),
+            (None, Some(e)) => skipped.push(Skipped {
+                path: input.name.clone(),
+                reason: e.reason.clone(),
+                same_as: Some(e.same_as.clone()),
+            }),
+            (None, None) => {
+                aggregate.merge(agg);
+                files.push(report);
+                stdin_inputs.push(input);
+            }
+        }
+    }
+    files.extend(path_reports);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut inputs = paths;
+    inputs.extend(stdin_inputs);
+    inputs.sort_by(|a, b| a.name.cmp(&b.name));
+    ScanOutput {
+        inputs,
+        files,
+        skipped,
+        aggregate,
+    }
+}
+
+/// Prints on stderr, one line each, what went wrong with the inputs and what was skipped.
+pub fn warn_inputs(output: &ScanOutput) {
+    for f in &output.files {
+        if let Some(e) = &f.error {
+            eprintln!("scrapemeter: warning: {}: {e}", f.path);
+        }
+        if f.malformed > 0 {
+            let first = f
+                .malformed_examples
+                .first()
+                .map(|m| format!(" (first at line {}: {})", m.line, m.reason))
+                .unwrap_or_default();
+            eprintln!(
+                "scrapemeter: warning: {}: {} malformed lines{first}",
+                f.path, f.malformed
+            );
+        }
+    }
+    for s in &output.skipped {
+        eprintln!(
+            "scrapemeter: note: {} skipped: {}{}",
+            s.path,
+            s.reason,
+            s.same_as
+                .as_ref()
+                .map(|p| format!(" as {p}"))
+                .unwrap_or_default()
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! The second read: what the reports show of the reported (flagged and exempt)
+//! clients' requests beyond their counts, found by reading the logs once more.
+//!
+//! The first pass keeps counts only. One more read, of the files that can hold a
+//! request of a reported client, finds at once:
+//! - the evidence lines of each billed window ([`crate::engine::evidence`]);
+//! - with `--orgs`, the top member keys of each organisation ([`crate::engine::members`]);
+//! - each client's top paths and top user agents ([`crate::engine::tops`]).
+//!
+//! Only files whose time range (known from the first pass) meets a reported client's
+//! first-to-last request span are read, in parallel; standard input cannot be read
+//! again and gives nothing. With `--no-evidence` there is no second read, and none of
+//! the three is in the reports.
+//!
+//! When every reported client is a plain IPv4 address, lines that cannot be theirs are
+//! not even parsed (see [`ip_prefilter`]).
+
+use crate::engine::bill::Analysis;
+use crate::engine::evidence::{self, At, Edges, Found};
+use crate::engine::members;
+use crate::engine::time::Micros;
+use crate::engine::tops::Tops;
+use crate::input::client::Keyed;
+use crate::input::client::{parse_canonical_ipv4, ClientKind};
+use crate::input::discover::{Input, Source};
+use crate::input::format::Request;
+use crate::input::reader::{read_input, OnRequest, ScanOutput};
+use crate::input::spec::ReadSpec;
+use aho_corasick::AhoCorasick;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+/// Whether the second read may skip lines by a prefilter on their raw bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefilter {
+    /// Where it is sound (see [`ip_prefilter`]).
+    Auto,
+    /// Parse every line (for tests: the prefilter must not change the outcome).
+    Off,
+}
+
+/// Fills the evidence, members and tops of every client in `analysis`.
+pub fn attach(spec: &ReadSpec, scan: &ScanOutput, analysis: &mut Analysis) {
+    attach_with(spec, scan, analysis, Prefilter::Auto);
+}
+
+/// [`attach`], choosing whether lines may be skipped unparsed.
+pub fn attach_with(spec: &ReadSpec, scan: &ScanOutput, analysis: &mut Analysis, pre: Prefilter) {
+    if analysis.clients.is_empty() {
+        return;
+    }
+    let clients: FxHashMap<Box<[u8]>, usize> = analysis
+        .clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.key.clone(), i))
+        .collect();
+    let edges = evidence::wanted(analysis);
+    let orgs: Vec<bool> = analysis
+        .clients
+        .iter()
+        .map(|c| is_org(spec, &c.key))
+        .collect();
+    let filter = match pre {
+        Prefilter::Auto => ip_prefilter(spec, analysis.clients.iter().map(|c| &*c.key)),
+        Prefilter::Off => None,
+    };
+    let spans = spans(
+        analysis
+            .clients
+            .iter()
+            .map(|c| (c.first_request, c.last_request)),
+    );
+    let files: Vec<(usize, &Input)> = scan
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| matches!(i.source, Source::Path(_)))
+        .filter(|(_, i)| {
+            scan.files
+                .iter()
+                .find(|f| f.path == i.name)
+                .is_some_and(|f| match (f.first_request, f.last_request) {
+                    (Some(a), Some(b)) => meets(&spans, a, b),
+                    _ => false,
+                })
+        })
+        .collect();
+    let mut all = Part::default();
+    in_file_order(
+        &files,
+        |&(file, input)| {
+            let mut reader = Reader {
+                spec,
+                clients: &clients,
+                edges: &edges,
+                orgs: &orgs,
+                filter: filter.as_ref(),
+                file,
+                name: &input.name,
+                own: Vec::new(),
+                part: Part::default(),
+            };
+            read_input(spec, input, &mut reader);
+            reader.part
+        },
+        |part| all.merge(part),
+    );
+    evidence::place(all.found, analysis);
+    for (i, c) in analysis.clients.iter_mut().enumerate() {
+        c.tops = Some(all.tops.remove(&i).unwrap_or_default().lists());
+        if orgs[i] {
+            c.members = Some(members::top(all.members.remove(&i).unwrap_or_default()));
+        }
+    }
+}
+
+/// A prefilter over raw lines when the client key is `ip`, there is no organisations
+/// file, and every reported client is an IP address written canonically: only lines
+/// holding one of these byte strings (in any case) are parsed:
+/// - every IPv4 key, as is;
+/// - for every IPv6 key, its last group (`1b` of `2001:db8::1b`) and its last 32 bits
+///   as a dotted quad (`0.0.0.27`); a key whose last group is zero turns the filter off;
+/// - `ffff:` and `\u`.
+///
+/// Why no line of a reported client is skipped: an IPv4 key comes from a remote
+/// address ([`crate::input::client::key_into`]) that is either that dotted quad (bare or in
+/// brackets: it holds the key), or an IPv4-mapped IPv6 address, whose sixth group
+/// `ffff` is always followed by `:` (however it is compressed or written: hex groups
+/// such as `::ffff:c633:6417` do not hold the key, but hold `ffff:`). An IPv6 key comes
+/// from an address that may be written with leading zeros, in upper case, with other
+/// zero runs compressed, or with its last 32 bits as a dotted quad; written in hex, its
+/// last group is never compressed away (it is not zero) and only gains leading zeros
+/// (`001b` holds `1b`); written dotted, it holds the dotted quad (the address parser
+/// takes no leading zeros there). Every format takes the remote address from the line
+/// as bytes, except JSON, which unescapes its strings: a character there may be written
+/// `\u0031`, and such lines are parsed too. Lines that are kept are parsed and keyed as
+/// in the first pass, so a line of another client that happens to hold a pattern is
+/// simply not counted.
+pub fn ip_prefilter<'a>(
+    spec: &ReadSpec,
+    keys: impl Iterator<Item = &'a [u8]>,
+) -> Option<AhoCorasick> {
+    if spec.client != ClientKind::Ip
+        || spec.keyer.orgs.is_some()
+        || spec.keyer.field_index.is_some()
+    {
+        return None;
+    }
+    let mut patterns: Vec<Vec<u8>> = Vec::new();
+    for k in keys {
+        if parse_canonical_ipv4(k).is_some() {
+            patterns.push(k.to_vec());
+            continue;
+        }
+        let v6: std::net::Ipv6Addr = std::str::from_utf8(k).ok()?.parse().ok()?;
+        // Only keys the first pass writes this way (mapped addresses become IPv4).
+        if v6.to_string().as_bytes() != k || v6.to_ipv4_mapped().is_some() {
+            return None;
+        }
+        let seg = v6.segments();
+        if seg[7] == 0 {
+            return None;
+        }
+        patterns.push(format!("{:x}", seg[7]).into_bytes());
+        let o = v6.octets();
+        patterns.push(format!("{}.{}.{}.{}", o[12], o[13], o[14], o[15]).into_bytes());
+    }
+    patterns.extend([b"ffff:".to_vec(), b"\\u".to_vec()]);
+    // A full DFA: a few short patterns, run over every line (the default automaton
+    // took 17% of a default scan's CPU on the bench set, the DFA about 12%; writing out
+    // every case to get the SIMD searcher was slower still, as `1b` matches often).
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(patterns)
+        .ok()
+}
+
+/// The clients' first-to-last request spans, merged where they overlap, sorted.
+fn spans(all: impl Iterator<Item = (Micros, Micros)>) -> Vec<(Micros, Micros)> {
+    let mut all: Vec<(Micros, Micros)> = all.collect();
+    all.sort_unstable();
+    let mut out: Vec<(Micros, Micros)> = Vec::new();
+    for (a, b) in all {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// Whether `[a, b]` meets one of the (merged, sorted) `spans`.
+fn meets(spans: &[(Micros, Micros)], a: Micros, b: Micros) -> bool {
+    let i = spans.partition_point(|s| s.1 < a);
+    i < spans.len() && spans[i].0 <= b
+}
+
+/// Runs `read` over `items` in parallel and hands the results to `merge` in the order
+/// of `items`, a few at a time (so that at most a few results are held at once, and a
+/// merge that drops values, as [`Tops`] may, gives the same outcome on any number of
+/// threads).
+pub fn in_file_order<I: Sync, T: Send>(
+    items: &[I],
+    read: impl Fn(&I) -> T + Sync,
+    mut merge: impl FnMut(T),
+) {
+    let at_once = rayon::current_num_threads().max(1) * 8;
+    for group in items.chunks(at_once) {
+        let parts: Vec<T> = group.par_iter().map(&read).collect();
+        parts.into_iter().for_each(&mut merge);
+    }
+}
+
+/// What the second read finds in one file.
+#[derive(Default)]
+struct Part {
+    found: Vec<Found>,
+    /// Per client (index into `analysis.clients`).
+    members: FxHashMap<usize, members::Counts>,
+    tops: FxHashMap<usize, Tops>,
+}
+
+impl Part {
+    fn merge(&mut self, other: Part) {
+        self.found.extend(other.found);
+        for (client, counts) in other.members {
+            members::merge(self.members.entry(client).or_default(), counts);
+        }
+        for (client, tops) in other.tops {
+            self.tops.entry(client).or_default().merge(tops);
+        }
+    }
+}
+
+struct Reader<'a> {
+    spec: &'a ReadSpec,
+    /// Client key → index into `analysis.clients`.
+    clients: &'a FxHashMap<Box<[u8]>, usize>,
+    edges: &'a [Edges],
+    orgs: &'a [bool],
+    filter: Option<&'a AhoCorasick>,
+    /// The input's place among the sorted inputs, and its name.
+    file: usize,
+    name: &'a str,
+    own: Vec<u8>,
+    part: Part,
+}
+
+impl OnRequest for Reader<'_> {
+    #[inline]
+    fn keep(&self, line: &[u8]) -> bool {
+        self.filter.is_none_or(|f| f.is_match(line))
+    }
+
+    fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
+        let Some(&client) = self.clients.get(key) else {
+            return 0;
+        };
+        let at = At {
+            file: self.file,
+            name: self.name,
+            line_no,
+            line,
+        };
+        evidence::look(
+            &self.edges[client],
+            client,
+            req.time,
+            &at,
+            &mut self.part.found,
+        );
+        if self.orgs[client] {
+            let counts = self.part.members.entry(client).or_default();
+            count_member(self.spec, req, &mut self.own, counts);
+        }
+        self.part
+            .tops
+            .entry(client)
+            .or_default()
+            .add(req.target.as_deref(), req.user_agent.as_deref());
+        0
+    }
+}
+
+/// Whether client `name` is an organisation, whose members are counted.
+fn is_org(spec: &ReadSpec, name: &[u8]) -> bool {
+    spec.keyer
+        .orgs
+        .as_ref()
+        .is_some_and(|o| o.by_name(name).is_some())
+}
+
+/// Adds the posts of `req` (a request of an organisation) to its own key. `own` is
+/// scratch space.
+fn count_member(
+    spec: &ReadSpec,
+    req: &Request<'_>,
+    own: &mut Vec<u8>,
+    counts: &mut members::Counts,
+) {
+    let posts = spec.weigher.weight(req);
+    if posts == 0 {
+        return;
+    }
+    if spec.keyer.own_key_into(req, own) == Keyed::Client {
+        *counts.entry(own.as_slice().into()).or_default() += posts;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Overrides, SettingsFile};
+
+    fn cfg(client: &str) -> Config {
+        Config::resolve(
+            vec!["x".into()],
+            "out".into(),
+            Overrides {
+                client: Some(client.into()),
+                ..Default::default()
+            },
+            SettingsFile::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn spans_merge_and_meet() {
+        let s = spans([(10, 20), (15, 30), (40, 50)].into_iter());
+        assert_eq!(s, [(10, 30), (40, 50)]);
+        assert!(meets(&s, 0, 10));
+        assert!(meets(&s, 30, 35));
+        assert!(!meets(&s, 31, 39));
+        assert!(meets(&s, 35, 45));
+        assert!(!meets(&s, 51, 60));
+    }
+
+    #[test]
+    fn prefilter_only_for_canonical_ip_keys() {
+        let ip = cfg("ip");
+        let keys = |k: &'static [&'static str]| k.iter().map(|s| s.as_bytes());
+        assert!(ip_prefilter(&ip.read, keys(&["198.51.100.23", "10.0.0.1"])).is_some());
+        assert!(ip_prefilter(&ip.read, keys(&["2001:db8::1", "10.0.0.1"])).is_some());
+        for k in [
+            "crawler.example.com",
+            "010.0.0.1",
+            "2001:db8::",
+            "2001:DB8::1",
+            "::ffff:10.0.0.2",
+        ] {
+            let two = [b"10.0.0.1".as_slice(), k.as_bytes()];
+            assert!(ip_prefilter(&ip.read, two.into_iter()).is_none());
+        }
+        for other in ["subnet", "user", "ua"] {
+            assert!(ip_prefilter(&cfg(other).read, keys(&["10.0.0.1"])).is_none());
+        }
+    }
+
+    /// Every way a line can be keyed `2001:db8:4d2:7::1b` passes the filter, and a
+    /// line of another address mostly does not.
+    #[test]
+    fn prefilter_keeps_every_form_of_an_ipv6_address() {
+        let c = cfg("ip");
+        let key = b"2001:db8:4d2:7::1b".as_slice();
+        let f = ip_prefilter(&c.read, [key].into_iter()).unwrap();
+        for remote in [
+            "2001:db8:4d2:7::1b",
+            "[2001:DB8:4D2:7::1B]",
+            "2001:0db8:04d2:0007:0000:0000:0000:001b",
+            "2001:db8:4d2:7:0:0:0:1b",
+            "2001:db8:4d2:7::0.0.0.27",
+        ] {
+            let req = Request {
+                remote: remote.as_bytes().into(),
+                ..Default::default()
+            };
+            let mut k = Vec::new();
+            c.read.keyer.key_into(&req, &mut k);
+            assert_eq!(k, key, "{remote} is keyed as the client");
+            let line =
+                format!("{remote} - - [02/Mar/2026:06:00:00 +0000] \"GET / HTTP/1.1\" 200 1");
+            assert!(f.is_match(line.as_bytes()), "{remote} passes");
+        }
+        let other = "2001:db8:4d2:7::1c - - [02/Mar/2026:06:00:00 +0000] \"GET /a HTTP/1.1\" 200 2";
+        assert!(!f.is_match(other.as_bytes()));
+    }
+
+    /// Every way a line can be keyed `198.51.100.23` passes the filter.
+    #[test]
+    fn prefilter_keeps_every_form_of_the_address() {
+        let c = cfg("ip");
+        let f = ip_prefilter(&c.read, [b"198.51.100.23".as_slice()].into_iter()).unwrap();
+        for remote in [
+            "198.51.100.23",
+            "[198.51.100.23]",
+            "::ffff:198.51.100.23",
+            "::FFFF:c633:6417",
+            "0:0:0:0:0:ffff:c633:6417",
+            "[::ffff:C633:6417]",
+        ] {
+            let req = Request {
+                remote: remote.as_bytes().into(),
+                ..Default::default()
+            };
+            let mut key = Vec::new();
+            c.read.keyer.key_into(&req, &mut key);
+            assert_eq!(key, b"198.51.100.23", "{remote}");
+            let line =
+                format!("{remote} - - [10/Oct/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1");
+            assert!(f.is_match(line.as_bytes()), "{remote}");
+        }
+        let json = r#"{"remote_addr":"\u0031\u0039\u0038.51.100.23","status":200}"#;
+        assert!(f.is_match(json.as_bytes()));
+        assert!(!f
+            .is_match(b"198.51.100.24 - - [10/Oct/2026:10:00:00 +0000] \"GET /1 HTTP/1.1\" 200 1"));
+    }
+}

@@ -1,0 +1,756 @@
+//! Nightly state (`scan --state DIR`): what one run hands the next.
+//!
+//! A run over each night's new logs continues the billing of the runs before it, so
+//! that the windows billed `final` over successive runs are those of one run over all
+//! the logs. The state holds, per client, the buckets still inside the trailing
+//! window before the watermark, the peak of the windows already complete, running
+//! totals and a ledger of the windows billed final; the inputs already read (path,
+//! size, SHA-256); the watermark; and the settings that shape the results.
+//!
+//! The **watermark** is the newest request time seen over all runs minus
+//! `--lateness`. Data before it is taken as complete: a window ending at or before it
+//! is final, and a request before the previous run's watermark is **late** (counted
+//! per file, never merged). A window starting before `watermark − window` cannot
+//! change any more, so only the buckets from there on are kept.
+//!
+//! On disk: one file, `scrapemeter.state`: a header line `scrapemeter-state <version>`,
+//! a line `sha256 <hex>` with the digest of the body, then the body (compact JSON).
+//! It is written last, after the reports, through the same all-or-nothing commit
+//! (temporary file, fsync, rename, folder fsync). A damaged, truncated or foreign
+//! file is refused whole, never half-read.
+//!
+//! A run holds an exclusive advisory lock on `scrapemeter.lock` in the folder from
+//! before it reads the state until it has written the new one, so two runs on one
+//! state cannot both bill the same windows; the system releases it however the run
+//! ends.
+
+use crate::config::Config;
+use crate::engine::aggregate::{Aggregate, Bucket, Series};
+use crate::engine::bill::{
+    self, Analysis, BilledWindow, Carry, ClientResult, Horizon, Settled, ToBill, WindowStatus,
+};
+use crate::engine::damages::Cents;
+use crate::engine::evidence::{Evidence, WindowEvidence};
+use crate::engine::time::{format_duration, format_rfc3339, Micros};
+use crate::engine::window::Span;
+use crate::input::discover::{Discovery, ReadBefore, Skipped, Source};
+use crate::input::post_weight::Weigher;
+use crate::input::reader::{FileReport, FileStatus};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The state file's name inside the state folder.
+pub const FILE_NAME: &str = "scrapemeter.state";
+/// The lock file's name inside the state folder.
+pub const LOCK_NAME: &str = "scrapemeter.lock";
+const MAGIC: &str = "scrapemeter-state";
+/// Bumped whenever the body changes shape; an older or newer file is refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything carried from one run to the next.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Body {
+    /// The settings that change the results; a run with others is refused.
+    pub settings: BTreeMap<String, String>,
+    /// Runs that wrote this state.
+    pub runs: u64,
+    /// Newest request time seen over all runs.
+    pub newest: Option<Micros>,
+    /// Newest minus lateness (never moves back).
+    pub watermark: Option<Micros>,
+    /// Inputs already read, in the order read.
+    pub inputs: Vec<InputRecord>,
+    /// Clients with buckets still inside the trailing window or windows billed final,
+    /// sorted by key.
+    pub clients: Vec<ClientState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The run that read it (1, 2, …).
+    pub run: u64,
+}
+
+/// A client key: text when it is UTF-8, else its bytes in hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Key {
+    Text(String),
+    Bytes { hex: String },
+}
+
+impl Key {
+    fn of(key: &[u8]) -> Key {
+        match std::str::from_utf8(key) {
+            Ok(s) => Key::Text(s.to_string()),
+            Err(_) => Key::Bytes {
+                hex: hex::encode(key),
+            },
+        }
+    }
+    fn bytes(&self) -> Result<Box<[u8]>, String> {
+        match self {
+            Key::Text(s) => Ok(s.as_bytes().into()),
+            Key::Bytes { hex } => hex::decode(hex)
+                .map(Into::into)
+                .map_err(|e| format!("bad client key: {e}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientState {
+    pub key: Key,
+    /// `[t, posts, requests]` from `watermark − window` on, sorted.
+    pub buckets: Vec<(Micros, u64, u64)>,
+    /// `[start, posts, requests]`: the peak among the windows already complete.
+    pub peak: Option<(Micros, u64, u64)>,
+    pub total_posts: u64,
+    pub total_requests: u64,
+    pub first_request: Micros,
+    pub last_request: Micros,
+    /// Windows billed final, in order; numbering continues from here.
+    pub ledger: Vec<LedgerWindow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerWindow {
+    pub window: usize,
+    pub start: Micros,
+    pub end: Micros,
+    pub posts: u64,
+    pub requests: u64,
+    pub damages_cents: u128,
+    pub last_request: Micros,
+    /// The run that billed it final.
+    pub run: u64,
+    pub first_line: Option<LineRecord>,
+    pub last_line: Option<LineRecord>,
+}
+
+/// An evidence line, kept with its window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRecord {
+    pub file: String,
+    pub line: u64,
+    pub time: Micros,
+    pub text: String,
+}
+
+impl LineRecord {
+    fn of(e: &Evidence) -> LineRecord {
+        LineRecord {
+            file: e.file.clone(),
+            line: e.line,
+            time: e.time,
+            text: e.text.clone(),
+        }
+    }
+    fn evidence(&self) -> Evidence {
+        Evidence {
+            file: self.file.clone(),
+            line: self.line,
+            time: self.time,
+            text: self.text.clone(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the lock
+
+/// An exclusive hold on a state folder for the length of a run: released when
+/// dropped, or by the system when the process ends, however it ends.
+#[derive(Debug)]
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+/// Why a state folder could not be locked.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another run holds it.
+    Busy(String),
+    /// The folder or its lock file cannot be created or opened for writing (a
+    /// read-only folder): the new state could not be written either.
+    Io(String),
+}
+
+/// Takes the lock of the state folder `dir` (created if missing) without waiting,
+/// and writes into the lock file who holds it (`pid …, started …`), for a run that
+/// finds it taken to say.
+pub fn lock(dir: &Path, started_at: &str) -> Result<Lock, LockError> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(dir)
+        .map_err(|e| LockError::Io(format!("cannot create state folder {}: {e}", dir.display())))?;
+    let path = dir.join(LOCK_NAME);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| {
+            LockError::Io(format!(
+                "cannot write in state folder {} (lock file {}: {e})",
+                dir.display(),
+                path.display()
+            ))
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let holder = if holder.is_empty() {
+                String::new()
+            } else {
+                format!(" ({holder})")
+            };
+            return Err(LockError::Busy(format!(
+                "state folder {} is in use by another run{holder}; two runs on one state \
+                 would bill the same windows twice: wait for it to end, or use another \
+                 --state folder",
+                dir.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(LockError::Io(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            )))
+        }
+    }
+    // Best effort: who holds it is only for the message of a run that finds it taken,
+    // and a full disk must not stop the run here (it fails, cleanly, when it writes).
+    let _ = file
+        .set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| writeln!(file, "pid {}, started {started_at}", std::process::id()));
+    Ok(Lock { _file: file })
+}
+
+// ------------------------------------------------------------------ the file
+
+/// The state file's bytes: header, digest line, body.
+pub fn encode(body: &Body) -> Vec<u8> {
+    let json = serde_json::to_vec(body).expect("the state serialises");
+    let mut out = format!(
+        "{MAGIC} {FORMAT_VERSION}\nsha256 {}\n",
+        hex::encode(Sha256::digest(&json))
+    )
+    .into_bytes();
+    out.extend_from_slice(&json);
+    out
+}
+
+/// Reads a state file's bytes; refuses anything but an intact file of this version.
+pub fn decode(bytes: &[u8]) -> Result<Body, String> {
+    let (first, rest) = split_line(bytes).ok_or("not a scrapemeter state file")?;
+    let version = first
+        .strip_prefix(MAGIC.as_bytes())
+        .and_then(|v| v.strip_prefix(b" "))
+        .ok_or("not a scrapemeter state file")?;
+    let version: u32 = std::str::from_utf8(version)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or("not a scrapemeter state file (bad version)")?;
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "state format {version}, but this build reads format {FORMAT_VERSION}"
+        ));
+    }
+    let (digest, body) = split_line(rest).ok_or("truncated (no checksum line)")?;
+    let digest = digest
+        .strip_prefix(b"sha256 ")
+        .ok_or("damaged (no checksum line)")?;
+    if digest != hex::encode(Sha256::digest(body)).as_bytes() {
+        return Err("damaged or truncated (checksum mismatch)".into());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("damaged (unreadable body: {e})"))
+}
+
+fn split_line(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = b.iter().position(|&c| c == b'\n')?;
+    Some((&b[..i], &b[i + 1..]))
+}
+
+/// The settings that change the results, by name.
+pub fn settings(cfg: &Config) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        s.insert(k.to_string(), v);
+    };
+    put("format", cfg.read.format.name());
+    put("json_fields", format!("{:?}", cfg.read.json));
+    put("client", cfg.read.client.name().to_string());
+    put("client_detail", format!("{:?}", cfg.read.client));
+    put("threshold", cfg.policy.threshold.to_string());
+    put("window", format_duration(cfg.policy.window));
+    put("rate", cfg.policy.rate.to_string());
+    put("per", cfg.policy.per.to_string());
+    put(
+        "rounding",
+        serde_json::to_string(&cfg.policy.rounding).unwrap_or_default(),
+    );
+    put("mode", cfg.policy.mode.to_string());
+    put(
+        "rules",
+        match &cfg.read.weigher {
+            Weigher::Default => "default".into(),
+            Weigher::Rules(r) => format!("sha256 {}", r.sha256),
+        },
+    );
+    put(
+        "orgs",
+        cfg.read
+            .keyer
+            .orgs
+            .as_ref()
+            .map_or("none".into(), |o| format!("sha256 {}", o.sha256)),
+    );
+    put(
+        "since",
+        cfg.read.since.map_or("none".into(), format_rfc3339),
+    );
+    put(
+        "until",
+        cfg.read.until.map_or("none".into(), format_rfc3339),
+    );
+    s
+}
+
+/// Loads the state of `dir` for a run with `cfg`. `Ok(None)`: no state yet (or
+/// `--state-reset`). Refuses a damaged or foreign file and other settings.
+pub fn load(dir: &Path, cfg: &Config) -> Result<Option<Body>, String> {
+    let path = dir.join(FILE_NAME);
+    if cfg.state_reset {
+        return Ok(None);
+    }
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read state {}: {e}", path.display())),
+    };
+    let body = decode(&bytes).map_err(|e| {
+        format!(
+            "state {} refused: {e}; nothing was read or written (start afresh with --state-reset)",
+            path.display()
+        )
+    })?;
+    let now = settings(cfg);
+    if body.settings != now {
+        let diff: Vec<String> = now
+            .keys()
+            .chain(body.settings.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| body.settings.get(*k) != now.get(*k))
+            .map(|k| {
+                format!(
+                    "{k}: {} in the state, {} now",
+                    body.settings.get(k).map_or("-", String::as_str),
+                    now.get(k).map_or("-", String::as_str)
+                )
+            })
+            .collect();
+        return Err(format!(
+            "state {} was made with other settings ({}); use the same settings, another \
+             --state folder, or --state-reset to start afresh",
+            path.display(),
+            diff.join("; ")
+        ));
+    }
+    Ok(Some(body))
+}
+
+// ------------------------------------------------------------------ before the scan
+
+fn read_before_reason(r: &InputRecord) -> String {
+    format!(
+        "already read by an earlier run (run {}, SHA-256 {})",
+        r.run, r.sha256
+    )
+}
+
+/// Moves inputs read by an earlier run (same SHA-256) from `discovery` to its skipped
+/// list. Only files whose size matches an input of the state are hashed. Standard
+/// input is checked by the scan, once read, against `discovery.read_before`.
+pub fn skip_processed(prev: &Body, discovery: &mut Discovery) {
+    let mut by_size: HashMap<u64, Vec<&InputRecord>> = HashMap::new();
+    for r in &prev.inputs {
+        by_size.entry(r.size).or_default().push(r);
+        discovery
+            .read_before
+            .entry(r.sha256.clone())
+            .or_insert_with(|| ReadBefore {
+                reason: read_before_reason(r),
+                same_as: r.path.clone(),
+            });
+    }
+    let inputs = std::mem::take(&mut discovery.inputs);
+    for input in inputs {
+        let seen = match &input.source {
+            Source::Path(p) => std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .and_then(|m| by_size.get(&m.len()))
+                .and_then(|candidates| {
+                    let digest = hex::encode(crate::input::decompress::sha256_of(p).ok()?);
+                    candidates.iter().find(|r| r.sha256 == digest).copied()
+                }),
+            Source::Stdin => None,
+        };
+        match seen {
+            Some(r) => discovery.skipped.push(Skipped {
+                path: input.name.clone(),
+                reason: read_before_reason(r),
+                same_as: Some(r.path.clone()),
+            }),
+            None => discovery.inputs.push(input),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ after the scan
+
+/// What a run with state adds to report.json (`state`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Nightly {
+    pub dir: String,
+    /// 1 for the first run of a state.
+    pub run: u64,
+    pub reset: bool,
+    pub lateness: String,
+    #[serde(serialize_with = "crate::engine::time::opt_time")]
+    pub previous_watermark: Option<Micros>,
+    #[serde(serialize_with = "crate::engine::time::opt_time")]
+    pub watermark: Option<Micros>,
+    #[serde(serialize_with = "crate::engine::time::opt_time")]
+    pub newest_request: Option<Micros>,
+    /// Requests before the previous watermark: counted, not merged.
+    pub late_requests: u64,
+    /// Inputs whose content changed since an earlier run read them under that name.
+    pub changed_inputs: Vec<ChangedInput>,
+    pub final_windows_new: usize,
+    pub provisional_windows: usize,
+    /// Size of the state file written.
+    pub state_bytes: usize,
+    pub state_clients: usize,
+    pub state_buckets: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangedInput {
+    pub path: String,
+    pub sha256: String,
+    pub earlier_sha256: String,
+    pub earlier_run: u64,
+}
+
+/// A run's view of the state: the previous body and what this run computes.
+pub struct Run {
+    pub prev: Body,
+    pub next: Body,
+    pub nightly: Nightly,
+}
+
+impl ClientState {
+    /// The carried state as the engine bills it.
+    fn carry(&self) -> Carry {
+        Carry {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|&(t, posts, requests)| Bucket { t, posts, requests })
+                .collect(),
+            peak: self.peak.map(|(start, posts, requests)| Span {
+                start,
+                posts,
+                requests,
+            }),
+            total_posts: self.total_posts,
+            total_requests: self.total_requests,
+            first_request: self.first_request,
+            last_request: self.last_request,
+            ledger: self
+                .ledger
+                .iter()
+                .map(|w| Settled {
+                    window: BilledWindow {
+                        index: w.window,
+                        start: w.start,
+                        end: w.end,
+                        posts: w.posts,
+                        requests: w.requests,
+                        damages: Cents(w.damages_cents),
+                        last_request: w.last_request,
+                        evidence: WindowEvidence {
+                            first: w.first_line.as_ref().map(LineRecord::evidence),
+                            last: w.last_line.as_ref().map(LineRecord::evidence),
+                        },
+                        status: WindowStatus::Final,
+                        new_in_this_run: false,
+                    },
+                    run: w.run,
+                })
+                .collect(),
+        }
+    }
+
+    /// What the engine carries on, as saved.
+    fn of(key: &[u8], c: Carry) -> ClientState {
+        ClientState {
+            key: Key::of(key),
+            buckets: c
+                .buckets
+                .iter()
+                .map(|b| (b.t, b.posts, b.requests))
+                .collect(),
+            peak: c.peak.map(|p| (p.start, p.posts, p.requests)),
+            total_posts: c.total_posts,
+            total_requests: c.total_requests,
+            first_request: c.first_request,
+            last_request: c.last_request,
+            ledger: c
+                .ledger
+                .into_iter()
+                .map(|s| LedgerWindow {
+                    window: s.window.index,
+                    start: s.window.start,
+                    end: s.window.end,
+                    posts: s.window.posts,
+                    requests: s.window.requests,
+                    damages_cents: s.window.damages.0,
+                    last_request: s.window.last_request,
+                    run: s.run,
+                    first_line: s.window.evidence.first.as_ref().map(LineRecord::of),
+                    last_line: s.window.evidence.last.as_ref().map(LineRecord::of),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Continues the billing of `prev` with this run's `new` aggregate (no late request
+/// in it) whose newest request is `newest`, through the engine's one billing
+/// function. Returns the analysis (windows of earlier runs first, then this run's,
+/// each `final` or `provisional`) and the body for the next run (its ledger evidence
+/// is filled by [`Run::finish`]).
+pub fn continue_from(
+    cfg: &Config,
+    prev: &Body,
+    new: Aggregate,
+    newest: Option<Micros>,
+) -> (Analysis, Body) {
+    let newest = prev.newest.into_iter().chain(newest).max();
+    let watermark = bill::watermark(prev.watermark, newest, cfg.lateness);
+    let horizon = Horizon::Watermark {
+        previous: prev.watermark,
+        watermark,
+        run: prev.runs + 1,
+    };
+    // Every client of the state or of this run, by key.
+    let carried: Vec<(Box<[u8]>, Carry)> = prev
+        .clients
+        .iter()
+        // A key that does not decode cannot be: `decode` checked the digest.
+        .filter_map(|c| Some((c.key.bytes().ok()?, c.carry())))
+        .collect();
+    let mut all: BTreeMap<Box<[u8]>, (Option<&Carry>, Series)> = BTreeMap::new();
+    for (k, c) in &carried {
+        all.entry(k.clone()).or_default().0 = Some(c);
+    }
+    for (k, series) in new.into_sorted_series() {
+        all.entry(k).or_default().1 = series;
+    }
+    let clients = all
+        .into_iter()
+        .map(|(key, (carry, new))| ToBill { key, carry, new })
+        .collect();
+    let (analysis, carry) =
+        bill::bill_all(&cfg.policy, &horizon, clients, &|k| cfg.read.identify(k));
+    let next = Body {
+        settings: settings(cfg),
+        runs: prev.runs + 1,
+        newest,
+        watermark,
+        inputs: prev.inputs.clone(),
+        clients: carry
+            .into_iter()
+            .map(|(k, c)| ClientState::of(&k, c))
+            .collect(),
+    };
+    (analysis, next)
+}
+
+impl Run {
+    /// Loads the state for `cfg` (which names a state folder) and prepares the scan:
+    /// inputs already read are skipped, and `cfg.read.late_before` is set.
+    pub fn start(cfg: &mut Config, discovery: &mut Discovery) -> Result<Run, String> {
+        let dir = cfg.state.clone().expect("a state folder");
+        let prev = load(&dir, cfg)?.unwrap_or_else(|| Body {
+            settings: settings(cfg),
+            ..Default::default()
+        });
+        skip_processed(&prev, discovery);
+        cfg.read.late_before = prev.watermark;
+        Ok(Run {
+            nightly: Nightly {
+                dir: dir.display().to_string(),
+                run: prev.runs + 1,
+                reset: cfg.state_reset,
+                lateness: format_duration(cfg.lateness),
+                previous_watermark: prev.watermark,
+                watermark: None,
+                newest_request: None,
+                late_requests: 0,
+                changed_inputs: Vec::new(),
+                final_windows_new: 0,
+                provisional_windows: 0,
+                state_bytes: 0,
+                state_clients: 0,
+                state_buckets: 0,
+            },
+            next: Body::default(),
+            prev,
+        })
+    }
+
+    /// Continues the billing with this run's files and aggregate.
+    pub fn analyze(
+        &mut self,
+        cfg: &Config,
+        files: &mut [FileReport],
+        aggregate: Aggregate,
+    ) -> Analysis {
+        let mut newest = None;
+        for f in files.iter_mut() {
+            if f.status == FileStatus::Read {
+                f.late.get_or_insert(0);
+            }
+            self.nightly.late_requests += f.late.unwrap_or(0);
+            newest = newest.into_iter().chain(f.last_request).max();
+        }
+        let (analysis, mut next) = continue_from(cfg, &self.prev, aggregate, newest);
+        for f in files.iter() {
+            let (Some(sha), Some(size)) = (&f.sha256, f.size) else {
+                continue;
+            };
+            // Standard input (`-`) is recorded by its content like a file, so that the
+            // same content given again, on standard input or as a file, is skipped;
+            // its name says nothing of its content, so it never "changed".
+            let earlier_under_name = (f.path != "-")
+                .then(|| {
+                    self.prev
+                        .inputs
+                        .iter()
+                        .rev()
+                        .find(|r| r.path == f.path && &r.sha256 != sha)
+                })
+                .flatten();
+            if let Some(r) = earlier_under_name {
+                if !self.prev.inputs.iter().any(|r| &r.sha256 == sha) {
+                    self.nightly.changed_inputs.push(ChangedInput {
+                        path: f.path.clone(),
+                        sha256: sha.clone(),
+                        earlier_sha256: r.sha256.clone(),
+                        earlier_run: r.run,
+                    });
+                }
+            }
+            next.inputs.push(InputRecord {
+                path: f.path.clone(),
+                size,
+                sha256: sha.clone(),
+                run: next.runs,
+            });
+        }
+        self.nightly.watermark = next.watermark;
+        self.nightly.newest_request = next.newest;
+        for c in &analysis.clients {
+            for w in c.windows.iter().filter(|w| w.new_in_this_run) {
+                match w.status {
+                    WindowStatus::Final => self.nightly.final_windows_new += 1,
+                    WindowStatus::Provisional => self.nightly.provisional_windows += 1,
+                }
+            }
+        }
+        self.next = next;
+        analysis
+    }
+
+    /// Copies the evidence found for the windows billed final in this run into the
+    /// ledger, and returns the state file's folder and bytes. Records their size in
+    /// the analysis's `nightly` summary.
+    pub fn finish(&mut self, analysis: &Analysis) -> (PathBuf, Vec<u8>) {
+        let mut by_key: HashMap<&[u8], &ClientResult> = HashMap::new();
+        for c in &analysis.clients {
+            by_key.insert(&c.key, c);
+        }
+        for s in &mut self.next.clients {
+            let Ok(k) = s.key.bytes() else { continue };
+            let Some(c) = by_key.get(&*k) else { continue };
+            for l in s.ledger.iter_mut().filter(|l| l.run == self.next.runs) {
+                if let Some(w) = c.windows.iter().find(|w| w.index == l.window) {
+                    l.first_line = w.evidence.first.as_ref().map(LineRecord::of);
+                    l.last_line = w.evidence.last.as_ref().map(LineRecord::of);
+                }
+            }
+        }
+        let bytes = encode(&self.next);
+        self.nightly.state_bytes = bytes.len();
+        self.nightly.state_clients = self.next.clients.len();
+        self.nightly.state_buckets = self.next.clients.iter().map(|c| c.buckets.len()).sum();
+        (PathBuf::from(&self.nightly.dir), bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_round_trips_and_refuses_damage() {
+        let body = Body {
+            runs: 3,
+            watermark: Some(5),
+            clients: vec![ClientState {
+                key: Key::of(b"\xff-not-utf8"),
+                buckets: vec![(1, 2, 3)],
+                peak: Some((1, 2, 3)),
+                total_posts: 2,
+                total_requests: 3,
+                first_request: 1,
+                last_request: 1,
+                ledger: Vec::new(),
+            }],
+            ..Default::default()
+        };
+        let bytes = encode(&body);
+        assert_eq!(decode(&bytes).unwrap(), body);
+        assert_eq!(
+            decode(&bytes).unwrap().clients[0].key.bytes().unwrap()[..],
+            b"\xff-not-utf8"[..]
+        );
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 2;
+        flipped[last] ^= 1;
+        assert!(decode(&flipped).unwrap_err().contains("checksum"));
+        let other = String::from_utf8(bytes.clone()).unwrap().replacen(
+            "scrapemeter-state 1",
+            "scrapemeter-state 2",
+            1,
+        );
+        assert!(decode(other.as_bytes()).unwrap_err().contains("format 2"));
+        assert!(decode(b"{\"runs\": 1}").unwrap_err().contains("not a"));
+    }
+}

@@ -1,0 +1,1309 @@
+//! Parquet partials: `map` writes a scan's aggregate out, `reduce` reads any number of
+//! them back and writes the same reports as `scan` would have over all their inputs.
+//!
+//! The aggregate is mergeable (summed per client and instant, split-independent), so a
+//! scan over many machines is: one `map` per shard of the logs, then one `reduce` (or
+//! one `reduce` per bucket of clients, then `reduce --merge`). The files are a stable
+//! interface, described in `docs/beyond-one-machine.md`:
+//!
+//! - `DIR/bucket=NNN/part-<shard>.parquet`, bucket = [`bucket_of`] the client string;
+//! - columns `client` (Utf8, dictionary-encoded, the key as written: non-UTF-8 bytes as
+//!   `\xhh`), `client_raw` (Binary, null unless the key is not UTF-8: then its exact
+//!   bytes, since `\xhh` is ambiguous), `t` (Int64, UTC epoch µs), `posts` and
+//!   `requests` (Int64); sorted by (client, client_raw, t), one row per (client, t);
+//! - key-value metadata under `scrapemeter.*` ([`META_*`](META_SETTINGS)): version,
+//!   settings (canonical JSON) and its SHA-256 digest, shard id, input manifest.
+
+use crate::app::cli::{Exit, ScanArgs};
+use crate::config::{Config, Overrides, SettingsFile};
+use crate::engine::aggregate::{Aggregate, Bucket, Series};
+use crate::engine::bill::analyze;
+use crate::engine::time::{parse_rfc3339, Micros};
+use crate::input::client::{display_key, ClientKind, Keyer};
+use crate::input::decompress::Compression;
+use crate::input::discover::{discover, Skipped};
+use crate::input::format::{FieldSet, FormatChoice, JsonFields};
+use crate::input::orgs::Orgs;
+use crate::input::post_weight::Weigher;
+use crate::input::reader::{scan, FileReport, FileStatus, MalformedLine, ScanOutput};
+use crate::input::rules::RuleSet;
+use crate::report::{self, ReportInput, RunInfo};
+use arrow_array::builder::{BinaryBuilder, Int64Builder, StringDictionaryBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type};
+use arrow_array::{Array, ArrayAccessor, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use clap::Args;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Version of the partials layout; a reduce refuses any other.
+pub const PARTIALS_VERSION: &str = "1";
+pub const META_VERSION: &str = "scrapemeter.version";
+pub const META_PARTIALS: &str = "scrapemeter.partials";
+/// Canonical JSON of [`MapSettings`]: everything that changes the rows.
+pub const META_SETTINGS: &str = "scrapemeter.settings";
+/// SHA-256 (hex) of the bytes of [`META_SETTINGS`].
+pub const META_DIGEST: &str = "scrapemeter.settings_sha256";
+/// JSON of [`SettingsInfo`]: file names and the rules text (not digested).
+pub const META_INFO: &str = "scrapemeter.settings_info";
+pub const META_SHARD: &str = "scrapemeter.shard";
+/// Unique per `map` run: two runs may not read the same input.
+pub const META_RUN: &str = "scrapemeter.run";
+/// JSON array: the shard's input manifest (one object per file, as in report.json).
+pub const META_INPUTS: &str = "scrapemeter.inputs";
+/// JSON array: inputs the shard skipped (duplicates), as in report.json.
+pub const META_SKIPPED: &str = "scrapemeter.skipped";
+pub const META_BUCKET: &str = "scrapemeter.bucket";
+pub const META_BUCKETS: &str = "scrapemeter.buckets";
+
+/// What a reduce read, beside its reports: the settings digest and the map runs, so that
+/// `reduce --merge` can check its parts as `reduce` checks partials.
+pub const SIDECAR: &str = "partials.json";
+
+/// Buckets `map` spreads clients over unless told otherwise.
+pub const DEFAULT_BUCKETS: u32 = 256;
+
+/// The bucket of a client: the first 8 bytes of SHA-256 of the `client` column's UTF-8
+/// bytes, read as a big-endian u64, modulo `buckets`. Stable across versions and easy
+/// to compute anywhere (`int.from_bytes(hashlib.sha256(c.encode()).digest()[:8], "big") % n`).
+pub fn bucket_of(client: &str, buckets: u32) -> u32 {
+    let d = Sha256::digest(client.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    (u64::from_be_bytes(first) % u64::from(buckets.max(1))) as u32
+}
+
+/// The folder name of bucket `b` of `buckets`: `bucket=007` (at least three digits).
+pub fn bucket_dir(b: u32, buckets: u32) -> String {
+    let width = buckets.saturating_sub(1).to_string().len().max(3);
+    format!("bucket={b:0width$}")
+}
+
+/// An organisation as the settings digest sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgEntry {
+    pub name: String,
+    pub exempt: bool,
+}
+
+/// Everything that changes the rows of a partial, serialised canonically (compact JSON,
+/// fields in this order) and digested with SHA-256. File paths are left out: the same
+/// rules file at two paths on two machines gives the same digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapSettings {
+    /// [`PARTIALS_VERSION`].
+    pub partials: String,
+    /// `--format` as resolved: `auto`, `combined`, …, or `nginx:<log_format>`.
+    pub format: String,
+    /// The settings file's `[json]` field paths (they matter for `json` and `auto`).
+    pub json: JsonFields,
+    /// `ip`, `subnet`, `user`, `ua` or `field:NAME`.
+    pub client: String,
+    pub subnet_ipv4_prefix: Option<u8>,
+    pub subnet_ipv6_prefix: Option<u8>,
+    /// SHA-256 of the rules file's bytes; null for the default rule.
+    pub rules_sha256: Option<String>,
+    /// SHA-256 of the organisations file's bytes; null without one.
+    pub orgs_sha256: Option<String>,
+    /// Every organisation, in file order, with its exemption.
+    pub orgs: Vec<OrgEntry>,
+    /// `--since` / `--until` in UTC epoch microseconds.
+    pub since: Option<Micros>,
+    pub until: Option<Micros>,
+}
+
+/// What a reduce needs to describe the settings in report.json, outside the digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsInfo {
+    pub rules_path: Option<String>,
+    /// The rules file itself (small; its digest is in the settings), so that a reduce
+    /// can name the rules in report.json.
+    pub rules_text: Option<String>,
+    pub orgs_path: Option<String>,
+    pub orgs_rows: Option<usize>,
+}
+
+impl MapSettings {
+    pub fn of(cfg: &Config) -> Result<(MapSettings, SettingsInfo), String> {
+        let (client, v4, v6) = match &cfg.read.client {
+            ClientKind::Subnet {
+                ipv4_prefix,
+                ipv6_prefix,
+            } => ("subnet".to_string(), Some(*ipv4_prefix), Some(*ipv6_prefix)),
+            ClientKind::Field { name } => (format!("field:{name}"), None, None),
+            other => (other.name().to_string(), None, None),
+        };
+        let mut info = SettingsInfo::default();
+        let rules_sha256 = match &cfg.read.weigher {
+            Weigher::Default => None,
+            Weigher::Rules(r) => {
+                let bytes = std::fs::read(&r.path)
+                    .map_err(|e| format!("cannot read rules file {}: {e}", r.path))?;
+                if hex::encode(Sha256::digest(&bytes)) != r.sha256 {
+                    return Err(format!("rules file {} changed while it was read", r.path));
+                }
+                info.rules_path = Some(r.path.clone());
+                info.rules_text = Some(
+                    String::from_utf8(bytes)
+                        .map_err(|_| format!("rules file {} is not UTF-8", r.path))?,
+                );
+                Some(r.sha256.clone())
+            }
+        };
+        let orgs = cfg.read.keyer.orgs.as_deref();
+        if let Some(o) = orgs {
+            info.orgs_path = Some(o.path.clone());
+            info.orgs_rows = Some(o.rows);
+        }
+        Ok((
+            MapSettings {
+                partials: PARTIALS_VERSION.into(),
+                format: cfg.read.format.name(),
+                json: cfg.read.json.clone(),
+                client,
+                subnet_ipv4_prefix: v4,
+                subnet_ipv6_prefix: v6,
+                rules_sha256,
+                orgs_sha256: orgs.map(|o| o.sha256.clone()),
+                orgs: orgs
+                    .map(|o| {
+                        o.names
+                            .iter()
+                            .zip(&o.exempt)
+                            .map(|(n, &e)| OrgEntry {
+                                name: n.clone(),
+                                exempt: e,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                since: cfg.read.since,
+                until: cfg.read.until,
+            },
+            info,
+        ))
+    }
+
+    /// The canonical serialisation and its SHA-256 in hex.
+    pub fn canonical(&self) -> (String, String) {
+        let text = serde_json::to_string(self).expect("settings serialise");
+        let digest = hex::encode(Sha256::digest(text.as_bytes()));
+        (text, digest)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// map
+
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Logs and settings, exactly as for `scan` (--format, --client, --orgs, --rules,
+    /// --since, --until, --config, …). Policy flags (--threshold, --window, --rate,
+    /// --per, --rounding, --mode) belong to `reduce` and are refused here.
+    #[command(flatten)]
+    pub scan: ScanArgs,
+
+    /// Name of this shard (letters, digits, `.`, `_`, `-`); part of each file's name.
+    /// Default: the first 16 hex digits of SHA-256 over the inputs' SHA-256s.
+    #[arg(long, value_name = "ID")]
+    pub shard: Option<String>,
+
+    /// How many buckets clients are spread over (default 256); every shard of one run
+    /// must use the same number.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BUCKETS)]
+    pub buckets: u32,
+}
+
+fn valid_shard(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        && !s.starts_with('.')
+}
+
+/// One client's rows, ready to write.
+struct ClientRows {
+    client: String,
+    raw: Option<Box<[u8]>>,
+    buckets: Vec<Bucket>,
+}
+
+pub fn run_map(args: MapArgs) -> Exit {
+    let started = Instant::now();
+    let MapArgs {
+        scan: scan_args,
+        shard,
+        buckets,
+    } = args;
+    let policy = [
+        ("--threshold", scan_args.policy.threshold.is_some()),
+        ("--window", scan_args.policy.window.is_some()),
+        ("--rate", scan_args.policy.rate.is_some()),
+        ("--per", scan_args.policy.per.is_some()),
+        ("--rounding", scan_args.policy.rounding.is_some()),
+        ("--mode", scan_args.policy.mode.is_some()),
+    ];
+    if let Some((flag, _)) = policy.iter().find(|(_, given)| *given) {
+        eprintln!("scrapemeter: error: {flag} is a billing policy: give it to `reduce`, not `map`");
+        return Exit::Usage;
+    }
+    if buckets == 0 || buckets > 100_000 {
+        eprintln!("scrapemeter: error: --buckets must be between 1 and 100000");
+        return Exit::Usage;
+    }
+    if let Some(s) = &shard {
+        if !valid_shard(s) {
+            eprintln!("scrapemeter: error: --shard '{s}': use letters, digits, '.', '_' and '-' (at most 100, not starting with '.')");
+            return Exit::Usage;
+        }
+    }
+    let cfg = match Box::new(scan_args).into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let (settings, info) = match MapSettings::of(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let pool = match crate::app::cli::thread_pool(cfg.threads) {
+        Ok(p) => p,
+        Err(exit) => return exit,
+    };
+    let discovery = discover(&cfg.inputs);
+    let progress = crate::input::progress::start(&discovery.inputs, cfg.quiet);
+    let mut output = pool.install(|| scan(&cfg.read, discovery));
+    drop(progress);
+    crate::input::reader::warn_inputs(&output);
+    let shard = shard.unwrap_or_else(|| {
+        let mut h = Sha256::new();
+        let mut shas: Vec<&str> = output
+            .files
+            .iter()
+            .filter_map(|f| f.sha256.as_deref())
+            .collect();
+        shas.sort_unstable();
+        for s in shas {
+            h.update(s.as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())[..16].to_string()
+    });
+    let aggregate = std::mem::take(&mut output.aggregate);
+    let written = match write_partials(&cfg, &settings, &info, &shard, buckets, &output, aggregate)
+    {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Output;
+        }
+    };
+    if !cfg.quiet {
+        println!(
+            "shard {shard}: {} clients, {} rows in {} files under {} ({:.1}s)",
+            written.clients,
+            written.rows,
+            written.files,
+            cfg.out_dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if cfg.strict && output.files.iter().any(|f| f.has_problems()) {
+        eprintln!("scrapemeter: --strict: some inputs were malformed, incomplete or unreadable");
+        return Exit::StrictFailure;
+    }
+    Exit::Success
+}
+
+struct Written {
+    clients: usize,
+    rows: usize,
+    files: usize,
+}
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "client",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        ),
+        Field::new("client_raw", DataType::Binary, true),
+        Field::new("t", DataType::Int64, false),
+        Field::new("posts", DataType::Int64, false),
+        Field::new("requests", DataType::Int64, false),
+    ]))
+}
+
+fn to_i64(n: u64, what: &str) -> Result<i64, String> {
+    i64::try_from(n).map_err(|_| format!("{what} {n} does not fit an Int64 column"))
+}
+
+/// Rows of at most this many go into one record batch.
+const BATCH_ROWS: usize = 1 << 16;
+
+fn write_partials(
+    cfg: &Config,
+    settings: &MapSettings,
+    info: &SettingsInfo,
+    shard: &str,
+    buckets: u32,
+    output: &ScanOutput,
+    aggregate: Aggregate,
+) -> Result<Written, String> {
+    let (settings_text, digest) = settings.canonical();
+    let inputs = serde_json::to_string(&output.files).map_err(|e| e.to_string())?;
+    let skipped = serde_json::to_string(&output.skipped).map_err(|e| e.to_string())?;
+    let info = serde_json::to_string(info).map_err(|e| e.to_string())?;
+    let run = {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seed = format!("{shard}\n{nanos}\n{}\n{digest}", std::process::id());
+        hex::encode(Sha256::digest(seed.as_bytes()))[..16].to_string()
+    };
+    let mut by_bucket: BTreeMap<u32, Vec<ClientRows>> = BTreeMap::new();
+    let mut clients = 0;
+    let mut rows = 0;
+    for (key, series) in aggregate.into_sorted() {
+        let client = display_key(&key);
+        let raw = (std::str::from_utf8(&key).is_err()).then_some(key);
+        clients += 1;
+        rows += series.len();
+        by_bucket
+            .entry(bucket_of(&client, buckets))
+            .or_default()
+            .push(ClientRows {
+                client,
+                raw,
+                buckets: series,
+            });
+    }
+    // A shard without a single row still leaves its manifest behind.
+    if by_bucket.is_empty() {
+        by_bucket.insert(0, Vec::new());
+    }
+    std::fs::create_dir_all(&cfg.out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", cfg.out_dir.display()))?;
+    let files = by_bucket.len();
+    for (b, mut list) in by_bucket {
+        list.sort_by(|x, y| x.client.cmp(&y.client).then_with(|| x.raw.cmp(&y.raw)));
+        let dir = cfg.out_dir.join(bucket_dir(b, buckets));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let meta = vec![
+            KeyValue::new(META_VERSION.into(), env!("CARGO_PKG_VERSION").to_string()),
+            KeyValue::new(META_PARTIALS.into(), PARTIALS_VERSION.to_string()),
+            KeyValue::new(META_SETTINGS.into(), settings_text.clone()),
+            KeyValue::new(META_DIGEST.into(), digest.clone()),
+            KeyValue::new(META_INFO.into(), info.clone()),
+            KeyValue::new(META_SHARD.into(), shard.to_string()),
+            KeyValue::new(META_RUN.into(), run.clone()),
+            KeyValue::new(META_INPUTS.into(), inputs.clone()),
+            KeyValue::new(META_SKIPPED.into(), skipped.clone()),
+            KeyValue::new(META_BUCKET.into(), b.to_string()),
+            KeyValue::new(META_BUCKETS.into(), buckets.to_string()),
+        ];
+        let target = dir.join(format!("part-{shard}.parquet"));
+        write_file(&dir, &target, &list, meta)?;
+    }
+    Ok(Written {
+        clients,
+        rows,
+        files,
+    })
+}
+
+/// Writes one partial file: a temporary file beside the target, synced, renamed.
+fn write_file(
+    dir: &Path,
+    target: &Path,
+    list: &[ClientRows],
+    meta: Vec<KeyValue>,
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", target.display());
+    let props = WriterProperties::builder()
+        .set_compression(ParquetCompression::ZSTD(
+            ZstdLevel::try_new(3).map_err(|e| err(&e))?,
+        ))
+        .set_key_value_metadata(Some(meta))
+        .build();
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".part-").suffix(".tmp");
+    // An ordinary file once renamed (the umask decides), like the reports: other users
+    // (an rsync, a Spark executor) may need to read it.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder.tempfile_in(dir).map_err(|e| err(&e))?;
+    let schema = schema();
+    let mut writer = ArrowWriter::try_new(
+        tmp.as_file().try_clone().map_err(|e| err(&e))?,
+        schema.clone(),
+        Some(props),
+    )
+    .map_err(|e| err(&e))?;
+    let mut client = StringDictionaryBuilder::<Int32Type>::new();
+    let mut raw = BinaryBuilder::new();
+    let (mut t, mut posts, mut requests) = (
+        Int64Builder::new(),
+        Int64Builder::new(),
+        Int64Builder::new(),
+    );
+    let mut n = 0;
+    let mut flush = |client: &mut StringDictionaryBuilder<Int32Type>,
+                     raw: &mut BinaryBuilder,
+                     t: &mut Int64Builder,
+                     posts: &mut Int64Builder,
+                     requests: &mut Int64Builder|
+     -> Result<(), String> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(client.finish()),
+            Arc::new(raw.finish()),
+            Arc::new(t.finish()),
+            Arc::new(posts.finish()),
+            Arc::new(requests.finish()),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(&e))?;
+        writer.write(&batch).map_err(|e| err(&e))
+    };
+    for c in list {
+        for b in &c.buckets {
+            client.append_value(&c.client);
+            match &c.raw {
+                Some(r) => raw.append_value(r),
+                None => raw.append_null(),
+            }
+            t.append_value(b.t);
+            posts.append_value(to_i64(b.posts, "posts")?);
+            requests.append_value(to_i64(b.requests, "requests")?);
+            n += 1;
+            if n == BATCH_ROWS {
+                flush(&mut client, &mut raw, &mut t, &mut posts, &mut requests)?;
+                n = 0;
+            }
+        }
+    }
+    if n > 0 || list.is_empty() {
+        flush(&mut client, &mut raw, &mut t, &mut posts, &mut requests)?;
+    }
+    writer.close().map_err(|e| err(&e))?;
+    tmp.as_file().sync_all().map_err(|e| err(&e))?;
+    tmp.persist(target).map_err(|e| err(&e.error))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// reduce
+
+#[derive(Debug, Args)]
+pub struct ReduceArgs {
+    /// Partial files (.parquet) or folders of them (read recursively; names starting
+    /// with `.` are skipped). With --merge: output folders of earlier reduces.
+    #[arg(value_name = "PARTIALS", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Folder the reports are written to (created if missing).
+    #[arg(long, value_name = "DIR", required_unless_present = "check")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub policy: crate::app::cli::PolicyArgs,
+
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Only read the partials' metadata, check it (one settings digest, no input twice)
+    /// and print it as JSON on stdout; write nothing.
+    #[arg(long, conflicts_with = "merge")]
+    pub check: bool,
+
+    /// Join the violations.csv and clients.csv of reduces over disjoint sets of clients
+    /// (e.g. one per bucket) into one pair, in the order `scan` writes them.
+    #[arg(long)]
+    pub merge: bool,
+
+    /// Print nothing on stdout but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// The summary on stdout: text (default) or json (for scripts).
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub summary: Option<String>,
+}
+
+/// The metadata of one partial file.
+#[derive(Debug, Clone)]
+pub struct PartialMeta {
+    pub path: PathBuf,
+    pub settings: String,
+    pub digest: String,
+    pub info: String,
+    pub shard: String,
+    pub run: String,
+    pub bucket: String,
+    pub inputs: String,
+    pub skipped: String,
+    pub rows: i64,
+}
+
+/// Partial files under `paths`, sorted.
+pub fn partial_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            for entry in walkdir::WalkDir::new(p).follow_links(true) {
+                let entry = entry.map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                let name = entry.file_name().to_string_lossy();
+                if entry.file_type().is_file()
+                    && name.ends_with(".parquet")
+                    && !name.starts_with('.')
+                    && !entry.path().strip_prefix(p).ok().is_some_and(|r| {
+                        r.components()
+                            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+                    })
+                {
+                    files.push(entry.into_path());
+                }
+            }
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or folder", p.display()));
+        }
+    }
+    // One file named twice (a folder and a file in it, two spellings) is read once.
+    let mut named = files
+        .into_iter()
+        .map(|f| match std::fs::canonicalize(&f) {
+            Ok(c) => Ok((c, f)),
+            Err(e) => Err(format!("{}: {e}", f.display())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    named.sort();
+    named.dedup_by(|a, b| a.0 == b.0);
+    let files: Vec<PathBuf> = named.into_iter().map(|(_, f)| f).collect();
+    if files.is_empty() {
+        return Err("no partial files (.parquet) found".into());
+    }
+    Ok(files)
+}
+
+fn read_meta(path: &Path) -> Result<PartialMeta, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| format!("{}: not a Parquet file: {e}", path.display()))?;
+    let md = builder.metadata().file_metadata();
+    let kv: HashMap<&str, &str> = md
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .filter_map(|k| k.value.as_deref().map(|v| (k.key.as_str(), v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let get = |k: &str| {
+        kv.get(k).map(|v| v.to_string()).ok_or_else(|| {
+            format!(
+                "{}: not a scrapemeter partial (no {k} in its metadata)",
+                path.display()
+            )
+        })
+    };
+    let version = get(META_PARTIALS)?;
+    if version != PARTIALS_VERSION {
+        return Err(format!(
+            "{}: partials version {version}; this scrapemeter reads version {PARTIALS_VERSION}",
+            path.display()
+        ));
+    }
+    let settings = get(META_SETTINGS)?;
+    let digest = get(META_DIGEST)?;
+    if hex::encode(Sha256::digest(settings.as_bytes())) != digest {
+        return Err(format!(
+            "{}: the settings digest does not match the settings in its metadata",
+            path.display()
+        ));
+    }
+    Ok(PartialMeta {
+        path: path.to_path_buf(),
+        settings,
+        digest,
+        info: kv.get(META_INFO).unwrap_or(&"{}").to_string(),
+        shard: get(META_SHARD)?,
+        run: get(META_RUN)?,
+        bucket: get(META_BUCKET)?,
+        inputs: kv.get(META_INPUTS).unwrap_or(&"[]").to_string(),
+        skipped: kv.get(META_SKIPPED).unwrap_or(&"[]").to_string(),
+        rows: md.num_rows(),
+    })
+}
+
+/// What the metadata of a set of partials says, once checked.
+pub struct Checked {
+    pub metas: Vec<PartialMeta>,
+    pub settings: MapSettings,
+    pub info: SettingsInfo,
+    pub files: Vec<FileReport>,
+    pub manifest: Vec<Value>,
+    pub skipped: Vec<Skipped>,
+    /// One entry per map run: its shard id and the SHA-256s of its non-empty inputs.
+    pub runs: Vec<Run>,
+}
+
+/// One `map` run, as a reduce saw it; `reduce --merge` checks these across parts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Run {
+    /// Unique per `map` run (a shard mapped twice is two runs).
+    pub run: String,
+    pub shard: String,
+    /// (path, SHA-256) of each input that holds at least one line.
+    pub inputs: Vec<(String, String)>,
+}
+
+/// Refuses an input (by SHA-256) read by two different runs; `label` names a run's source.
+fn no_input_twice<'a>(runs: impl Iterator<Item = (&'a Run, String)>) -> Result<(), String> {
+    let mut seen: HashMap<&str, (&Run, &str, String)> = HashMap::new();
+    for (run, label) in runs {
+        for (path, sha) in &run.inputs {
+            if let Some((prev, prev_path, prev_label)) = seen.get(sha.as_str()) {
+                if prev.run != run.run {
+                    return Err(format!(
+                        "the same input is in two partials: {prev_path} (shard {}, {prev_label}) and {path} (shard {}, {label}) have SHA-256 {sha}",
+                        prev.shard, run.shard
+                    ));
+                }
+            }
+            seen.insert(sha, (run, path, label.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Reads every partial's metadata and checks it: one settings digest, and no input
+/// (by SHA-256) in two different shards.
+pub fn check(files: &[PathBuf]) -> Result<Checked, String> {
+    let metas = files
+        .iter()
+        .map(|f| read_meta(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first = &metas[0];
+    if let Some(other) = metas.iter().find(|m| m.digest != first.digest) {
+        return Err(format!(
+            "partials made with different settings: {} has settings digest {} but {} has {}",
+            first.path.display(),
+            first.digest,
+            other.path.display(),
+            other.digest
+        ));
+    }
+    let settings: MapSettings = serde_json::from_str(&first.settings)
+        .map_err(|e| format!("{}: unreadable settings: {e}", first.path.display()))?;
+    let info: SettingsInfo = serde_json::from_str(&first.info).unwrap_or_default();
+    // One manifest per map run (shard id + manifest), however many buckets it wrote.
+    // A file of one run and bucket, twice (a copy of the folder, say), would count its
+    // rows twice.
+    let mut parts: HashMap<(&str, &str), &PartialMeta> = HashMap::new();
+    for m in &metas {
+        if let Some(prev) = parts.insert((&m.run, &m.bucket), m) {
+            return Err(format!(
+                "{} and {} are the same partial (shard {}, map run {}, bucket {}): it would be counted twice",
+                prev.path.display(),
+                m.path.display(),
+                m.shard,
+                m.run,
+                m.bucket
+            ));
+        }
+    }
+    let mut runs: BTreeMap<&str, &PartialMeta> = BTreeMap::new();
+    for m in &metas {
+        match runs.get(m.run.as_str()) {
+            Some(prev) if prev.inputs != m.inputs => {
+                return Err(format!(
+                    "{} and {} claim the same map run {} but list different inputs",
+                    prev.path.display(),
+                    m.path.display(),
+                    m.run
+                ))
+            }
+            Some(_) => {}
+            None => {
+                runs.insert(&m.run, m);
+            }
+        }
+    }
+    let mut manifest = Vec::new();
+    let mut skipped = Vec::new();
+    let mut run_list: Vec<(Run, String)> = Vec::new();
+    for m in runs.values() {
+        let inputs: Vec<Value> = serde_json::from_str(&m.inputs)
+            .map_err(|e| format!("{}: unreadable input manifest: {e}", m.path.display()))?;
+        let run = Run {
+            run: m.run.clone(),
+            shard: m.shard.clone(),
+            inputs: inputs
+                .iter()
+                .filter(|f| {
+                    // An empty input adds nothing: the same empty file in two shards is harmless.
+                    f["size"].as_u64() != Some(0) && f["lines"].as_u64() != Some(0)
+                })
+                .filter_map(|f| {
+                    Some((
+                        f["path"].as_str().unwrap_or("?").to_string(),
+                        f["sha256"].as_str()?.to_string(),
+                    ))
+                })
+                .collect(),
+        };
+        run_list.push((run, m.path.display().to_string()));
+        manifest.extend(inputs);
+        let s: Vec<Value> = serde_json::from_str(&m.skipped).unwrap_or_default();
+        skipped.extend(s.iter().map(|s| Skipped {
+            path: s["path"].as_str().unwrap_or_default().to_string(),
+            reason: s["reason"].as_str().unwrap_or_default().to_string(),
+            same_as: s["same_as"].as_str().map(str::to_string),
+        }));
+    }
+    no_input_twice(run_list.iter().map(|(r, l)| (r, l.clone())))?;
+    let mut files: Vec<FileReport> = manifest.iter().map(file_report).collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Checked {
+        metas,
+        settings,
+        info,
+        files,
+        manifest,
+        skipped,
+        runs: run_list.into_iter().map(|(r, _)| r).collect(),
+    })
+}
+
+/// A manifest entry (a [`FileReport`] as report.json writes it) read back.
+fn file_report(v: &Value) -> FileReport {
+    let s = |k: &str| v[k].as_str().map(str::to_string);
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    let t = |k: &str| v[k].as_str().and_then(|s| parse_rfc3339(s.as_bytes()));
+    FileReport {
+        status: match v["status"].as_str() {
+            Some("unreadable") => FileStatus::Unreadable,
+            Some("unrecognised") => FileStatus::Unrecognised,
+            _ => FileStatus::Read,
+        },
+        size: v["size"].as_u64(),
+        sha256: s("sha256"),
+        compression: match v["compression"].as_str() {
+            Some("gzip") => Some(Compression::Gzip),
+            Some("zstd") => Some(Compression::Zstd),
+            Some("plain") => Some(Compression::Plain),
+            _ => None,
+        },
+        format: s("format"),
+        lines: n("lines"),
+        blank: n("blank"),
+        comments: n("comments"),
+        requests: n("requests"),
+        posts: n("posts"),
+        no_client: n("no_client"),
+        malformed: n("malformed"),
+        malformed_examples: v["malformed_examples"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|m| MalformedLine {
+                        line: m["line"].as_u64().unwrap_or(0),
+                        reason: m["reason"].as_str().unwrap_or_default().to_string(),
+                        text: m["text"].as_str().unwrap_or_default().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        out_of_range: n("out_of_range"),
+        complete: v["complete"].as_bool().unwrap_or(true),
+        dropped_partial_line: v["dropped_partial_line"].as_bool().unwrap_or(false),
+        error: s("error"),
+        first_request: t("first_request"),
+        last_request: t("last_request"),
+        ..FileReport::new(v["path"].as_str().unwrap_or("?"))
+    }
+}
+
+/// Strings of a `client` column, however the writer typed it.
+enum Strings<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    Large(&'a arrow_array::LargeStringArray),
+    View(&'a arrow_array::StringViewArray),
+    Dict(arrow_array::TypedDictionaryArray<'a, Int32Type, arrow_array::StringArray>),
+}
+
+impl<'a> Strings<'a> {
+    fn of(a: &'a dyn Array) -> Option<Strings<'a>> {
+        if let Some(s) = a.as_string_opt::<i32>() {
+            return Some(Strings::Utf8(s));
+        }
+        if let Some(s) = a.as_string_opt::<i64>() {
+            return Some(Strings::Large(s));
+        }
+        if let Some(s) = a.as_string_view_opt() {
+            return Some(Strings::View(s));
+        }
+        a.as_dictionary_opt::<Int32Type>()
+            .and_then(|d| d.downcast_dict::<arrow_array::StringArray>())
+            .map(Strings::Dict)
+    }
+    fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            Strings::Utf8(s) => (!s.is_null(i)).then(|| s.value(i)),
+            Strings::Large(s) => (!s.is_null(i)).then(|| s.value(i)),
+            Strings::View(s) => (!s.is_null(i)).then(|| s.value(i)),
+            Strings::Dict(d) => (!d.is_null(i)).then(|| d.value(i)),
+        }
+    }
+}
+
+/// Bytes of a `client_raw` column (absent, or Binary, LargeBinary or BinaryView).
+fn raw_at(a: Option<&dyn Array>, i: usize) -> Option<&[u8]> {
+    let a = a?;
+    if a.is_null(i) {
+        return None;
+    }
+    if let Some(b) = a.as_binary_opt::<i32>() {
+        return Some(b.value(i));
+    }
+    if let Some(b) = a.as_binary_opt::<i64>() {
+        return Some(b.value(i));
+    }
+    a.as_binary_view_opt().map(|b| b.value(i))
+}
+
+/// Reads the rows of `path` into `agg`, summing equal (client, t).
+fn read_rows(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| at(&e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| at(&e))?
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| at(&e))?;
+    let mut rows = 0u64;
+    let mut key: Vec<u8> = Vec::new();
+    let mut run: Vec<Bucket> = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| at(&e))?;
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| at(&format!("no column {name}")))
+        };
+        let clients = Strings::of(col("client")?.as_ref())
+            .ok_or_else(|| at(&"column client is not a string column"))?;
+        let raw = batch.column_by_name("client_raw").map(|a| a.as_ref());
+        let int = |name: &str| -> Result<arrow_array::Int64Array, String> {
+            col(name)?
+                .as_primitive_opt::<Int64Type>()
+                .cloned()
+                .ok_or_else(|| at(&format!("column {name} is not Int64")))
+        };
+        let (t, posts, requests) = (int("t")?, int("posts")?, int("requests")?);
+        for i in 0..batch.num_rows() {
+            let k: &[u8] = match raw_at(raw, i) {
+                Some(r) => r,
+                None => clients
+                    .get(i)
+                    .ok_or_else(|| at(&"a row has no client"))?
+                    .as_bytes(),
+            };
+            if t.is_null(i) || posts.is_null(i) || requests.is_null(i) {
+                return Err(at(&"a row has a null t, posts or requests"));
+            }
+            let (p, r) = (posts.value(i), requests.value(i));
+            if p < 0 || r < 0 {
+                return Err(at(&"a row has negative posts or requests"));
+            }
+            if k != key.as_slice() {
+                if !run.is_empty() {
+                    agg.series_mut(&key)
+                        .merge(Series::from_buckets(std::mem::take(&mut run)));
+                }
+                key.clear();
+                key.extend_from_slice(k);
+            }
+            run.push(Bucket {
+                t: t.value(i),
+                posts: p as u64,
+                requests: r as u64,
+            });
+            rows += 1;
+        }
+    }
+    if !run.is_empty() {
+        agg.series_mut(&key).merge(Series::from_buckets(run));
+    }
+    Ok(rows)
+}
+
+/// A `Config` for analysing and reporting partials: the map settings from their
+/// metadata, the billing policy from the flags.
+fn reduce_config(
+    args: &ReduceArgs,
+    settings: &MapSettings,
+    info: &SettingsInfo,
+    out: PathBuf,
+) -> Result<Config, String> {
+    let flags = Overrides {
+        format: Some(settings.format.clone()),
+        client: Some(settings.client.clone()),
+        subnet_v4: settings.subnet_ipv4_prefix,
+        subnet_v6: settings.subnet_ipv6_prefix,
+        threshold: args.policy.threshold,
+        window: args.policy.window.clone(),
+        rate: args.policy.rate.clone(),
+        per: args.policy.per,
+        rounding: args.policy.rounding.clone(),
+        mode: args.policy.mode.clone(),
+        threads: args.threads,
+        quiet: args.quiet,
+        no_evidence: true,
+        ..Default::default()
+    };
+    let inputs = args.paths.iter().map(|p| p.display().to_string()).collect();
+    let mut cfg = Config::resolve(inputs, out, flags, SettingsFile::default())?;
+    cfg.read.json = settings.json.clone();
+    cfg.read.since = settings.since;
+    cfg.read.until = settings.until;
+    let mut fields = FieldSet::default();
+    let kind = cfg.read.client.clone();
+    let mut keyer = Keyer::new(kind, &mut fields);
+    if settings.orgs_sha256.is_some() {
+        let mut orgs = Orgs::from_names(
+            settings.orgs.iter().map(|o| o.name.clone()).collect(),
+            settings.orgs.iter().map(|o| o.exempt).collect(),
+        );
+        orgs.sha256 = settings.orgs_sha256.clone().unwrap_or_default();
+        orgs.path = info.orgs_path.clone().unwrap_or_default();
+        orgs.rows = info.orgs_rows.unwrap_or(0);
+        keyer.orgs = Some(Arc::new(orgs));
+    }
+    cfg.read.keyer = keyer;
+    if let Some(sha) = &settings.rules_sha256 {
+        let path = info.rules_path.clone().unwrap_or_default();
+        let mut rules = match &info.rules_text {
+            Some(text) if hex::encode(Sha256::digest(text.as_bytes())) == *sha => {
+                RuleSet::parse(text, &path, &mut fields)?
+            }
+            _ => RuleSet::parse("", &path, &mut fields)?,
+        };
+        rules.sha256 = sha.clone();
+        rules.path = path;
+        cfg.read.weigher = Weigher::Rules(Arc::new(rules));
+    }
+    cfg.read.fields = fields;
+    cfg.read.format = settings.format.parse::<FormatChoice>()?;
+    Ok(cfg)
+}
+
+pub fn run_reduce(args: ReduceArgs) -> Exit {
+    if args.merge {
+        return run_merge(&args);
+    }
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let files = match partial_files(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let checked = match check(&files) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    if args.check {
+        let first = &checked.metas[0];
+        let doc = serde_json::json!({
+            "settings_sha256": first.digest,
+            "settings": checked.settings,
+            "settings_info": checked.info,
+            "metadata": {
+                META_VERSION: env!("CARGO_PKG_VERSION"),
+                META_PARTIALS: PARTIALS_VERSION,
+                META_SETTINGS: first.settings,
+                META_DIGEST: first.digest,
+                META_INFO: first.info,
+            },
+            "files": checked.metas.len(),
+            "rows": checked.metas.iter().map(|m| m.rows).sum::<i64>(),
+            "shards": checked.metas.iter().map(|m| m.shard.as_str()).collect::<std::collections::BTreeSet<_>>(),
+            "inputs": checked.manifest,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        return Exit::Success;
+    }
+    let out = args.out.clone().unwrap_or_default();
+    let cfg = match reduce_config(&args, &checked.settings, &checked.info, out) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let pool = match crate::app::cli::thread_pool(cfg.threads) {
+        Ok(p) => p,
+        Err(exit) => return exit,
+    };
+    // Files are read in parallel, each into its own aggregate, merged once.
+    let read: Result<Vec<Aggregate>, String> = pool.install(|| {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .map(|f| {
+                let mut agg = Aggregate::new();
+                read_rows(f, &mut agg).map(|_| agg)
+            })
+            .collect()
+    });
+    let aggregate = match read {
+        Ok(parts) => parts.into_iter().fold(Aggregate::new(), |mut a, b| {
+            a.merge(b);
+            a
+        }),
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let sidecar = serde_json::json!({
+        "settings_sha256": checked.metas[0].digest,
+        "runs": checked.runs,
+    });
+    let output = ScanOutput {
+        inputs: Vec::new(),
+        files: checked.files,
+        skipped: checked.skipped,
+        aggregate: Aggregate::new(),
+    };
+    let analysis = pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k)));
+    let input = ReportInput {
+        cfg: &cfg,
+        scan: &output,
+        analysis: &analysis,
+        nightly: None,
+        run: RunInfo::now(started, started_at, cfg.threads),
+    };
+    let mut sidecar = serde_json::to_vec_pretty(&sidecar).expect("json");
+    sidecar.push(b'\n');
+    if let Err(e) = report::write_all(&input)
+        .and_then(|_| report::write_atomically(&cfg.out_dir, &[(SIDECAR, sidecar)]))
+    {
+        eprintln!("scrapemeter: error: {e}");
+        return Exit::Output;
+    }
+    if !cfg.quiet && args.summary.as_deref() == Some("json") {
+        println!("{}", report::summary::render_json(&input));
+    } else if !cfg.quiet {
+        print!("{}", report::summary::render(&input));
+        println!("reports written to {}", cfg.out_dir.display());
+    }
+    Exit::Success
+}
+
+/// Reads a CSV report: its header and its records.
+fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), String> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let header = r
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .clone();
+    let rows = r
+        .records()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((header, rows))
+}
+
+/// `reduce --merge`: the reports of reduces over disjoint sets of clients, joined. Each
+/// part is already in order; rows are stably sorted by the bytes of their client cell,
+/// which is the order `scan` writes (billing is per client, so nothing is recomputed).
+fn run_merge(args: &ReduceArgs) -> Exit {
+    let Some(out) = &args.out else {
+        eprintln!("scrapemeter: error: --merge needs --out");
+        return Exit::Usage;
+    };
+    let mut dirs = args.paths.clone();
+    dirs.sort();
+    let mut outputs = Vec::new();
+    let mut settings: Option<(PathBuf, Value)> = None;
+    for name in ["violations.csv", "clients.csv"] {
+        let mut header: Option<csv::StringRecord> = None;
+        let mut rows: Vec<csv::StringRecord> = Vec::new();
+        for d in &dirs {
+            let (h, r) = match read_csv(&d.join(name)) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("scrapemeter: error: {e}");
+                    return Exit::Usage;
+                }
+            };
+            match &header {
+                Some(first) if *first != h => {
+                    eprintln!(
+                        "scrapemeter: error: {} has a different header from the first part",
+                        d.join(name).display()
+                    );
+                    return Exit::Usage;
+                }
+                Some(_) => {}
+                None => header = Some(h),
+            }
+            rows.extend(r);
+        }
+        rows.sort_by(|a, b| a[0].as_bytes().cmp(b[0].as_bytes()));
+        let write = || -> csv::Result<Vec<u8>> {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            if let Some(h) = &header {
+                w.write_record(h)?;
+            }
+            for r in &rows {
+                w.write_record(r)?;
+            }
+            w.into_inner().map_err(|e| e.into_error().into())
+        };
+        match write() {
+            Ok(bytes) => outputs.push((name, bytes)),
+            Err(e) => {
+                eprintln!("scrapemeter: error: {e}");
+                return Exit::Output;
+            }
+        }
+    }
+    // The parts must come from partials with one settings digest and no input twice.
+    let mut digest: Option<(PathBuf, String)> = None;
+    let mut runs: BTreeMap<String, (Run, String)> = BTreeMap::new();
+    for d in &dirs {
+        let p = d.join(SIDECAR);
+        let doc: Value = match std::fs::read(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!(
+                    "scrapemeter: error: {}: {e} (is it the output of reduce?)",
+                    p.display()
+                );
+                return Exit::Usage;
+            }
+        };
+        let dg = doc["settings_sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match &digest {
+            Some((first, fd)) if *fd != dg => {
+                eprintln!(
+                    "scrapemeter: error: parts made from partials with different settings: {} has settings digest {fd} but {} has {dg}",
+                    first.display(),
+                    d.display()
+                );
+                return Exit::Usage;
+            }
+            Some(_) => {}
+            None => digest = Some((d.clone(), dg)),
+        }
+        let list: Vec<Run> = serde_json::from_value(doc["runs"].clone()).unwrap_or_default();
+        for r in list {
+            runs.entry(r.run.clone())
+                .or_insert((r, d.display().to_string()));
+        }
+    }
+    if let Err(e) = no_input_twice(runs.values().map(|(r, l)| (r, l.clone()))) {
+        eprintln!("scrapemeter: error: {e}");
+        return Exit::Usage;
+    }
+    let mut sidecar = serde_json::to_vec_pretty(&serde_json::json!({
+        "settings_sha256": digest.map(|d| d.1),
+        "runs": runs.into_values().map(|(r, _)| r).collect::<Vec<_>>(),
+    }))
+    .expect("json");
+    sidecar.push(b'\n');
+    outputs.push((SIDECAR, sidecar));
+    // The parts must share their settings (policy included), where report.json says.
+    for d in &dirs {
+        let Ok(text) = std::fs::read(d.join("report.json")) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_slice::<Value>(&text) else {
+            continue;
+        };
+        match &settings {
+            Some((p, s)) if *s != doc["settings"] => {
+                eprintln!(
+                    "scrapemeter: error: {} and {} were reduced with different settings",
+                    p.display(),
+                    d.display()
+                );
+                return Exit::Usage;
+            }
+            Some(_) => {}
+            None => settings = Some((d.clone(), doc["settings"].clone())),
+        }
+    }
+    if let Err(e) = report::write_atomically(out, &outputs) {
+        eprintln!("scrapemeter: error: {e}");
+        return Exit::Output;
+    }
+    if !args.quiet {
+        println!("merged {} parts into {}", dirs.len(), out.display());
+    }
+    Exit::Success
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_hash_is_stable() {
+        // SHA-256("198.51.100.7") starts 0x…; pinned so the layout cannot drift.
+        let b = bucket_of("198.51.100.7", 256);
+        assert_eq!(b, bucket_of("198.51.100.7", 256));
+        assert!(b < 256);
+        assert_eq!(bucket_of("x", 1), 0);
+        assert_eq!(bucket_dir(7, 256), "bucket=007");
+        assert_eq!(bucket_dir(7, 5000), "bucket=0007");
+    }
+
+    #[test]
+    fn shard_names() {
+        assert!(valid_shard("web-01.2026_10"));
+        assert!(!valid_shard(""));
+        assert!(!valid_shard(".hidden"));
+        assert!(!valid_shard("a/b"));
+    }
+}
