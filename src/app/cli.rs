@@ -3,7 +3,6 @@
 use crate::config::{Config, Overrides, SettingsFile};
 use crate::engine::bill::analyze;
 use crate::input::discover::discover;
-use crate::input::reader::scan;
 use crate::report::{self, ReportInput, RunInfo};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -42,9 +41,9 @@ pub enum Command {
     /// Show one client's activity, windows, damages, rate, paths, user agents and evidence lines.
     Explain(Box<crate::app::explain::ExplainArgs>),
     /// Read access logs (one shard of them) into Parquet partials, for `reduce`.
-    Map(Box<crate::store::partials::MapArgs>),
+    Map(Box<crate::app::map::MapArgs>),
     /// Read Parquet partials from `map` and write the same reports as `scan`.
-    Reduce(Box<crate::store::partials::ReduceArgs>),
+    Reduce(Box<crate::app::reduce::ReduceArgs>),
     /// Rules files: `rules check FILE [--line LINE --format F]`.
     Rules {
         #[command(subcommand)]
@@ -263,8 +262,14 @@ pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
         None => None,
     };
     let cfg = &run_cfg;
-    let progress = crate::input::progress::start(&discovery.inputs, cfg.quiet);
-    let mut output = pool.install(|| scan(&cfg.read, discovery));
+    let progress = crate::app::progress::start(&discovery.inputs, cfg.quiet);
+    let mut output = pool.install(|| {
+        crate::input::reader::scan_with_progress(
+            &cfg.read,
+            discovery,
+            progress.as_ref().map(|p| p.counters()),
+        )
+    });
     drop(progress);
     crate::input::reader::warn_inputs(&output);
     let aggregate = std::mem::take(&mut output.aggregate);
@@ -355,8 +360,8 @@ pub fn main() -> i32 {
             }
         }
         Command::Explain(args) => crate::app::explain::run(*args),
-        Command::Map(args) => crate::store::partials::run_map(*args) as i32,
-        Command::Reduce(args) => crate::store::partials::run_reduce(*args) as i32,
+        Command::Map(args) => crate::app::map::run(*args) as i32,
+        Command::Reduce(args) => crate::app::reduce::run(*args) as i32,
         Command::Rules { action } => crate::app::rules::run(action),
         Command::Generate(args) => match crate::app::generate::run(&args) {
             Ok(()) => 0,

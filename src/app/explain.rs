@@ -20,7 +20,7 @@ use crate::input::format::Request;
 use crate::input::reader::{read_input, scan, OnRequest};
 use crate::input::second_read::{in_file_order, ip_prefilter};
 use crate::report::html::gap_words;
-use crate::report::summary::thousands;
+use crate::report::summary::{clean, thousands};
 use clap::Args;
 use serde::Serialize;
 use serde_json::json;
@@ -211,17 +211,6 @@ pub fn target_key(cfg: &Config, client: &str) -> Vec<u8> {
         i += 1;
     }
     out
-}
-
-/// Log content made safe for a terminal: control characters go (a tab becomes a space).
-pub fn clean(s: &str) -> String {
-    s.chars()
-        .filter_map(|c| match c {
-            '\t' => Some(' '),
-            c if c.is_control() => None,
-            c => Some(c),
-        })
-        .collect()
 }
 
 /// Activity per hour or per day: (bin start, posts, requests), empty bins included.

@@ -4,4 +4,7 @@
 pub mod cli;
 pub mod explain;
 pub mod generate;
+pub mod map;
+pub mod progress;
+pub mod reduce;
 pub mod rules;

@@ -3,9 +3,11 @@
 //! The raw (compressed) bytes pass through a [`Tap`] that counts them and feeds the
 //! SHA-256 of the manifest as they stream, so no input is read twice.
 
+use crate::input::progress::ReadCounters;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::{self, BufReader, Read};
+use std::sync::Arc;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -32,19 +34,27 @@ impl Compression {
     }
 }
 
-/// Counts and hashes every raw byte read through it.
+/// Counts and hashes every raw byte read through it (and tells the progress
+/// counters, when there are any).
 pub struct Tap<'a, R> {
     inner: R,
     hasher: &'a mut Sha256,
     bytes: &'a mut u64,
+    progress: Option<Arc<ReadCounters>>,
 }
 
 impl<'a, R: Read> Tap<'a, R> {
-    pub fn new(inner: R, hasher: &'a mut Sha256, bytes: &'a mut u64) -> Self {
+    pub fn new(
+        inner: R,
+        hasher: &'a mut Sha256,
+        bytes: &'a mut u64,
+        progress: Option<Arc<ReadCounters>>,
+    ) -> Self {
         Tap {
             inner,
             hasher,
             bytes,
+            progress,
         }
     }
 }
@@ -54,7 +64,9 @@ impl<R: Read> Read for Tap<'_, R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         *self.bytes += n as u64;
-        crate::input::progress::bytes_read(n as u64);
+        if let Some(p) = &self.progress {
+            p.bytes_read(n as u64);
+        }
         Ok(n)
     }
 }
@@ -193,7 +205,7 @@ impl Read for BlockReader {
 pub fn sha256_of(path: &std::path::Path) -> io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     let mut bytes = 0;
-    let mut tap = Tap::new(std::fs::File::open(path)?, &mut hasher, &mut bytes);
+    let mut tap = Tap::new(std::fs::File::open(path)?, &mut hasher, &mut bytes, None);
     io::copy(&mut tap, &mut io::sink())?;
     Ok(hasher.finalize().into())
 }

@@ -11,12 +11,14 @@ use crate::input::decompress::{self, Compression, Tap};
 use crate::input::discover::{Discovery, Input, Skipped, Source};
 use crate::input::format::{detect, LineFormat, Request, DETECT_LINES};
 use crate::input::framing::{for_each_line, Frame, MAX_LINE};
+use crate::input::progress::{Counting, ReadCounters};
 use crate::input::spec::ReadSpec;
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 /// How many malformed lines of a file are kept as examples.
 pub const MALFORMED_EXAMPLES: usize = 5;
@@ -144,6 +146,11 @@ pub trait OnRequest {
     #[inline]
     fn keep(&self, _line: &[u8]) -> bool {
         true
+    }
+
+    /// Progress counters to bump while reading, if anyone watches.
+    fn counters(&self) -> Option<Arc<ReadCounters>> {
+        None
     }
 }
 
@@ -344,14 +351,21 @@ fn is_blank_or_comment(l: &[u8]) -> bool {
     l.iter().all(u8::is_ascii_whitespace) || l[0] == b'#'
 }
 
-/// Scans one input into `agg`.
-pub fn scan_input(spec: &ReadSpec, input: &Input, agg: &mut Aggregate) -> FileReport {
+/// Scans one input into `agg`, bumping `progress` (when given) as it goes.
+pub fn scan_input(
+    spec: &ReadSpec,
+    input: &Input,
+    agg: &mut Aggregate,
+    progress: Option<&Arc<ReadCounters>>,
+) -> FileReport {
     let report = read_input(
         spec,
         input,
-        &mut crate::input::progress::Counting::new((spec, agg)),
+        &mut Counting::new((spec, agg), progress.cloned()),
     );
-    crate::input::progress::file_done();
+    if let Some(p) = progress {
+        p.file_done();
+    }
     report
 }
 
@@ -382,7 +396,7 @@ pub fn scan_reader<R: Read + Send, S: OnRequest>(
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     {
-        let tap = Tap::new(&mut raw, &mut hasher, &mut size);
+        let tap = Tap::new(&mut raw, &mut hasher, &mut size, on.counters());
         match decompress::open(tap) {
             Ok((compression, text)) => {
                 report.compression = Some(compression);
@@ -396,7 +410,7 @@ pub fn scan_reader<R: Read + Send, S: OnRequest>(
         }
     }
     // Whatever the decoder left unread still belongs to the file's digest.
-    let mut rest = Tap::new(&mut raw, &mut hasher, &mut size);
+    let mut rest = Tap::new(&mut raw, &mut hasher, &mut size, on.counters());
     if let Err(e) = io::copy(&mut rest, &mut io::sink()) {
         report.complete = false;
         report
@@ -454,6 +468,16 @@ fn skip_identical_files(inputs: Vec<Input>, skipped: &mut Vec<Skipped>) -> Vec<I
 
 /// Scans everything `discovery` found, in parallel on the current rayon pool.
 pub fn scan(spec: &ReadSpec, discovery: Discovery) -> ScanOutput {
+    scan_with_progress(spec, discovery, None)
+}
+
+/// [`scan`], bumping `progress` as it reads.
+pub fn scan_with_progress(
+    spec: &ReadSpec,
+    discovery: Discovery,
+    progress: Option<Arc<ReadCounters>>,
+) -> ScanOutput {
+    let progress = progress.as_ref();
     let Discovery {
         inputs,
         mut skipped,
@@ -473,7 +497,7 @@ pub fn scan(spec: &ReadSpec, discovery: Discovery) -> ScanOutput {
         .fold(
             || (Aggregate::new(), Vec::new()),
             |(mut agg, mut reports), input| {
-                reports.push(scan_input(spec, input, &mut agg));
+                reports.push(scan_input(spec, input, &mut agg, progress));
                 (agg, reports)
             },
         )
@@ -490,7 +514,7 @@ pub fn scan(spec: &ReadSpec, discovery: Discovery) -> ScanOutput {
     let mut stdin_inputs = Vec::new();
     for input in stdin {
         let mut agg = Aggregate::new();
-        let report = scan_input(spec, &input, &mut agg);
+        let report = scan_input(spec, &input, &mut agg, progress);
         let twin = path_reports
             .iter()
             .find(|r| r.sha256.is_some() && r.sha256 == report.sha256);

@@ -12,6 +12,17 @@ const CLIENT_WIDTH: usize = 39;
 /// The width of a terminal that the summary fits.
 const COLUMNS: usize = 80;
 
+/// Log content made safe for a terminal: control characters go (a tab becomes a space).
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| match c {
+            '\t' => Some(' '),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: impl ToString) -> String {
     let s = n.to_string();
@@ -101,7 +112,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
             let _ = writeln!(
                 out,
                 "{:<cw$} {:>7} {:>pw$} {:>dw$}",
-                clip(&crate::app::explain::clean(&c.name), cw),
+                clip(&clean(&c.name), cw),
                 c.windows.len(),
                 thousands(c.billed_posts()),
                 thousands(c.damages()),

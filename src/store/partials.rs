@@ -14,26 +14,20 @@
 //! - key-value metadata under `scrapemeter.*` ([`META_*`](META_SETTINGS)): version,
 //!   settings (canonical JSON) and its SHA-256 digest, shard id, input manifest.
 
-use crate::app::cli::{Exit, ScanArgs};
-use crate::config::{Config, Overrides, SettingsFile};
+use crate::config::Config;
 use crate::engine::aggregate::{Aggregate, Bucket, Series};
-use crate::engine::bill::analyze;
 use crate::engine::time::{parse_rfc3339, Micros};
-use crate::input::client::{display_key, ClientKind, Keyer};
+use crate::input::client::{display_key, ClientKind};
 use crate::input::decompress::Compression;
-use crate::input::discover::{discover, Skipped};
-use crate::input::format::{FieldSet, FormatChoice, JsonFields};
-use crate::input::orgs::Orgs;
+use crate::input::discover::Skipped;
+use crate::input::format::JsonFields;
 use crate::input::post_weight::Weigher;
-use crate::input::reader::{scan, FileReport, FileStatus, MalformedLine, ScanOutput};
-use crate::input::rules::RuleSet;
-use crate::report::{self, ReportInput, RunInfo};
+use crate::input::reader::{FileReport, FileStatus, MalformedLine};
 use arrow_array::builder::{BinaryBuilder, Int64Builder, StringDictionaryBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
 use arrow_array::{Array, ArrayAccessor, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use clap::Args;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
@@ -45,7 +39,6 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Version of the partials layout; a reduce refuses any other.
 pub const PARTIALS_VERSION: &str = "1";
@@ -203,36 +196,6 @@ impl MapSettings {
     }
 }
 
-// ---------------------------------------------------------------------------------
-// map
-
-#[derive(Debug, Args)]
-pub struct MapArgs {
-    /// Logs and settings, exactly as for `scan` (--format, --client, --orgs, --rules,
-    /// --since, --until, --config, …). Policy flags (--threshold, --window, --rate,
-    /// --per, --rounding, --mode) belong to `reduce` and are refused here.
-    #[command(flatten)]
-    pub scan: ScanArgs,
-
-    /// Name of this shard (letters, digits, `.`, `_`, `-`); part of each file's name.
-    /// Default: the first 16 hex digits of SHA-256 over the inputs' SHA-256s.
-    #[arg(long, value_name = "ID")]
-    pub shard: Option<String>,
-
-    /// How many buckets clients are spread over (default 256); every shard of one run
-    /// must use the same number.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BUCKETS)]
-    pub buckets: u32,
-}
-
-fn valid_shard(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-        && !s.starts_with('.')
-}
-
 /// One client's rows, ready to write.
 struct ClientRows {
     client: String,
@@ -240,102 +203,10 @@ struct ClientRows {
     buckets: Vec<Bucket>,
 }
 
-pub fn run_map(args: MapArgs) -> Exit {
-    let started = Instant::now();
-    let MapArgs {
-        scan: scan_args,
-        shard,
-        buckets,
-    } = args;
-    let policy = [
-        ("--threshold", scan_args.policy.threshold.is_some()),
-        ("--window", scan_args.policy.window.is_some()),
-        ("--rate", scan_args.policy.rate.is_some()),
-        ("--per", scan_args.policy.per.is_some()),
-        ("--rounding", scan_args.policy.rounding.is_some()),
-        ("--mode", scan_args.policy.mode.is_some()),
-    ];
-    if let Some((flag, _)) = policy.iter().find(|(_, given)| *given) {
-        eprintln!("scrapemeter: error: {flag} is a billing policy: give it to `reduce`, not `map`");
-        return Exit::Usage;
-    }
-    if buckets == 0 || buckets > 100_000 {
-        eprintln!("scrapemeter: error: --buckets must be between 1 and 100000");
-        return Exit::Usage;
-    }
-    if let Some(s) = &shard {
-        if !valid_shard(s) {
-            eprintln!("scrapemeter: error: --shard '{s}': use letters, digits, '.', '_' and '-' (at most 100, not starting with '.')");
-            return Exit::Usage;
-        }
-    }
-    let cfg = match Box::new(scan_args).into_config() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let (settings, info) = match MapSettings::of(&cfg) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let pool = match crate::app::cli::thread_pool(cfg.threads) {
-        Ok(p) => p,
-        Err(exit) => return exit,
-    };
-    let discovery = discover(&cfg.inputs);
-    let progress = crate::input::progress::start(&discovery.inputs, cfg.quiet);
-    let mut output = pool.install(|| scan(&cfg.read, discovery));
-    drop(progress);
-    crate::input::reader::warn_inputs(&output);
-    let shard = shard.unwrap_or_else(|| {
-        let mut h = Sha256::new();
-        let mut shas: Vec<&str> = output
-            .files
-            .iter()
-            .filter_map(|f| f.sha256.as_deref())
-            .collect();
-        shas.sort_unstable();
-        for s in shas {
-            h.update(s.as_bytes());
-            h.update(b"\n");
-        }
-        hex::encode(h.finalize())[..16].to_string()
-    });
-    let aggregate = std::mem::take(&mut output.aggregate);
-    let written = match write_partials(&cfg, &settings, &info, &shard, buckets, &output, aggregate)
-    {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Output;
-        }
-    };
-    if !cfg.quiet {
-        println!(
-            "shard {shard}: {} clients, {} rows in {} files under {} ({:.1}s)",
-            written.clients,
-            written.rows,
-            written.files,
-            cfg.out_dir.display(),
-            started.elapsed().as_secs_f64()
-        );
-    }
-    if cfg.strict && output.files.iter().any(|f| f.has_problems()) {
-        eprintln!("scrapemeter: --strict: some inputs were malformed, incomplete or unreadable");
-        return Exit::StrictFailure;
-    }
-    Exit::Success
-}
-
-struct Written {
-    clients: usize,
-    rows: usize,
-    files: usize,
+pub struct Written {
+    pub clients: usize,
+    pub rows: usize,
+    pub files: usize,
 }
 
 fn schema() -> Arc<Schema> {
@@ -359,18 +230,22 @@ fn to_i64(n: u64, what: &str) -> Result<i64, String> {
 /// Rows of at most this many go into one record batch.
 const BATCH_ROWS: usize = 1 << 16;
 
-fn write_partials(
-    cfg: &Config,
+/// Writes `aggregate` as the partials of shard `shard` into `out_dir`, one file per
+/// bucket of clients, with `files` and `skipped` as the input manifest.
+#[allow(clippy::too_many_arguments)]
+pub fn write_partials(
+    out_dir: &Path,
     settings: &MapSettings,
     info: &SettingsInfo,
     shard: &str,
     buckets: u32,
-    output: &ScanOutput,
+    files: &[FileReport],
+    skipped: &[Skipped],
     aggregate: Aggregate,
 ) -> Result<Written, String> {
     let (settings_text, digest) = settings.canonical();
-    let inputs = serde_json::to_string(&output.files).map_err(|e| e.to_string())?;
-    let skipped = serde_json::to_string(&output.skipped).map_err(|e| e.to_string())?;
+    let inputs = serde_json::to_string(files).map_err(|e| e.to_string())?;
+    let skipped = serde_json::to_string(skipped).map_err(|e| e.to_string())?;
     let info = serde_json::to_string(info).map_err(|e| e.to_string())?;
     let run = {
         let nanos = std::time::SystemTime::now()
@@ -400,12 +275,12 @@ fn write_partials(
     if by_bucket.is_empty() {
         by_bucket.insert(0, Vec::new());
     }
-    std::fs::create_dir_all(&cfg.out_dir)
-        .map_err(|e| format!("cannot create {}: {e}", cfg.out_dir.display()))?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     let files = by_bucket.len();
     for (b, mut list) in by_bucket {
         list.sort_by(|x, y| x.client.cmp(&y.client).then_with(|| x.raw.cmp(&y.raw)));
-        let dir = cfg.out_dir.join(bucket_dir(b, buckets));
+        let dir = out_dir.join(bucket_dir(b, buckets));
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let meta = vec![
@@ -507,46 +382,6 @@ fn write_file(
     tmp.as_file().sync_all().map_err(|e| err(&e))?;
     tmp.persist(target).map_err(|e| err(&e.error))?;
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------
-// reduce
-
-#[derive(Debug, Args)]
-pub struct ReduceArgs {
-    /// Partial files (.parquet) or folders of them (read recursively; names starting
-    /// with `.` are skipped). With --merge: output folders of earlier reduces.
-    #[arg(value_name = "PARTIALS", required = true)]
-    pub paths: Vec<PathBuf>,
-
-    /// Folder the reports are written to (created if missing).
-    #[arg(long, value_name = "DIR", required_unless_present = "check")]
-    pub out: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub policy: crate::app::cli::PolicyArgs,
-
-    /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-
-    /// Only read the partials' metadata, check it (one settings digest, no input twice)
-    /// and print it as JSON on stdout; write nothing.
-    #[arg(long, conflicts_with = "merge")]
-    pub check: bool,
-
-    /// Join the violations.csv and clients.csv of reduces over disjoint sets of clients
-    /// (e.g. one per bucket) into one pair, in the order `scan` writes them.
-    #[arg(long)]
-    pub merge: bool,
-
-    /// Print nothing on stdout but errors.
-    #[arg(long, short)]
-    pub quiet: bool,
-
-    /// The summary on stdout: text (default) or json (for scripts).
-    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
-    pub summary: Option<String>,
 }
 
 /// The metadata of one partial file.
@@ -680,7 +515,7 @@ pub struct Run {
 }
 
 /// Refuses an input (by SHA-256) read by two different runs; `label` names a run's source.
-fn no_input_twice<'a>(runs: impl Iterator<Item = (&'a Run, String)>) -> Result<(), String> {
+pub fn no_input_twice<'a>(runs: impl Iterator<Item = (&'a Run, String)>) -> Result<(), String> {
     let mut seen: HashMap<&str, (&Run, &str, String)> = HashMap::new();
     for (run, label) in runs {
         for (path, sha) in &run.inputs {
@@ -896,7 +731,7 @@ fn raw_at(a: Option<&dyn Array>, i: usize) -> Option<&[u8]> {
 }
 
 /// Reads the rows of `path` into `agg`, summing equal (client, t).
-fn read_rows(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
+pub fn read_rows(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let file = std::fs::File::open(path).map_err(|e| at(&e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -961,329 +796,6 @@ fn read_rows(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
     Ok(rows)
 }
 
-/// A `Config` for analysing and reporting partials: the map settings from their
-/// metadata, the billing policy from the flags.
-fn reduce_config(
-    args: &ReduceArgs,
-    settings: &MapSettings,
-    info: &SettingsInfo,
-    out: PathBuf,
-) -> Result<Config, String> {
-    let flags = Overrides {
-        format: Some(settings.format.clone()),
-        client: Some(settings.client.clone()),
-        subnet_v4: settings.subnet_ipv4_prefix,
-        subnet_v6: settings.subnet_ipv6_prefix,
-        threshold: args.policy.threshold,
-        window: args.policy.window.clone(),
-        rate: args.policy.rate.clone(),
-        per: args.policy.per,
-        rounding: args.policy.rounding.clone(),
-        mode: args.policy.mode.clone(),
-        threads: args.threads,
-        quiet: args.quiet,
-        no_evidence: true,
-        ..Default::default()
-    };
-    let inputs = args.paths.iter().map(|p| p.display().to_string()).collect();
-    let mut cfg = Config::resolve(inputs, out, flags, SettingsFile::default())?;
-    cfg.read.json = settings.json.clone();
-    cfg.read.since = settings.since;
-    cfg.read.until = settings.until;
-    let mut fields = FieldSet::default();
-    let kind = cfg.read.client.clone();
-    let mut keyer = Keyer::new(kind, &mut fields);
-    if settings.orgs_sha256.is_some() {
-        let mut orgs = Orgs::from_names(
-            settings.orgs.iter().map(|o| o.name.clone()).collect(),
-            settings.orgs.iter().map(|o| o.exempt).collect(),
-        );
-        orgs.sha256 = settings.orgs_sha256.clone().unwrap_or_default();
-        orgs.path = info.orgs_path.clone().unwrap_or_default();
-        orgs.rows = info.orgs_rows.unwrap_or(0);
-        keyer.orgs = Some(Arc::new(orgs));
-    }
-    cfg.read.keyer = keyer;
-    if let Some(sha) = &settings.rules_sha256 {
-        let path = info.rules_path.clone().unwrap_or_default();
-        let mut rules = match &info.rules_text {
-            Some(text) if hex::encode(Sha256::digest(text.as_bytes())) == *sha => {
-                RuleSet::parse(text, &path, &mut fields)?
-            }
-            _ => RuleSet::parse("", &path, &mut fields)?,
-        };
-        rules.sha256 = sha.clone();
-        rules.path = path;
-        cfg.read.weigher = Weigher::Rules(Arc::new(rules));
-    }
-    cfg.read.fields = fields;
-    cfg.read.format = settings.format.parse::<FormatChoice>()?;
-    Ok(cfg)
-}
-
-pub fn run_reduce(args: ReduceArgs) -> Exit {
-    if args.merge {
-        return run_merge(&args);
-    }
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let files = match partial_files(&args.paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let checked = match check(&files) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    if args.check {
-        let first = &checked.metas[0];
-        let doc = serde_json::json!({
-            "settings_sha256": first.digest,
-            "settings": checked.settings,
-            "settings_info": checked.info,
-            "metadata": {
-                META_VERSION: env!("CARGO_PKG_VERSION"),
-                META_PARTIALS: PARTIALS_VERSION,
-                META_SETTINGS: first.settings,
-                META_DIGEST: first.digest,
-                META_INFO: first.info,
-            },
-            "files": checked.metas.len(),
-            "rows": checked.metas.iter().map(|m| m.rows).sum::<i64>(),
-            "shards": checked.metas.iter().map(|m| m.shard.as_str()).collect::<std::collections::BTreeSet<_>>(),
-            "inputs": checked.manifest,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
-        return Exit::Success;
-    }
-    let out = args.out.clone().unwrap_or_default();
-    let cfg = match reduce_config(&args, &checked.settings, &checked.info, out) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let pool = match crate::app::cli::thread_pool(cfg.threads) {
-        Ok(p) => p,
-        Err(exit) => return exit,
-    };
-    // Files are read in parallel, each into its own aggregate, merged once.
-    let read: Result<Vec<Aggregate>, String> = pool.install(|| {
-        use rayon::prelude::*;
-        files
-            .par_iter()
-            .map(|f| {
-                let mut agg = Aggregate::new();
-                read_rows(f, &mut agg).map(|_| agg)
-            })
-            .collect()
-    });
-    let aggregate = match read {
-        Ok(parts) => parts.into_iter().fold(Aggregate::new(), |mut a, b| {
-            a.merge(b);
-            a
-        }),
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let sidecar = serde_json::json!({
-        "settings_sha256": checked.metas[0].digest,
-        "runs": checked.runs,
-    });
-    let output = ScanOutput {
-        inputs: Vec::new(),
-        files: checked.files,
-        skipped: checked.skipped,
-        aggregate: Aggregate::new(),
-    };
-    let analysis = pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k)));
-    let input = ReportInput {
-        cfg: &cfg,
-        scan: &output,
-        analysis: &analysis,
-        nightly: None,
-        run: RunInfo::now(started, started_at, cfg.threads),
-    };
-    let mut sidecar = serde_json::to_vec_pretty(&sidecar).expect("json");
-    sidecar.push(b'\n');
-    if let Err(e) = report::write_all(&input)
-        .and_then(|_| report::write_atomically(&cfg.out_dir, &[(SIDECAR, sidecar)]))
-    {
-        eprintln!("scrapemeter: error: {e}");
-        return Exit::Output;
-    }
-    if !cfg.quiet && args.summary.as_deref() == Some("json") {
-        println!("{}", report::summary::render_json(&input));
-    } else if !cfg.quiet {
-        print!("{}", report::summary::render(&input));
-        println!("reports written to {}", cfg.out_dir.display());
-    }
-    Exit::Success
-}
-
-/// Reads a CSV report: its header and its records.
-fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), String> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let header = r
-        .headers()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .clone();
-    let rows = r
-        .records()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((header, rows))
-}
-
-/// `reduce --merge`: the reports of reduces over disjoint sets of clients, joined. Each
-/// part is already in order; rows are stably sorted by the bytes of their client cell,
-/// which is the order `scan` writes (billing is per client, so nothing is recomputed).
-fn run_merge(args: &ReduceArgs) -> Exit {
-    let Some(out) = &args.out else {
-        eprintln!("scrapemeter: error: --merge needs --out");
-        return Exit::Usage;
-    };
-    let mut dirs = args.paths.clone();
-    dirs.sort();
-    let mut outputs = Vec::new();
-    let mut settings: Option<(PathBuf, Value)> = None;
-    for name in ["violations.csv", "clients.csv"] {
-        let mut header: Option<csv::StringRecord> = None;
-        let mut rows: Vec<csv::StringRecord> = Vec::new();
-        for d in &dirs {
-            let (h, r) = match read_csv(&d.join(name)) {
-                Ok(x) => x,
-                Err(e) => {
-                    eprintln!("scrapemeter: error: {e}");
-                    return Exit::Usage;
-                }
-            };
-            match &header {
-                Some(first) if *first != h => {
-                    eprintln!(
-                        "scrapemeter: error: {} has a different header from the first part",
-                        d.join(name).display()
-                    );
-                    return Exit::Usage;
-                }
-                Some(_) => {}
-                None => header = Some(h),
-            }
-            rows.extend(r);
-        }
-        rows.sort_by(|a, b| a[0].as_bytes().cmp(b[0].as_bytes()));
-        let write = || -> csv::Result<Vec<u8>> {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            if let Some(h) = &header {
-                w.write_record(h)?;
-            }
-            for r in &rows {
-                w.write_record(r)?;
-            }
-            w.into_inner().map_err(|e| e.into_error().into())
-        };
-        match write() {
-            Ok(bytes) => outputs.push((name, bytes)),
-            Err(e) => {
-                eprintln!("scrapemeter: error: {e}");
-                return Exit::Output;
-            }
-        }
-    }
-    // The parts must come from partials with one settings digest and no input twice.
-    let mut digest: Option<(PathBuf, String)> = None;
-    let mut runs: BTreeMap<String, (Run, String)> = BTreeMap::new();
-    for d in &dirs {
-        let p = d.join(SIDECAR);
-        let doc: Value = match std::fs::read(&p)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!(
-                    "scrapemeter: error: {}: {e} (is it the output of reduce?)",
-                    p.display()
-                );
-                return Exit::Usage;
-            }
-        };
-        let dg = doc["settings_sha256"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        match &digest {
-            Some((first, fd)) if *fd != dg => {
-                eprintln!(
-                    "scrapemeter: error: parts made from partials with different settings: {} has settings digest {fd} but {} has {dg}",
-                    first.display(),
-                    d.display()
-                );
-                return Exit::Usage;
-            }
-            Some(_) => {}
-            None => digest = Some((d.clone(), dg)),
-        }
-        let list: Vec<Run> = serde_json::from_value(doc["runs"].clone()).unwrap_or_default();
-        for r in list {
-            runs.entry(r.run.clone())
-                .or_insert((r, d.display().to_string()));
-        }
-    }
-    if let Err(e) = no_input_twice(runs.values().map(|(r, l)| (r, l.clone()))) {
-        eprintln!("scrapemeter: error: {e}");
-        return Exit::Usage;
-    }
-    let mut sidecar = serde_json::to_vec_pretty(&serde_json::json!({
-        "settings_sha256": digest.map(|d| d.1),
-        "runs": runs.into_values().map(|(r, _)| r).collect::<Vec<_>>(),
-    }))
-    .expect("json");
-    sidecar.push(b'\n');
-    outputs.push((SIDECAR, sidecar));
-    // The parts must share their settings (policy included), where report.json says.
-    for d in &dirs {
-        let Ok(text) = std::fs::read(d.join("report.json")) else {
-            continue;
-        };
-        let Ok(doc) = serde_json::from_slice::<Value>(&text) else {
-            continue;
-        };
-        match &settings {
-            Some((p, s)) if *s != doc["settings"] => {
-                eprintln!(
-                    "scrapemeter: error: {} and {} were reduced with different settings",
-                    p.display(),
-                    d.display()
-                );
-                return Exit::Usage;
-            }
-            Some(_) => {}
-            None => settings = Some((d.clone(), doc["settings"].clone())),
-        }
-    }
-    if let Err(e) = report::write_atomically(out, &outputs) {
-        eprintln!("scrapemeter: error: {e}");
-        return Exit::Output;
-    }
-    if !args.quiet {
-        println!("merged {} parts into {}", dirs.len(), out.display());
-    }
-    Exit::Success
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1297,13 +809,5 @@ mod tests {
         assert_eq!(bucket_of("x", 1), 0);
         assert_eq!(bucket_dir(7, 256), "bucket=007");
         assert_eq!(bucket_dir(7, 5000), "bucket=0007");
-    }
-
-    #[test]
-    fn shard_names() {
-        assert!(valid_shard("web-01.2026_10"));
-        assert!(!valid_shard(""));
-        assert!(!valid_shard(".hidden"));
-        assert!(!valid_shard("a/b"));
     }
 }

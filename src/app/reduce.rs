@@ -1,0 +1,387 @@
+//! `scrapemeter reduce`: reads Parquet partials from `map` and writes the same reports
+//! as `scan` would have over all their inputs; `--merge` joins the reports of reduces
+//! over disjoint sets of clients; `--check` prints the partials' metadata.
+
+use crate::app::cli::{thread_pool, Exit, PolicyArgs};
+use crate::config::{Config, Overrides, SettingsFile};
+use crate::engine::aggregate::Aggregate;
+use crate::engine::bill::analyze;
+use crate::input::client::Keyer;
+use crate::input::format::{FieldSet, FormatChoice};
+use crate::input::orgs::Orgs;
+use crate::input::post_weight::Weigher;
+use crate::input::reader::ScanOutput;
+use crate::input::rules::RuleSet;
+use crate::report::{self, ReportInput, RunInfo};
+use crate::store::partials::{
+    check, no_input_twice, partial_files, read_rows, MapSettings, Run, SettingsInfo, META_DIGEST,
+    META_INFO, META_PARTIALS, META_SETTINGS, META_VERSION, PARTIALS_VERSION, SIDECAR,
+};
+use clap::Args;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Args)]
+pub struct ReduceArgs {
+    /// Partial files (.parquet) or folders of them (read recursively; names starting
+    /// with `.` are skipped). With --merge: output folders of earlier reduces.
+    #[arg(value_name = "PARTIALS", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Folder the reports are written to (created if missing).
+    #[arg(long, value_name = "DIR", required_unless_present = "check")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Only read the partials' metadata, check it (one settings digest, no input twice)
+    /// and print it as JSON on stdout; write nothing.
+    #[arg(long, conflicts_with = "merge")]
+    pub check: bool,
+
+    /// Join the violations.csv and clients.csv of reduces over disjoint sets of clients
+    /// (e.g. one per bucket) into one pair, in the order `scan` writes them.
+    #[arg(long)]
+    pub merge: bool,
+
+    /// Print nothing on stdout but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// The summary on stdout: text (default) or json (for scripts).
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub summary: Option<String>,
+}
+
+/// A `Config` for analysing and reporting partials: the map settings from their
+/// metadata, the billing policy from the flags.
+fn reduce_config(
+    args: &ReduceArgs,
+    settings: &MapSettings,
+    info: &SettingsInfo,
+    out: PathBuf,
+) -> Result<Config, String> {
+    let flags = Overrides {
+        format: Some(settings.format.clone()),
+        client: Some(settings.client.clone()),
+        subnet_v4: settings.subnet_ipv4_prefix,
+        subnet_v6: settings.subnet_ipv6_prefix,
+        threshold: args.policy.threshold,
+        window: args.policy.window.clone(),
+        rate: args.policy.rate.clone(),
+        per: args.policy.per,
+        rounding: args.policy.rounding.clone(),
+        mode: args.policy.mode.clone(),
+        threads: args.threads,
+        quiet: args.quiet,
+        no_evidence: true,
+        ..Default::default()
+    };
+    let inputs = args.paths.iter().map(|p| p.display().to_string()).collect();
+    let mut cfg = Config::resolve(inputs, out, flags, SettingsFile::default())?;
+    cfg.read.json = settings.json.clone();
+    cfg.read.since = settings.since;
+    cfg.read.until = settings.until;
+    let mut fields = FieldSet::default();
+    let kind = cfg.read.client.clone();
+    let mut keyer = Keyer::new(kind, &mut fields);
+    if settings.orgs_sha256.is_some() {
+        let mut orgs = Orgs::from_names(
+            settings.orgs.iter().map(|o| o.name.clone()).collect(),
+            settings.orgs.iter().map(|o| o.exempt).collect(),
+        );
+        orgs.sha256 = settings.orgs_sha256.clone().unwrap_or_default();
+        orgs.path = info.orgs_path.clone().unwrap_or_default();
+        orgs.rows = info.orgs_rows.unwrap_or(0);
+        keyer.orgs = Some(Arc::new(orgs));
+    }
+    cfg.read.keyer = keyer;
+    if let Some(sha) = &settings.rules_sha256 {
+        let path = info.rules_path.clone().unwrap_or_default();
+        let mut rules = match &info.rules_text {
+            Some(text) if hex::encode(Sha256::digest(text.as_bytes())) == *sha => {
+                RuleSet::parse(text, &path, &mut fields)?
+            }
+            _ => RuleSet::parse("", &path, &mut fields)?,
+        };
+        rules.sha256 = sha.clone();
+        rules.path = path;
+        cfg.read.weigher = Weigher::Rules(Arc::new(rules));
+    }
+    cfg.read.fields = fields;
+    cfg.read.format = settings.format.parse::<FormatChoice>()?;
+    Ok(cfg)
+}
+
+/// Runs `reduce`.
+pub fn run(args: ReduceArgs) -> Exit {
+    if args.merge {
+        return run_merge(&args);
+    }
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let files = match partial_files(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let checked = match check(&files) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    if args.check {
+        let first = &checked.metas[0];
+        let doc = serde_json::json!({
+            "settings_sha256": first.digest,
+            "settings": checked.settings,
+            "settings_info": checked.info,
+            "metadata": {
+                META_VERSION: env!("CARGO_PKG_VERSION"),
+                META_PARTIALS: PARTIALS_VERSION,
+                META_SETTINGS: first.settings,
+                META_DIGEST: first.digest,
+                META_INFO: first.info,
+            },
+            "files": checked.metas.len(),
+            "rows": checked.metas.iter().map(|m| m.rows).sum::<i64>(),
+            "shards": checked.metas.iter().map(|m| m.shard.as_str()).collect::<std::collections::BTreeSet<_>>(),
+            "inputs": checked.manifest,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        return Exit::Success;
+    }
+    let out = args.out.clone().unwrap_or_default();
+    let cfg = match reduce_config(&args, &checked.settings, &checked.info, out) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let pool = match thread_pool(cfg.threads) {
+        Ok(p) => p,
+        Err(exit) => return exit,
+    };
+    // Files are read in parallel, each into its own aggregate, merged once.
+    let read: Result<Vec<Aggregate>, String> = pool.install(|| {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .map(|f| {
+                let mut agg = Aggregate::new();
+                read_rows(f, &mut agg).map(|_| agg)
+            })
+            .collect()
+    });
+    let aggregate = match read {
+        Ok(parts) => parts.into_iter().fold(Aggregate::new(), |mut a, b| {
+            a.merge(b);
+            a
+        }),
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let sidecar = serde_json::json!({
+        "settings_sha256": checked.metas[0].digest,
+        "runs": checked.runs,
+    });
+    let output = ScanOutput {
+        inputs: Vec::new(),
+        files: checked.files,
+        skipped: checked.skipped,
+        aggregate: Aggregate::new(),
+    };
+    let analysis = pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k)));
+    let input = ReportInput {
+        cfg: &cfg,
+        scan: &output,
+        analysis: &analysis,
+        nightly: None,
+        run: RunInfo::now(started, started_at, cfg.threads),
+    };
+    let mut sidecar = serde_json::to_vec_pretty(&sidecar).expect("json");
+    sidecar.push(b'\n');
+    if let Err(e) = report::write_all(&input)
+        .and_then(|_| report::write_atomically(&cfg.out_dir, &[(SIDECAR, sidecar)]))
+    {
+        eprintln!("scrapemeter: error: {e}");
+        return Exit::Output;
+    }
+    if !cfg.quiet && args.summary.as_deref() == Some("json") {
+        println!("{}", report::summary::render_json(&input));
+    } else if !cfg.quiet {
+        print!("{}", report::summary::render(&input));
+        println!("reports written to {}", cfg.out_dir.display());
+    }
+    Exit::Success
+}
+
+/// Reads a CSV report: its header and its records.
+fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), String> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let header = r
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .clone();
+    let rows = r
+        .records()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((header, rows))
+}
+
+/// `reduce --merge`: the reports of reduces over disjoint sets of clients, joined. Each
+/// part is already in order; rows are stably sorted by the bytes of their client cell,
+/// which is the order `scan` writes (billing is per client, so nothing is recomputed).
+fn run_merge(args: &ReduceArgs) -> Exit {
+    let Some(out) = &args.out else {
+        eprintln!("scrapemeter: error: --merge needs --out");
+        return Exit::Usage;
+    };
+    let mut dirs = args.paths.clone();
+    dirs.sort();
+    let mut outputs = Vec::new();
+    let mut settings: Option<(PathBuf, Value)> = None;
+    for name in ["violations.csv", "clients.csv"] {
+        let mut header: Option<csv::StringRecord> = None;
+        let mut rows: Vec<csv::StringRecord> = Vec::new();
+        for d in &dirs {
+            let (h, r) = match read_csv(&d.join(name)) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("scrapemeter: error: {e}");
+                    return Exit::Usage;
+                }
+            };
+            match &header {
+                Some(first) if *first != h => {
+                    eprintln!(
+                        "scrapemeter: error: {} has a different header from the first part",
+                        d.join(name).display()
+                    );
+                    return Exit::Usage;
+                }
+                Some(_) => {}
+                None => header = Some(h),
+            }
+            rows.extend(r);
+        }
+        rows.sort_by(|a, b| a[0].as_bytes().cmp(b[0].as_bytes()));
+        let write = || -> csv::Result<Vec<u8>> {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            if let Some(h) = &header {
+                w.write_record(h)?;
+            }
+            for r in &rows {
+                w.write_record(r)?;
+            }
+            w.into_inner().map_err(|e| e.into_error().into())
+        };
+        match write() {
+            Ok(bytes) => outputs.push((name, bytes)),
+            Err(e) => {
+                eprintln!("scrapemeter: error: {e}");
+                return Exit::Output;
+            }
+        }
+    }
+    // The parts must come from partials with one settings digest and no input twice.
+    let mut digest: Option<(PathBuf, String)> = None;
+    let mut runs: BTreeMap<String, (Run, String)> = BTreeMap::new();
+    for d in &dirs {
+        let p = d.join(SIDECAR);
+        let doc: Value = match std::fs::read(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!(
+                    "scrapemeter: error: {}: {e} (is it the output of reduce?)",
+                    p.display()
+                );
+                return Exit::Usage;
+            }
+        };
+        let dg = doc["settings_sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match &digest {
+            Some((first, fd)) if *fd != dg => {
+                eprintln!(
+                    "scrapemeter: error: parts made from partials with different settings: {} has settings digest {fd} but {} has {dg}",
+                    first.display(),
+                    d.display()
+                );
+                return Exit::Usage;
+            }
+            Some(_) => {}
+            None => digest = Some((d.clone(), dg)),
+        }
+        let list: Vec<Run> = serde_json::from_value(doc["runs"].clone()).unwrap_or_default();
+        for r in list {
+            runs.entry(r.run.clone())
+                .or_insert((r, d.display().to_string()));
+        }
+    }
+    if let Err(e) = no_input_twice(runs.values().map(|(r, l)| (r, l.clone()))) {
+        eprintln!("scrapemeter: error: {e}");
+        return Exit::Usage;
+    }
+    let mut sidecar = serde_json::to_vec_pretty(&serde_json::json!({
+        "settings_sha256": digest.map(|d| d.1),
+        "runs": runs.into_values().map(|(r, _)| r).collect::<Vec<_>>(),
+    }))
+    .expect("json");
+    sidecar.push(b'\n');
+    outputs.push((SIDECAR, sidecar));
+    // The parts must share their settings (policy included), where report.json says.
+    for d in &dirs {
+        let Ok(text) = std::fs::read(d.join("report.json")) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_slice::<Value>(&text) else {
+            continue;
+        };
+        match &settings {
+            Some((p, s)) if *s != doc["settings"] => {
+                eprintln!(
+                    "scrapemeter: error: {} and {} were reduced with different settings",
+                    p.display(),
+                    d.display()
+                );
+                return Exit::Usage;
+            }
+            Some(_) => {}
+            None => settings = Some((d.clone(), doc["settings"].clone())),
+        }
+    }
+    if let Err(e) = report::write_atomically(out, &outputs) {
+        eprintln!("scrapemeter: error: {e}");
+        return Exit::Output;
+    }
+    if !args.quiet {
+        println!("merged {} parts into {}", dirs.len(), out.display());
+    }
+    Exit::Success
+}
