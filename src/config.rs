@@ -6,15 +6,50 @@ use crate::engine::bill::Policy;
 use crate::engine::damages::{Rate, Rounding};
 use crate::engine::time::{parse_duration, parse_rfc3339, Micros};
 use crate::engine::window::Mode;
+use crate::engine::InvalidValue;
 use crate::input::client::{ClientKind, Keyer};
 use crate::input::format::{FieldSet, FormatChoice, JsonFields};
-use crate::input::orgs::Orgs;
+use crate::input::orgs::{Orgs, OrgsError};
 use crate::input::post_weight::Weigher;
-use crate::input::rules::RuleSet;
+use crate::input::rules::{RuleSet, RulesError};
 use crate::input::spec::ReadSpec;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Why the settings cannot be resolved (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid settings file {}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Orgs(#[from] OrgsError),
+    /// A flag or setting with a value that is not valid; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl SettingsError {
+    fn invalid(message: String) -> Self {
+        SettingsError::Invalid(message)
+    }
+}
+
+impl From<InvalidValue> for SettingsError {
+    fn from(e: InvalidValue) -> Self {
+        SettingsError::Invalid(e.0)
+    }
+}
 
 /// Everything a run needs to know, validated: how to read ([`ReadSpec`]), how to bill
 /// ([`Policy`]), and the run's own settings.
@@ -72,11 +107,16 @@ pub struct SettingsFile {
 }
 
 impl SettingsFile {
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read settings file {}: {e}", path.display()))?;
-        let mut file: SettingsFile = toml::from_str(&text)
-            .map_err(|e| format!("invalid settings file {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut file: SettingsFile =
+            toml::from_str(&text).map_err(|source| SettingsError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
         // Files named in the settings file are relative to its folder.
         if let Some(dir) = path.parent() {
             file.rules = file.rules.map(|p| dir.join(p));
@@ -117,9 +157,11 @@ pub const DEFAULT_THRESHOLD: u64 = 1_000_000;
 pub const DEFAULT_RATE: &str = "15000";
 pub const DEFAULT_PER: u64 = 1_000_000;
 
-fn rfc3339(name: &str, s: &str) -> Result<Micros, String> {
+fn rfc3339(name: &str, s: &str) -> Result<Micros, SettingsError> {
     parse_rfc3339(s.trim().as_bytes()).ok_or_else(|| {
-        format!("--{name} '{s}' is not an RFC 3339 time (e.g. 2026-10-10T00:00:00Z)")
+        SettingsError::Invalid(format!(
+            "--{name} '{s}' is not an RFC 3339 time (e.g. 2026-10-10T00:00:00Z)"
+        ))
     })
 }
 
@@ -130,9 +172,11 @@ impl Config {
         out_dir: PathBuf,
         flags: Overrides,
         file: SettingsFile,
-    ) -> Result<Config, String> {
+    ) -> Result<Config, SettingsError> {
         if inputs.is_empty() {
-            return Err("no input paths given (use - to read standard input)".into());
+            return Err(SettingsError::Invalid(
+                "no input paths given (use - to read standard input)".into(),
+            ));
         }
         let format: FormatChoice = flags
             .format
@@ -145,22 +189,26 @@ impl Config {
             flags.subnet_v6.or(file.subnet_v6).unwrap_or(64),
         )?;
         let window = parse_duration(&flags.window.or(file.window).unwrap_or_else(|| "24h".into()))
-            .map_err(|e| format!("--window: {e}"))?;
+            .map_err(|e| SettingsError::Invalid(format!("--window: {e}")))?;
         let rate_text = match (flags.rate, file.rate) {
             (Some(r), _) => r,
             (None, Some(toml::Value::String(s))) => s,
             (None, Some(toml::Value::Integer(i))) => i.to_string(),
             (None, Some(toml::Value::Float(f))) => f.to_string(),
-            (None, Some(other)) => return Err(format!("rate: expected a decimal, got {other}")),
+            (None, Some(other)) => {
+                return Err(SettingsError::invalid(format!(
+                    "rate: expected a decimal, got {other}"
+                )))
+            }
             (None, None) => DEFAULT_RATE.into(),
         };
         let rate: Rate = rate_text
             .trim()
             .parse()
-            .map_err(|e| format!("--rate: {e}"))?;
+            .map_err(|e| SettingsError::Invalid(format!("--rate: {e}")))?;
         let per = flags.per.or(file.per).unwrap_or(DEFAULT_PER);
         if per == 0 {
-            return Err("--per must be at least 1".into());
+            return Err(SettingsError::Invalid("--per must be at least 1".into()));
         }
         let rounding: Rounding = flags
             .rounding
@@ -184,22 +232,31 @@ impl Config {
             .transpose()?;
         if let (Some(s), Some(u)) = (since, until) {
             if s >= u {
-                return Err("--since must be before --until".into());
+                return Err(SettingsError::Invalid(
+                    "--since must be before --until".into(),
+                ));
             }
         }
         let threads = match flags.threads.or(file.threads) {
-            Some(0) => return Err("--threads must be at least 1".into()),
+            Some(0) => {
+                return Err(SettingsError::Invalid(
+                    "--threads must be at least 1".into(),
+                ))
+            }
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let lateness = match flags.lateness.or(file.lateness) {
             None => 3_600 * crate::engine::time::MICROS_PER_SEC,
             Some(s) if matches!(s.trim(), "0" | "0s") => 0,
-            Some(s) => parse_duration(&s).map_err(|e| format!("--lateness: {e}"))?,
+            Some(s) => parse_duration(&s)
+                .map_err(|e| SettingsError::Invalid(format!("--lateness: {e}")))?,
         };
         let state = flags.state.or(file.state);
         if flags.state_reset && state.is_none() {
-            return Err("--state-reset needs --state DIR".into());
+            return Err(SettingsError::Invalid(
+                "--state-reset needs --state DIR".into(),
+            ));
         }
         let mut fields = FieldSet::default();
         let mut keyer = Keyer::new(client.clone(), &mut fields);
@@ -256,6 +313,7 @@ mod tests {
             flags,
             toml::from_str(file).map_err(|e| e.to_string())?,
         )
+        .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -1,25 +1,14 @@
-//! The command line: clap-derive flags → a [`Config`] → a run → an exit status.
+//! The command line: clap-derive flags, one struct per command, turned into a
+//! [`Config`] once; [`main`] runs the command and turns its outcome into an exit status.
+//!
+//! Flag groups are shared where commands share a meaning: [`InputArgs`] (what to read
+//! and how) by `scan`, `explain` and `map`; [`PolicyArgs`] (how to bill) by `scan`,
+//! `explain` and `reduce`. Each command's own flags live in its file.
 
+use crate::app::error::{Error, Exit};
 use crate::config::{Config, Overrides, SettingsFile};
-use crate::engine::bill::analyze;
-use crate::input::discover::discover;
-use crate::report::{self, ReportInput, RunInfo};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-use std::time::Instant;
-
-/// What each exit status means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Success = 0,
-    /// `--strict` saw malformed lines or incomplete, unreadable or unrecognised inputs.
-    StrictFailure = 1,
-    /// Bad flags, settings, rules or orgs files; a refused state, or a state folder
-    /// another run holds.
-    Usage = 2,
-    /// The outputs or the state could not be written.
-    Output = 3,
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read access logs and write violations.csv, clients.csv, report.json and report.html.
-    Scan(Box<ScanArgs>),
+    Scan(Box<crate::app::scan::ScanArgs>),
     /// Write deterministic synthetic access logs (the bundled sample logs, benchmark sets).
     Generate(crate::app::generate::GenerateArgs),
     /// Show one client's activity, windows, damages, rate, paths, user agents and evidence lines.
@@ -51,16 +40,14 @@ pub enum Command {
     },
 }
 
+/// What to read and how: the inputs, their format, what a client is, post weights,
+/// the time range. Shared by `scan`, `explain` and `map`.
 #[derive(Debug, Args)]
-pub struct ScanArgs {
+pub struct InputArgs {
     /// Log files, directories (read recursively), glob patterns, or - for standard input.
     /// gzip, zstd and plain text are told apart by their first bytes.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<String>,
-
-    /// Folder the reports are written to (created if missing).
-    #[arg(long, value_name = "DIR", required = true)]
-    pub out: Option<PathBuf>,
 
     /// Settings file (TOML) with the same settings as these flags; flags override it.
     #[arg(long, value_name = "FILE")]
@@ -93,9 +80,6 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
 
-    #[command(flatten)]
-    pub policy: PolicyArgs,
-
     /// Ignore requests before this RFC 3339 time (counted as out of range).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
@@ -107,42 +91,33 @@ pub struct ScanArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-
-    /// Exit with status 1 when any line is malformed or any input incomplete, unreadable or unrecognised.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// Skip the second read of the logs (faster): it finds the raw log lines of each
-    /// billed window's first and last request, each reported client's top paths and
-    /// user agents and, with --orgs, each organisation's top member keys. Without it,
-    /// the evidence fields of report.json stay empty and the tops and members are left out.
-    #[arg(long)]
-    pub no_evidence: bool,
-
-    /// Print nothing on stdout but errors (and no progress on stderr).
-    #[arg(long, short)]
-    pub quiet: bool,
-
-    /// Nightly state folder: carries the trailing buckets, the windows already billed
-    /// final, the inputs already read and the watermark from one run to the next.
-    #[arg(long, value_name = "DIR")]
-    pub state: Option<PathBuf>,
-
-    /// How long after the newest request the logs are taken as complete (default 1h):
-    /// the watermark is the newest request time minus this.
-    #[arg(long, value_name = "DURATION")]
-    pub lateness: Option<String>,
-
-    /// Start the nightly state afresh (after a change of settings, or a damaged state).
-    #[arg(long)]
-    pub state_reset: bool,
-
-    /// The summary on stdout: text (default) or json (for scripts).
-    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
-    pub summary: Option<String>,
 }
 
-/// The billing policy: what breaches and what it costs. Shared by `scan` and `reduce`.
+impl InputArgs {
+    /// These flags as settings over the settings file, and the file (if any).
+    pub fn overrides(self) -> Result<(Vec<String>, Overrides, SettingsFile), Error> {
+        let file = match &self.config {
+            Some(p) => SettingsFile::load(p)?,
+            None => SettingsFile::default(),
+        };
+        let flags = Overrides {
+            format: self.format,
+            client: self.client,
+            subnet_v4: self.subnet_v4,
+            subnet_v6: self.subnet_v6,
+            since: self.since,
+            until: self.until,
+            threads: self.threads,
+            rules: self.rules,
+            orgs: self.orgs,
+            ..Default::default()
+        };
+        Ok((self.paths, flags, file))
+    }
+}
+
+/// The billing policy: what breaches and what it costs. Shared by `scan`, `explain`
+/// and `reduce`.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// A window breaches when its posts are strictly more than this (default 1000000).
@@ -170,169 +145,42 @@ pub struct PolicyArgs {
     pub mode: Option<String>,
 }
 
-impl ScanArgs {
-    pub(crate) fn into_config(self: Box<Self>) -> Result<Config, String> {
-        let file = match &self.config {
-            Some(p) => SettingsFile::load(p)?,
-            None => SettingsFile::default(),
-        };
-        let flags = Overrides {
-            format: self.format,
-            client: self.client,
-            subnet_v4: self.subnet_v4,
-            subnet_v6: self.subnet_v6,
-            threshold: self.policy.threshold,
-            window: self.policy.window,
-            rate: self.policy.rate,
-            per: self.policy.per,
-            rounding: self.policy.rounding,
-            mode: self.policy.mode,
-            since: self.since,
-            until: self.until,
-            threads: self.threads,
-            strict: self.strict,
-            quiet: self.quiet,
-            no_evidence: self.no_evidence,
-            rules: self.rules,
-            orgs: self.orgs,
-            state: self.state,
-            lateness: self.lateness,
-            state_reset: self.state_reset,
-        };
-        Config::resolve(self.paths, self.out.unwrap_or_default(), flags, file)
+impl PolicyArgs {
+    /// Puts these flags into `flags`.
+    pub fn apply(self, flags: &mut Overrides) {
+        flags.threshold = self.threshold;
+        flags.window = self.window;
+        flags.rate = self.rate;
+        flags.per = self.per;
+        flags.rounding = self.rounding;
+        flags.mode = self.mode;
     }
 }
 
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+/// Resolves the settings of a command that reads logs and bills them.
+pub fn resolve(
+    input: InputArgs,
+    policy: PolicyArgs,
+    out: PathBuf,
+    more: impl FnOnce(&mut Overrides),
+) -> Result<Config, Error> {
+    let (paths, mut flags, file) = input.overrides()?;
+    policy.apply(&mut flags);
+    more(&mut flags);
+    Ok(Config::resolve(paths, out, flags, file)?)
 }
 
-/// The worker pool of `threads` threads; failing to start it is reported as a usage error.
-pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, Exit> {
+/// The worker pool of `threads` threads; failing to start it is a usage error.
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| {
-            eprintln!("scrapemeter: error: cannot start {threads} threads: {e}");
-            Exit::Usage
-        })
+        .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))
 }
 
-/// Runs `scan` with a resolved config; the clock is read here, at the edge.
-pub fn run_scan(cfg: &Config) -> Exit {
-    run_scan_with(cfg, false)
-}
-
-/// [`run_scan`], printing the summary as JSON when `json_summary`.
-pub fn run_scan_with(cfg: &Config, json_summary: bool) -> Exit {
-    let started = Instant::now();
-    let started_at = now_rfc3339();
-    let pool = match crate::app::cli::thread_pool(cfg.threads) {
-        Ok(p) => p,
-        Err(exit) => return exit,
-    };
-    // With nightly state: one run at a time holds the state folder, from before it
-    // reads the state until it has written the new one (the lock goes with `_lock`).
-    let _lock = match &cfg.state {
-        Some(dir) => match crate::store::nightly::lock(dir, &started_at) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                let (msg, exit) = match e {
-                    crate::store::nightly::LockError::Busy(m) => (m, Exit::Usage),
-                    crate::store::nightly::LockError::Io(m) => (m, Exit::Output),
-                };
-                eprintln!("scrapemeter: error: {msg}; nothing was read or written");
-                return exit;
-            }
-        },
-        None => None,
-    };
-    let mut discovery = discover(&cfg.inputs);
-    // With nightly state: load it (refusing a damaged one), skip the inputs it has
-    // read, and take the previous watermark as the edge of late data.
-    let mut run_cfg = cfg.clone();
-    let mut nightly = match &cfg.state {
-        Some(_) => match crate::store::nightly::Run::start(&mut run_cfg, &mut discovery) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("scrapemeter: error: {e}");
-                return Exit::Usage;
-            }
-        },
-        None => None,
-    };
-    let cfg = &run_cfg;
-    let progress = crate::app::progress::start(&discovery.inputs, cfg.quiet);
-    let mut output = pool.install(|| {
-        crate::input::reader::scan_with_progress(
-            &cfg.read,
-            discovery,
-            progress.as_ref().map(|p| p.counters()),
-        )
-    });
-    drop(progress);
-    crate::input::reader::warn_inputs(&output);
-    let aggregate = std::mem::take(&mut output.aggregate);
-    let mut analysis = match &mut nightly {
-        Some(run) => {
-            let a = pool.install(|| run.analyze(cfg, &mut output.files, aggregate));
-            warn_nightly(run, &output.files);
-            a
-        }
-        None => pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k))),
-    };
-    if cfg.evidence {
-        pool.install(|| crate::input::second_read::attach(&cfg.read, &output, &mut analysis));
-    }
-    let state_file = nightly.as_mut().map(|run| {
-        let (dir, bytes) = run.finish(&analysis);
-        (dir, crate::store::nightly::FILE_NAME, bytes)
-    });
-    let input = ReportInput {
-        cfg,
-        scan: &output,
-        analysis: &analysis,
-        nightly: nightly.as_ref().map(|r| &r.nightly),
-        run: RunInfo::now(started, started_at, cfg.threads),
-    };
-    // The state is committed last, with the reports: all of them or none.
-    if let Err(e) = report::write_all_with(&input, state_file.into_iter().collect()) {
-        eprintln!("scrapemeter: error: {e}; no report and no state was changed");
-        return Exit::Output;
-    }
-    if !cfg.quiet && json_summary {
-        println!("{}", report::summary::render_json(&input));
-    } else if !cfg.quiet {
-        print!("{}", report::summary::render(&input));
-        println!("reports written to {}", cfg.out_dir.display());
-    }
-    if cfg.strict && output.files.iter().any(|f| f.has_problems()) {
-        eprintln!("scrapemeter: --strict: some inputs were malformed, incomplete or unreadable");
-        return Exit::StrictFailure;
-    }
-    Exit::Success
-}
-
-/// Late requests and inputs that changed since an earlier run are never silent.
-fn warn_nightly(run: &crate::store::nightly::Run, files: &[crate::input::reader::FileReport]) {
-    for f in files {
-        if let Some(n) = f.late.filter(|&n| n > 0) {
-            eprintln!(
-                "scrapemeter: warning: {}: {n} late requests (before the previous watermark {}): counted, not billed",
-                f.path,
-                run.prev
-                    .watermark
-                    .map(crate::engine::time::format_rfc3339)
-                    .unwrap_or_default()
-            );
-        }
-    }
-    for c in &run.nightly.changed_inputs {
-        eprintln!(
-            "scrapemeter: warning: {}: content changed since run {} read it (SHA-256 was {}, now {}); read again",
-            c.path, c.earlier_run, c.earlier_sha256, c.sha256
-        );
-    }
+/// The time now as RFC 3339 (the clock is read here, at the edge, and nowhere below).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Entry point of the binary; returns the process exit status.
@@ -348,27 +196,21 @@ pub fn main() -> i32 {
             };
         }
     };
-    match cli.command {
-        Command::Scan(args) => {
-            let json_summary = args.summary.as_deref() == Some("json");
-            match args.into_config() {
-                Ok(cfg) => run_scan_with(&cfg, json_summary) as i32,
-                Err(e) => {
-                    eprintln!("scrapemeter: error: {e}");
-                    Exit::Usage as i32
-                }
-            }
-        }
+    let outcome = match cli.command {
+        Command::Scan(args) => crate::app::scan::run(*args),
         Command::Explain(args) => crate::app::explain::run(*args),
-        Command::Map(args) => crate::app::map::run(*args) as i32,
-        Command::Reduce(args) => crate::app::reduce::run(*args) as i32,
+        Command::Map(args) => crate::app::map::run(*args),
+        Command::Reduce(args) => crate::app::reduce::run(*args),
         Command::Rules { action } => crate::app::rules::run(action),
-        Command::Generate(args) => match crate::app::generate::run(&args) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("scrapemeter: error: {e}");
-                Exit::Output as i32
-            }
-        },
+        Command::Generate(args) => crate::app::generate::run(&args)
+            .map(|()| Exit::Success)
+            .map_err(Error::Output),
+    };
+    match outcome {
+        Ok(exit) => exit as i32,
+        Err(e) => {
+            eprintln!("scrapemeter: error: {e}");
+            e.exit() as i32
+        }
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! Log content printed to the terminal is stripped of control characters.
 
+use crate::app::cli::{resolve, InputArgs, PolicyArgs};
+use crate::app::error::{Error, Exit};
 use crate::config::Config;
 use crate::engine::aggregate::Bucket;
 use crate::engine::bill::{bill, ClientResult, Horizon};
@@ -27,6 +29,7 @@ use serde_json::json;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write;
+use std::path::PathBuf;
 
 /// How much of an evidence line is kept.
 const LINE_BYTES: usize = 4096;
@@ -34,7 +37,6 @@ const LINE_BYTES: usize = 4096;
 const BAR: usize = 30;
 
 #[derive(Debug, Args)]
-#[command(mut_arg("out", |a| a.required(false).hide(true)))]
 pub struct ExplainArgs {
     /// The client, as the reports write it: an IP, a subnet in CIDR form, a user, a user
     /// agent, a field value or an organisation (for ip and subnet keys, any address in it).
@@ -42,7 +44,10 @@ pub struct ExplainArgs {
     pub target: String,
 
     #[command(flatten)]
-    pub scan: crate::app::cli::ScanArgs,
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     /// Print the raw log lines (file:line) of the first N and the last N requests of
     /// each billed window.
@@ -258,32 +263,21 @@ struct View {
     seen: Seen,
 }
 
-pub fn run(args: ExplainArgs) -> i32 {
-    use crate::app::cli::Exit;
+pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
     let n = args.evidence;
     let json_out = args.json;
     let wanted = args.target.clone();
     let by = args.by.clone();
-    let cfg = match Box::new(args.scan).into_config() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage as i32;
-        }
-    };
+    let cfg = resolve(args.input, args.policy, PathBuf::new(), |_| {})?;
     let bin_choice = match by.as_deref() {
         None => None,
         Some("hour") => Some(3600 * MICROS_PER_SEC),
         Some("day") => Some(86_400 * MICROS_PER_SEC),
         Some(other) => {
-            eprintln!("scrapemeter: error: --by {other}: use hour or day");
-            return Exit::Usage as i32;
+            return Err(Error::Usage(format!("--by {other}: use hour or day")));
         }
     };
-    let pool = match crate::app::cli::thread_pool(cfg.threads) {
-        Ok(p) => p,
-        Err(exit) => return exit as i32,
-    };
+    let pool = crate::app::cli::thread_pool(cfg.threads)?;
     let target = target_key(&cfg, &wanted);
     let name = display_key(&target);
     let mut output = pool.install(|| scan(&cfg.read, discover(&cfg.inputs)));
@@ -309,7 +303,7 @@ pub fn run(args: ExplainArgs) -> i32 {
                 thousands(output.files.iter().map(|f| f.lines).sum::<u64>())
             );
         }
-        return Exit::Success as i32;
+        return Ok(Exit::Success);
     }
     // Billed by the same function as `scan`, over complete data.
     let result = bill(
@@ -387,7 +381,7 @@ pub fn run(args: ExplainArgs) -> i32 {
     } else {
         print!("{}", to_text(&cfg, &view, n));
     }
-    Exit::Success as i32
+    Ok(Exit::Success)
 }
 
 fn edges_sorted(e: &Edges) -> (Vec<Line>, Vec<Line>) {

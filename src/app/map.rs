@@ -1,21 +1,33 @@
 //! `scrapemeter map`: reads access logs (one shard of them) into Parquet partials, for
 //! `reduce` ([`crate::store::partials`] holds the file format).
 
-use crate::app::cli::{thread_pool, Exit, ScanArgs};
+use crate::app::cli::{resolve, thread_pool, InputArgs, PolicyArgs};
+use crate::app::error::{Error, Exit};
 use crate::input::discover::discover;
 use crate::input::reader::warn_inputs;
 use crate::store::partials::{write_partials, MapSettings, DEFAULT_BUCKETS};
 use clap::Args;
 use sha2::{Digest, Sha256};
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("threshold", |a| a.hide(true)),
+    mut_arg("window", |a| a.hide(true)),
+    mut_arg("rate", |a| a.hide(true)),
+    mut_arg("per", |a| a.hide(true)),
+    mut_arg("rounding", |a| a.hide(true)),
+    mut_arg("mode", |a| a.hide(true))
+)]
 pub struct MapArgs {
-    /// Logs and settings, exactly as for `scan` (--format, --client, --orgs, --rules,
-    /// --since, --until, --config, …). Policy flags (--threshold, --window, --rate,
-    /// --per, --rounding, --mode) belong to `reduce` and are refused here.
+    /// Logs and how to read them, exactly as for `scan`.
     #[command(flatten)]
-    pub scan: ScanArgs,
+    pub input: InputArgs,
+
+    /// Folder the partials are written to (created if missing).
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: Option<PathBuf>,
 
     /// Name of this shard (letters, digits, `.`, `_`, `-`); part of each file's name.
     /// Default: the first 16 hex digits of SHA-256 over the inputs' SHA-256s.
@@ -26,6 +38,18 @@ pub struct MapArgs {
     /// must use the same number.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BUCKETS)]
     pub buckets: u32,
+
+    /// Exit with status 1 when any line is malformed or any input incomplete, unreadable or unrecognised.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Print nothing on stdout but errors (and no progress on stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// The billing policy belongs to `reduce`: these hidden flags are here only to say so.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 fn valid_shard(s: &str) -> bool {
@@ -37,53 +61,46 @@ fn valid_shard(s: &str) -> bool {
 }
 
 /// Runs `map`.
-pub fn run(args: MapArgs) -> Exit {
+pub fn run(args: MapArgs) -> Result<Exit, Error> {
     let started = Instant::now();
     let MapArgs {
-        scan: scan_args,
+        input,
+        out,
         shard,
         buckets,
+        strict,
+        quiet,
+        policy,
     } = args;
-    let policy = [
-        ("--threshold", scan_args.policy.threshold.is_some()),
-        ("--window", scan_args.policy.window.is_some()),
-        ("--rate", scan_args.policy.rate.is_some()),
-        ("--per", scan_args.policy.per.is_some()),
-        ("--rounding", scan_args.policy.rounding.is_some()),
-        ("--mode", scan_args.policy.mode.is_some()),
+    let given = [
+        ("--threshold", policy.threshold.is_some()),
+        ("--window", policy.window.is_some()),
+        ("--rate", policy.rate.is_some()),
+        ("--per", policy.per.is_some()),
+        ("--rounding", policy.rounding.is_some()),
+        ("--mode", policy.mode.is_some()),
     ];
-    if let Some((flag, _)) = policy.iter().find(|(_, given)| *given) {
-        eprintln!("scrapemeter: error: {flag} is a billing policy: give it to `reduce`, not `map`");
-        return Exit::Usage;
+    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+        return Err(Error::Usage(format!(
+            "{flag} is a billing policy: give it to `reduce`, not `map`"
+        )));
     }
     if buckets == 0 || buckets > 100_000 {
-        eprintln!("scrapemeter: error: --buckets must be between 1 and 100000");
-        return Exit::Usage;
+        return Err(Error::Usage(
+            "--buckets must be between 1 and 100000".into(),
+        ));
     }
     if let Some(s) = &shard {
         if !valid_shard(s) {
-            eprintln!("scrapemeter: error: --shard '{s}': use letters, digits, '.', '_' and '-' (at most 100, not starting with '.')");
-            return Exit::Usage;
+            return Err(Error::Usage(format!("--shard '{s}': use letters, digits, '.', '_' and '-' (at most 100, not starting with '.')")));
         }
     }
-    let cfg = match Box::new(scan_args).into_config() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let (settings, info) = match MapSettings::of(&cfg) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let pool = match thread_pool(cfg.threads) {
-        Ok(p) => p,
-        Err(exit) => return exit,
-    };
+    let cfg = resolve(input, policy, out.unwrap_or_default(), |f| {
+        f.strict = strict;
+        f.quiet = quiet;
+    })?;
+    let (settings, info) = MapSettings::of(&cfg)?;
+    let pool = thread_pool(cfg.threads)?;
     let discovery = discover(&cfg.inputs);
     let progress = crate::app::progress::start(&discovery.inputs, cfg.quiet);
     let mut output = pool.install(|| {
@@ -110,7 +127,7 @@ pub fn run(args: MapArgs) -> Exit {
         hex::encode(h.finalize())[..16].to_string()
     });
     let aggregate = std::mem::take(&mut output.aggregate);
-    let written = match write_partials(
+    let written = write_partials(
         &cfg.out_dir,
         &settings,
         &info,
@@ -119,13 +136,7 @@ pub fn run(args: MapArgs) -> Exit {
         &output.files,
         &output.skipped,
         aggregate,
-    ) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Output;
-        }
-    };
+    )?;
     if !cfg.quiet {
         println!(
             "shard {shard}: {} clients, {} rows in {} files under {} ({:.1}s)",
@@ -138,9 +149,9 @@ pub fn run(args: MapArgs) -> Exit {
     }
     if cfg.strict && output.files.iter().any(|f| f.has_problems()) {
         eprintln!("scrapemeter: --strict: some inputs were malformed, incomplete or unreadable");
-        return Exit::StrictFailure;
+        return Ok(Exit::StrictFailure);
     }
-    Exit::Success
+    Ok(Exit::Success)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! as `scan` would have over all their inputs; `--merge` joins the reports of reduces
 //! over disjoint sets of clients; `--check` prints the partials' metadata.
 
-use crate::app::cli::{thread_pool, Exit, PolicyArgs};
+use crate::app::cli::{now_rfc3339, thread_pool, PolicyArgs};
+use crate::app::error::{Error, Exit};
 use crate::config::{Config, Overrides, SettingsFile};
 use crate::engine::aggregate::Aggregate;
 use crate::engine::bill::analyze;
@@ -14,8 +15,8 @@ use crate::input::reader::ScanOutput;
 use crate::input::rules::RuleSet;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::partials::{
-    check, no_input_twice, partial_files, read_rows, MapSettings, Run, SettingsInfo, META_DIGEST,
-    META_INFO, META_PARTIALS, META_SETTINGS, META_VERSION, PARTIALS_VERSION, SIDECAR,
+    check, no_input_twice, partial_files, read_rows, MapSettings, PartialsError, Run, SettingsInfo,
+    META_DIGEST, META_INFO, META_PARTIALS, META_SETTINGS, META_VERSION, PARTIALS_VERSION, SIDECAR,
 };
 use clap::Args;
 use serde_json::Value;
@@ -69,7 +70,7 @@ fn reduce_config(
     settings: &MapSettings,
     info: &SettingsInfo,
     out: PathBuf,
-) -> Result<Config, String> {
+) -> Result<Config, Error> {
     let flags = Overrides {
         format: Some(settings.format.clone()),
         client: Some(settings.client.clone()),
@@ -123,26 +124,14 @@ fn reduce_config(
 }
 
 /// Runs `reduce`.
-pub fn run(args: ReduceArgs) -> Exit {
+pub fn run(args: ReduceArgs) -> Result<Exit, Error> {
     if args.merge {
         return run_merge(&args);
     }
     let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let files = match partial_files(&args.paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let checked = match check(&files) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
+    let started_at = now_rfc3339();
+    let files = partial_files(&args.paths)?;
+    let checked = check(&files)?;
     if args.check {
         let first = &checked.metas[0];
         let doc = serde_json::json!({
@@ -162,22 +151,13 @@ pub fn run(args: ReduceArgs) -> Exit {
             "inputs": checked.manifest,
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
-        return Exit::Success;
+        return Ok(Exit::Success);
     }
     let out = args.out.clone().unwrap_or_default();
-    let cfg = match reduce_config(&args, &checked.settings, &checked.info, out) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let pool = match thread_pool(cfg.threads) {
-        Ok(p) => p,
-        Err(exit) => return exit,
-    };
+    let cfg = reduce_config(&args, &checked.settings, &checked.info, out)?;
+    let pool = thread_pool(cfg.threads)?;
     // Files are read in parallel, each into its own aggregate, merged once.
-    let read: Result<Vec<Aggregate>, String> = pool.install(|| {
+    let read: Result<Vec<Aggregate>, PartialsError> = pool.install(|| {
         use rayon::prelude::*;
         files
             .par_iter()
@@ -193,8 +173,7 @@ pub fn run(args: ReduceArgs) -> Exit {
             a
         }),
         Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            return Exit::Usage;
+            return Err(Error::Usage(format!("{e}")));
         }
     };
     let sidecar = serde_json::json!({
@@ -220,8 +199,7 @@ pub fn run(args: ReduceArgs) -> Exit {
     if let Err(e) = report::write_all(&input)
         .and_then(|_| report::write_atomically(&cfg.out_dir, &[(SIDECAR, sidecar)]))
     {
-        eprintln!("scrapemeter: error: {e}");
-        return Exit::Output;
+        return Err(Error::Output(format!("{e}")));
     }
     if !cfg.quiet && args.summary.as_deref() == Some("json") {
         println!("{}", report::summary::render_json(&input));
@@ -229,11 +207,15 @@ pub fn run(args: ReduceArgs) -> Exit {
         print!("{}", report::summary::render(&input));
         println!("reports written to {}", cfg.out_dir.display());
     }
-    Exit::Success
+    Ok(Exit::Success)
 }
 
 /// Reads a CSV report: its header and its records.
-fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), String> {
+fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), Error> {
+    read_csv_records(path).map_err(Error::Usage)
+}
+
+fn read_csv_records(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), String> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_path(path)
@@ -252,10 +234,9 @@ fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), 
 /// `reduce --merge`: the reports of reduces over disjoint sets of clients, joined. Each
 /// part is already in order; rows are stably sorted by the bytes of their client cell,
 /// which is the order `scan` writes (billing is per client, so nothing is recomputed).
-fn run_merge(args: &ReduceArgs) -> Exit {
+fn run_merge(args: &ReduceArgs) -> Result<Exit, Error> {
     let Some(out) = &args.out else {
-        eprintln!("scrapemeter: error: --merge needs --out");
-        return Exit::Usage;
+        return Err(Error::Usage(format!("--merge needs --out")));
     };
     let mut dirs = args.paths.clone();
     dirs.sort();
@@ -265,20 +246,13 @@ fn run_merge(args: &ReduceArgs) -> Exit {
         let mut header: Option<csv::StringRecord> = None;
         let mut rows: Vec<csv::StringRecord> = Vec::new();
         for d in &dirs {
-            let (h, r) = match read_csv(&d.join(name)) {
-                Ok(x) => x,
-                Err(e) => {
-                    eprintln!("scrapemeter: error: {e}");
-                    return Exit::Usage;
-                }
-            };
+            let (h, r) = read_csv(&d.join(name))?;
             match &header {
                 Some(first) if *first != h => {
-                    eprintln!(
-                        "scrapemeter: error: {} has a different header from the first part",
+                    return Err(Error::Usage(format!(
+                        "{} has a different header from the first part",
                         d.join(name).display()
-                    );
-                    return Exit::Usage;
+                    )));
                 }
                 Some(_) => {}
                 None => header = Some(h),
@@ -299,8 +273,7 @@ fn run_merge(args: &ReduceArgs) -> Exit {
         match write() {
             Ok(bytes) => outputs.push((name, bytes)),
             Err(e) => {
-                eprintln!("scrapemeter: error: {e}");
-                return Exit::Output;
+                return Err(Error::Output(format!("{e}")));
             }
         }
     }
@@ -315,11 +288,10 @@ fn run_merge(args: &ReduceArgs) -> Exit {
         {
             Ok(v) => v,
             Err(e) => {
-                eprintln!(
-                    "scrapemeter: error: {}: {e} (is it the output of reduce?)",
+                return Err(Error::Usage(format!(
+                    "{}: {e} (is it the output of reduce?)",
                     p.display()
-                );
-                return Exit::Usage;
+                )));
             }
         };
         let dg = doc["settings_sha256"]
@@ -328,12 +300,10 @@ fn run_merge(args: &ReduceArgs) -> Exit {
             .to_string();
         match &digest {
             Some((first, fd)) if *fd != dg => {
-                eprintln!(
-                    "scrapemeter: error: parts made from partials with different settings: {} has settings digest {fd} but {} has {dg}",
+                return Err(Error::Usage(format!("parts made from partials with different settings: {} has settings digest {fd} but {} has {dg}",
                     first.display(),
                     d.display()
-                );
-                return Exit::Usage;
+                )));
             }
             Some(_) => {}
             None => digest = Some((d.clone(), dg)),
@@ -345,8 +315,7 @@ fn run_merge(args: &ReduceArgs) -> Exit {
         }
     }
     if let Err(e) = no_input_twice(runs.values().map(|(r, l)| (r, l.clone()))) {
-        eprintln!("scrapemeter: error: {e}");
-        return Exit::Usage;
+        return Err(Error::Usage(format!("{e}")));
     }
     let mut sidecar = serde_json::to_vec_pretty(&serde_json::json!({
         "settings_sha256": digest.map(|d| d.1),
@@ -365,23 +334,21 @@ fn run_merge(args: &ReduceArgs) -> Exit {
         };
         match &settings {
             Some((p, s)) if *s != doc["settings"] => {
-                eprintln!(
-                    "scrapemeter: error: {} and {} were reduced with different settings",
+                return Err(Error::Usage(format!(
+                    "{} and {} were reduced with different settings",
                     p.display(),
                     d.display()
-                );
-                return Exit::Usage;
+                )));
             }
             Some(_) => {}
             None => settings = Some((d.clone(), doc["settings"].clone())),
         }
     }
     if let Err(e) = report::write_atomically(out, &outputs) {
-        eprintln!("scrapemeter: error: {e}");
-        return Exit::Output;
+        return Err(Error::Output(format!("{e}")));
     }
     if !args.quiet {
         println!("merged {} parts into {}", dirs.len(), out.display());
     }
-    Exit::Success
+    Ok(Exit::Success)
 }

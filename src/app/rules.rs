@@ -5,7 +5,7 @@
 //! file this command accepts is a file a scan accepts. The conditions are shown as
 //! written in the file.
 
-use crate::app::cli::Exit;
+use crate::app::error::{Error, Exit};
 use crate::input::format::{detect, FieldSet, FormatChoice, JsonFields, LineFormat, Request};
 use crate::input::rules::RuleSet;
 use clap::{Args, Subcommand};
@@ -35,22 +35,14 @@ pub struct CheckArgs {
 }
 
 /// Runs `rules ACTION`; returns the exit status.
-pub fn run(action: RulesAction) -> i32 {
+pub fn run(action: RulesAction) -> Result<Exit, Error> {
     let RulesAction::Check(args) = action;
-    match check(&args) {
-        Ok(text) => {
-            print!("{text}");
-            Exit::Success as i32
-        }
-        Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
-            Exit::Usage as i32
-        }
-    }
+    print!("{}", check(&args)?);
+    Ok(Exit::Success)
 }
 
 /// The report of `rules check`, or the error that makes it exit 2.
-pub fn check(args: &CheckArgs) -> Result<String, String> {
+pub fn check(args: &CheckArgs) -> Result<String, Error> {
     let choice: FormatChoice = args.format.parse()?;
     let mut fields = FieldSet::default();
     let rules = RuleSet::load(&args.file, &mut fields)?;
@@ -72,7 +64,7 @@ pub fn check(args: &CheckArgs) -> Result<String, String> {
     };
     let line = line.trim_end_matches(['\r', '\n']).as_bytes();
     let candidates = choice.candidates(&fields, &JsonFields::default());
-    let req = parse_line(&candidates, line, &choice)?;
+    let req = parse_line(&candidates, line, &choice).map_err(Error::Usage)?;
     let (format, req) = req;
     let _ = writeln!(
         out,

@@ -3,6 +3,7 @@
 //! Money is held as whole cents (`u128`), rates as whole micro-dollars, so no figure
 //! ever passes through floating point. Each window is rounded on its own.
 
+use crate::engine::InvalidValue;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -20,15 +21,15 @@ pub enum Rounding {
 }
 
 impl FromStr for Rounding {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
         match s {
             "pro-rata" => Ok(Self::ProRata),
             "per-started" => Ok(Self::PerStarted),
             "per-full" => Ok(Self::PerFull),
-            _ => Err(format!(
-                "unknown rounding '{s}' (use pro-rata, per-started or per-full)"
-            )),
+            _ => Err(
+                format!("unknown rounding '{s}' (use pro-rata, per-started or per-full)").into(),
+            ),
         }
     }
 }
@@ -50,8 +51,8 @@ pub struct Rate {
 }
 
 impl FromStr for Rate {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
         let bad = || {
             format!("invalid rate '{s}': write a non-negative decimal with at most 6 decimals, e.g. 15000 or 0.015")
         };
@@ -61,12 +62,10 @@ impl FromStr for Rate {
             || !frac.bytes().all(|c| c.is_ascii_digit())
             || (s.contains('.') && frac.is_empty())
         {
-            return Err(bad());
+            return Err(bad().into());
         }
         if frac.len() > 6 {
-            return Err(format!(
-                "invalid rate '{s}': at most 6 decimals are allowed"
-            ));
+            return Err(format!("invalid rate '{s}': at most 6 decimals are allowed").into());
         }
         let int: u64 = if int.is_empty() {
             0

@@ -11,3 +11,21 @@ pub mod text;
 pub mod time;
 pub mod tops;
 pub mod window;
+
+/// A setting's value that does not parse (a rate, a duration, a mode…); the message
+/// names the value and says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl From<String> for InvalidValue {
+    fn from(s: String) -> Self {
+        InvalidValue(s)
+    }
+}
+
+impl From<&str> for InvalidValue {
+    fn from(s: &str) -> Self {
+        InvalidValue(s.to_string())
+    }
+}

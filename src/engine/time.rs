@@ -3,6 +3,7 @@
 //! Parsing of the log time formats lives here (hand-written and allocation-free,
 //! because it runs once per line) together with the RFC 3339 printing the reports use.
 
+use crate::engine::InvalidValue;
 use chrono::{DateTime, Utc};
 
 /// Microseconds since 1970-01-01T00:00:00Z.
@@ -202,7 +203,7 @@ pub fn format_rfc3339(t: Micros) -> String {
 }
 
 /// A window length or other duration: `24h`, `12h`, `90m`, `1h30m`, `86400s`, `1d`.
-pub fn parse_duration(s: &str) -> Result<Micros, String> {
+pub fn parse_duration(s: &str) -> Result<Micros, InvalidValue> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty duration".into());
@@ -225,9 +226,7 @@ pub fn parse_duration(s: &str) -> Result<Micros, String> {
             'm' => 60,
             's' => 1,
             _ => {
-                return Err(format!(
-                    "unknown unit '{c}' in duration '{s}' (use d, h, m, s)"
-                ))
+                return Err(format!("unknown unit '{c}' in duration '{s}' (use d, h, m, s)").into())
             }
         };
         let n = num
@@ -241,10 +240,11 @@ pub fn parse_duration(s: &str) -> Result<Micros, String> {
     if num.is_some() {
         return Err(format!(
             "duration '{s}' ends in a number without a unit (write e.g. 86400s or 24h)"
-        ));
+        )
+        .into());
     }
     if total < 1 {
-        return Err(format!("duration '{s}' must be at least one second"));
+        return Err(format!("duration '{s}' must be at least one second").into());
     }
     total
         .checked_mul(MICROS_PER_SEC)

@@ -5,6 +5,7 @@
 
 use crate::engine::aggregate::Bucket;
 use crate::engine::time::Micros;
+use crate::engine::InvalidValue;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -20,12 +21,12 @@ pub enum Mode {
 }
 
 impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
         match s {
             "rolling" => Ok(Self::Rolling),
             "calendar" => Ok(Self::Calendar),
-            _ => Err(format!("unknown mode '{s}' (use rolling or calendar)")),
+            _ => Err(format!("unknown mode '{s}' (use rolling or calendar)").into()),
         }
     }
 }

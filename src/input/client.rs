@@ -4,6 +4,7 @@
 //! networks, other keys as the bytes logged. A key that is empty or `-` is no client.
 
 pub use crate::engine::text::{display_key, guard_formula};
+use crate::engine::InvalidValue;
 use crate::input::format::Request;
 use serde::Serialize;
 use std::io::Write;
@@ -27,16 +28,12 @@ pub enum ClientKind {
 
 impl ClientKind {
     /// Parses `--client`; the subnet prefixes come from their own settings.
-    pub fn parse(s: &str, ipv4_prefix: u8, ipv6_prefix: u8) -> Result<Self, String> {
+    pub fn parse(s: &str, ipv4_prefix: u8, ipv6_prefix: u8) -> Result<Self, InvalidValue> {
         if ipv4_prefix > 32 {
-            return Err(format!(
-                "IPv4 subnet prefix /{ipv4_prefix} is longer than 32"
-            ));
+            return Err(format!("IPv4 subnet prefix /{ipv4_prefix} is longer than 32").into());
         }
         if ipv6_prefix > 128 {
-            return Err(format!(
-                "IPv6 subnet prefix /{ipv6_prefix} is longer than 128"
-            ));
+            return Err(format!("IPv6 subnet prefix /{ipv6_prefix} is longer than 128").into());
         }
         match s {
             "ip" => Ok(Self::Ip),
@@ -52,9 +49,9 @@ impl ClientKind {
                     name: name.to_string(),
                 }),
             },
-            _ => Err(format!(
-                "unknown client key '{s}' (use ip, subnet, user, ua or field:NAME)"
-            )),
+            _ => Err(
+                format!("unknown client key '{s}' (use ip, subnet, user, ua or field:NAME)").into(),
+            ),
         }
     }
 

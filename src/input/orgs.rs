@@ -40,18 +40,38 @@ pub struct Orgs {
     exact: FxHashMap<Box<[u8]>, OrgId>,
 }
 
+/// Why an organisations file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OrgsError {
+    #[error("cannot read organisations file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The file does not parse; the message names the file, the line and the reason.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 impl Orgs {
-    pub fn load(path: &Path) -> Result<Orgs, String> {
+    /// Reads an organisations file.
+    pub fn load(path: &Path) -> Result<Orgs, OrgsError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("cannot read organisations file {shown}: {e}"))?;
+        let bytes = std::fs::read(path).map_err(|source| OrgsError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let mut orgs = Orgs::parse(&bytes, &shown)?;
         orgs.sha256 = hex::encode(Sha256::digest(&bytes));
         Ok(orgs)
     }
 
     /// Reads the CSV text of an organisations file; `source` names it in errors.
-    pub fn parse(bytes: &[u8], source: &str) -> Result<Orgs, String> {
+    pub fn parse(bytes: &[u8], source: &str) -> Result<Orgs, OrgsError> {
+        Self::parse_text(bytes, source).map_err(OrgsError::Invalid)
+    }
+
+    fn parse_text(bytes: &[u8], source: &str) -> Result<Orgs, String> {
         let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         let at = |line: u64, msg: String| format!("organisations file {source}:{line}: {msg}");
         let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -328,7 +348,7 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        Orgs::parse(text.as_bytes(), "orgs.csv").unwrap_err()
+        Orgs::parse(text.as_bytes(), "orgs.csv").unwrap_err().to_string()
     }
 
     fn org_of_ip(o: &Orgs, ip: &str) -> Option<String> {
@@ -488,7 +508,7 @@ mod tests {
             let e = err(text);
             assert!(e.contains(needle), "{text:?}: {e}");
         }
-        let e = Orgs::parse(b"match,org\n10.0.0.0/8,\xff\n", "orgs.csv").unwrap_err();
+        let e = Orgs::parse(b"match,org\n10.0.0.0/8,\xff\n", "orgs.csv").unwrap_err().to_string();
         assert!(e.contains("orgs.csv:2: not UTF-8"), "{e}");
         // The same row twice for one organisation is harmless.
         let o = orgs("match,org\n10.0.0.0/8,Acme\n10.0.0.0/8,Acme\n");

@@ -73,27 +73,42 @@ pub enum Posts {
     },
 }
 
+/// Why a rules file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read rules file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The file does not compile; the message names the file, the rule and the reason.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 impl RuleSet {
     /// Reads and compiles `path`; registers the fields its rules weigh by in `fields`.
-    pub fn load(path: &Path, fields: &mut FieldSet) -> Result<RuleSet, String> {
+    pub fn load(path: &Path, fields: &mut FieldSet) -> Result<RuleSet, RulesError> {
         let shown = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read rules file {shown}: {e}"))?;
+        let bytes = std::fs::read(path).map_err(|source| RulesError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let text = std::str::from_utf8(&bytes)
-            .map_err(|_| format!("rules file {shown}: not UTF-8 text"))?;
+            .map_err(|_| RulesError::Invalid(format!("rules file {shown}: not UTF-8 text")))?;
         let mut set = RuleSet::parse(text, &shown, fields)?;
         set.sha256 = hex::encode(Sha256::digest(&bytes));
         Ok(set)
     }
 
     /// Compiles the text of a rules file; `source` names it in errors.
-    pub fn parse(text: &str, source: &str, fields: &mut FieldSet) -> Result<RuleSet, String> {
-        let file: RulesFileDef =
-            toml::from_str(text).map_err(|e| format!("rules file {source}: {e}"))?;
+    pub fn parse(text: &str, source: &str, fields: &mut FieldSet) -> Result<RuleSet, RulesError> {
+        let file: RulesFileDef = toml::from_str(text)
+            .map_err(|e| RulesError::Invalid(format!("rules file {source}: {e}")))?;
         if file.rule.is_empty() {
-            return Err(format!(
+            return Err(RulesError::Invalid(format!(
                 "rules file {source}: no [[rule]] (a rules file replaces the default rule, so it needs at least one)"
-            ));
+            )));
         }
         let rules = file
             .rule
@@ -105,7 +120,7 @@ impl RuleSet {
                     None => format!("rule {}", i + 1),
                 };
                 compile_rule(i, table, fields)
-                    .map_err(|e| format!("rules file {source}: {label}: {e}"))
+                    .map_err(|e| RulesError::Invalid(format!("rules file {source}: {label}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RuleSet {
@@ -437,7 +452,7 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        RuleSet::parse(text, "test.toml", &mut FieldSet::default()).unwrap_err()
+        RuleSet::parse(text, "test.toml", &mut FieldSet::default()).unwrap_err().to_string()
     }
 
     fn req(method: &str, target: &str, status: u16) -> Request<'static> {

@@ -17,6 +17,12 @@ use crate::store::nightly::Nightly;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The reports (or a file committed with them) could not be written; nothing
+/// half-written is left. The message names the path and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WriteError(pub String);
+
 /// Run-time facts: the only part of the reports that differs between equal runs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunInfo {
@@ -49,7 +55,7 @@ pub struct ReportInput<'a> {
 }
 
 /// Renders every report and writes them atomically into `cfg.out_dir`.
-pub fn write_all(input: &ReportInput<'_>) -> Result<Vec<PathBuf>, String> {
+pub fn write_all(input: &ReportInput<'_>) -> Result<Vec<PathBuf>, WriteError> {
     write_all_with(input, Vec::new())
 }
 
@@ -59,23 +65,23 @@ pub fn write_all(input: &ReportInput<'_>) -> Result<Vec<PathBuf>, String> {
 pub fn write_all_with(
     input: &ReportInput<'_>,
     extra: Vec<(PathBuf, &str, Vec<u8>)>,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, WriteError> {
     let dir = input.cfg.out_dir.clone();
     let mut files: Vec<(PathBuf, &str, Vec<u8>)> = vec![
         (
             dir.clone(),
             "violations.csv",
-            violations::render(input).map_err(|e| e.to_string())?,
+            violations::render(input).map_err(|e| WriteError(e.to_string()))?,
         ),
         (
             dir.clone(),
             "clients.csv",
-            clients::render(input).map_err(|e| e.to_string())?,
+            clients::render(input).map_err(|e| WriteError(e.to_string()))?,
         ),
         (
             dir.clone(),
             "report.json",
-            json::render(input).map_err(|e| e.to_string())?,
+            json::render(input).map_err(|e| WriteError(e.to_string()))?,
         ),
         (dir, "report.html", html::render(input)),
     ];
@@ -84,7 +90,7 @@ pub fn write_all_with(
 }
 
 /// Writes each `(name, bytes)` into `dir`: all to temporary files first, then renamed.
-pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<PathBuf>, String> {
+pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<PathBuf>, WriteError> {
     let files: Vec<(PathBuf, &str, Vec<u8>)> = files
         .iter()
         .map(|(n, b)| (dir.to_path_buf(), *n, b.clone()))
@@ -97,7 +103,11 @@ pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<Pat
 /// are renamed into place in order. If a rename fails, the targets already replaced
 /// get their backups back (or are removed when they did not exist), so a failure
 /// leaves the folders as they were. The folders are synced at the end.
-fn commit(files: &[(PathBuf, &str, Vec<u8>)]) -> Result<Vec<PathBuf>, String> {
+fn commit(files: &[(PathBuf, &str, Vec<u8>)]) -> Result<Vec<PathBuf>, WriteError> {
+    commit_files(files).map_err(WriteError)
+}
+
+fn commit_files(files: &[(PathBuf, &str, Vec<u8>)]) -> Result<Vec<PathBuf>, String> {
     for (dir, name, _) in files {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create output folder {}: {e}", dir.display()))?;

@@ -170,23 +170,46 @@ pub struct Lock {
     _file: std::fs::File,
 }
 
-/// Why a state folder could not be locked.
-#[derive(Debug)]
-pub enum LockError {
-    /// Another run holds it.
+/// Why the nightly state cannot be used or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Another run holds the state folder (exit 2).
+    #[error("{0}; nothing was read or written")]
     Busy(String),
-    /// The folder or its lock file cannot be created or opened for writing (a
-    /// read-only folder): the new state could not be written either.
-    Io(String),
+    /// The state folder or its lock file cannot be created or written (a read-only
+    /// folder): the new state could not be written either (exit 3).
+    #[error("{0}; nothing was read or written")]
+    Unwritable(String),
+    /// The state file exists but cannot be read (exit 2).
+    #[error("cannot read state {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not an intact state file of this version: the reason (exit 2).
+    #[error("{0}")]
+    Damaged(String),
+    /// A damaged state, or one made with other settings, refused whole; the message
+    /// says what to do (exit 2).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl StateError {
+    /// Whether this is a failure to write (exit 3) rather than a state refused (exit 2).
+    pub fn is_output(&self) -> bool {
+        matches!(self, StateError::Unwritable(_))
+    }
 }
 
 /// Takes the lock of the state folder `dir` (created if missing) without waiting,
 /// and writes into the lock file who holds it (`pid …, started …`), for a run that
 /// finds it taken to say.
-pub fn lock(dir: &Path, started_at: &str) -> Result<Lock, LockError> {
+pub fn lock(dir: &Path, started_at: &str) -> Result<Lock, StateError> {
     use std::io::{Read, Seek, Write};
-    std::fs::create_dir_all(dir)
-        .map_err(|e| LockError::Io(format!("cannot create state folder {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        StateError::Unwritable(format!("cannot create state folder {}: {e}", dir.display()))
+    })?;
     let path = dir.join(LOCK_NAME);
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -195,7 +218,7 @@ pub fn lock(dir: &Path, started_at: &str) -> Result<Lock, LockError> {
         .truncate(false)
         .open(&path)
         .map_err(|e| {
-            LockError::Io(format!(
+            StateError::Unwritable(format!(
                 "cannot write in state folder {} (lock file {}: {e})",
                 dir.display(),
                 path.display()
@@ -212,7 +235,7 @@ pub fn lock(dir: &Path, started_at: &str) -> Result<Lock, LockError> {
             } else {
                 format!(" ({holder})")
             };
-            return Err(LockError::Busy(format!(
+            return Err(StateError::Busy(format!(
                 "state folder {} is in use by another run{holder}; two runs on one state \
                  would bill the same windows twice: wait for it to end, or use another \
                  --state folder",
@@ -220,7 +243,7 @@ pub fn lock(dir: &Path, started_at: &str) -> Result<Lock, LockError> {
             )));
         }
         Err(std::fs::TryLockError::Error(e)) => {
-            return Err(LockError::Io(format!(
+            return Err(StateError::Unwritable(format!(
                 "cannot lock {}: {e}",
                 path.display()
             )))
@@ -250,7 +273,11 @@ pub fn encode(body: &Body) -> Vec<u8> {
 }
 
 /// Reads a state file's bytes; refuses anything but an intact file of this version.
-pub fn decode(bytes: &[u8]) -> Result<Body, String> {
+pub fn decode(bytes: &[u8]) -> Result<Body, StateError> {
+    decode_body(bytes).map_err(StateError::Damaged)
+}
+
+fn decode_body(bytes: &[u8]) -> Result<Body, String> {
     let (first, rest) = split_line(bytes).ok_or("not a scrapemeter state file")?;
     let version = first
         .strip_prefix(MAGIC.as_bytes())
@@ -327,7 +354,7 @@ pub fn settings(cfg: &Config) -> BTreeMap<String, String> {
 
 /// Loads the state of `dir` for a run with `cfg`. `Ok(None)`: no state yet (or
 /// `--state-reset`). Refuses a damaged or foreign file and other settings.
-pub fn load(dir: &Path, cfg: &Config) -> Result<Option<Body>, String> {
+pub fn load(dir: &Path, cfg: &Config) -> Result<Option<Body>, StateError> {
     let path = dir.join(FILE_NAME);
     if cfg.state_reset {
         return Ok(None);
@@ -335,13 +362,13 @@ pub fn load(dir: &Path, cfg: &Config) -> Result<Option<Body>, String> {
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read state {}: {e}", path.display())),
+        Err(source) => return Err(StateError::Read { path, source }),
     };
     let body = decode(&bytes).map_err(|e| {
-        format!(
+        StateError::Refused(format!(
             "state {} refused: {e}; nothing was read or written (start afresh with --state-reset)",
             path.display()
-        )
+        ))
     })?;
     let now = settings(cfg);
     if body.settings != now {
@@ -359,12 +386,12 @@ pub fn load(dir: &Path, cfg: &Config) -> Result<Option<Body>, String> {
                 )
             })
             .collect();
-        return Err(format!(
+        return Err(StateError::Refused(format!(
             "state {} was made with other settings ({}); use the same settings, another \
              --state folder, or --state-reset to start afresh",
             path.display(),
             diff.join("; ")
-        ));
+        )));
     }
     Ok(Some(body))
 }
@@ -592,7 +619,7 @@ pub fn continue_from(
 impl Run {
     /// Loads the state for `cfg` (which names a state folder) and prepares the scan:
     /// inputs already read are skipped, and `cfg.read.late_before` is set.
-    pub fn start(cfg: &mut Config, discovery: &mut Discovery) -> Result<Run, String> {
+    pub fn start(cfg: &mut Config, discovery: &mut Discovery) -> Result<Run, StateError> {
         let dir = cfg.state.clone().expect("a state folder");
         let prev = load(&dir, cfg)?.unwrap_or_else(|| Body {
             settings: settings(cfg),
@@ -744,13 +771,22 @@ mod tests {
         let mut flipped = bytes.clone();
         let last = flipped.len() - 2;
         flipped[last] ^= 1;
-        assert!(decode(&flipped).unwrap_err().contains("checksum"));
+        assert!(decode(&flipped)
+            .unwrap_err()
+            .to_string()
+            .contains("checksum"));
         let other = String::from_utf8(bytes.clone()).unwrap().replacen(
             "scrapemeter-state 1",
             "scrapemeter-state 2",
             1,
         );
-        assert!(decode(other.as_bytes()).unwrap_err().contains("format 2"));
-        assert!(decode(b"{\"runs\": 1}").unwrap_err().contains("not a"));
+        assert!(decode(other.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("format 2"));
+        assert!(decode(b"{\"runs\": 1}")
+            .unwrap_err()
+            .to_string()
+            .contains("not a"));
     }
 }

@@ -40,6 +40,25 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Why partials cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PartialsError {
+    /// Partials (or settings for them) that cannot be read or reduced together: the
+    /// message names the file and the reason (exit 2).
+    #[error("{0}")]
+    Invalid(String),
+    /// Partials that cannot be written (exit 3).
+    #[error("{0}")]
+    Write(String),
+}
+
+impl PartialsError {
+    /// Whether this is a failure to write (exit 3) rather than bad partials (exit 2).
+    pub fn is_output(&self) -> bool {
+        matches!(self, PartialsError::Write(_))
+    }
+}
+
 /// Version of the partials layout; a reduce refuses any other.
 pub const PARTIALS_VERSION: &str = "1";
 pub const META_VERSION: &str = "scrapemeter.version";
@@ -128,7 +147,11 @@ pub struct SettingsInfo {
 }
 
 impl MapSettings {
-    pub fn of(cfg: &Config) -> Result<(MapSettings, SettingsInfo), String> {
+    pub fn of(cfg: &Config) -> Result<(MapSettings, SettingsInfo), PartialsError> {
+        Self::of_inner(cfg).map_err(PartialsError::Invalid)
+    }
+
+    fn of_inner(cfg: &Config) -> Result<(MapSettings, SettingsInfo), String> {
         let (client, v4, v6) = match &cfg.read.client {
             ClientKind::Subnet {
                 ipv4_prefix,
@@ -234,6 +257,23 @@ const BATCH_ROWS: usize = 1 << 16;
 /// bucket of clients, with `files` and `skipped` as the input manifest.
 #[allow(clippy::too_many_arguments)]
 pub fn write_partials(
+    out_dir: &Path,
+    settings: &MapSettings,
+    info: &SettingsInfo,
+    shard: &str,
+    buckets: u32,
+    files: &[FileReport],
+    skipped: &[Skipped],
+    aggregate: Aggregate,
+) -> Result<Written, PartialsError> {
+    write_partials_inner(
+        out_dir, settings, info, shard, buckets, files, skipped, aggregate,
+    )
+    .map_err(PartialsError::Write)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_partials_inner(
     out_dir: &Path,
     settings: &MapSettings,
     info: &SettingsInfo,
@@ -400,7 +440,11 @@ pub struct PartialMeta {
 }
 
 /// Partial files under `paths`, sorted.
-pub fn partial_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn partial_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PartialsError> {
+    partial_files_inner(paths).map_err(PartialsError::Invalid)
+}
+
+fn partial_files_inner(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -515,7 +559,13 @@ pub struct Run {
 }
 
 /// Refuses an input (by SHA-256) read by two different runs; `label` names a run's source.
-pub fn no_input_twice<'a>(runs: impl Iterator<Item = (&'a Run, String)>) -> Result<(), String> {
+pub fn no_input_twice<'a>(
+    runs: impl Iterator<Item = (&'a Run, String)>,
+) -> Result<(), PartialsError> {
+    no_input_twice_inner(runs).map_err(PartialsError::Invalid)
+}
+
+fn no_input_twice_inner<'a>(runs: impl Iterator<Item = (&'a Run, String)>) -> Result<(), String> {
     let mut seen: HashMap<&str, (&Run, &str, String)> = HashMap::new();
     for (run, label) in runs {
         for (path, sha) in &run.inputs {
@@ -535,7 +585,11 @@ pub fn no_input_twice<'a>(runs: impl Iterator<Item = (&'a Run, String)>) -> Resu
 
 /// Reads every partial's metadata and checks it: one settings digest, and no input
 /// (by SHA-256) in two different shards.
-pub fn check(files: &[PathBuf]) -> Result<Checked, String> {
+pub fn check(files: &[PathBuf]) -> Result<Checked, PartialsError> {
+    check_inner(files).map_err(PartialsError::Invalid)
+}
+
+fn check_inner(files: &[PathBuf]) -> Result<Checked, String> {
     let metas = files
         .iter()
         .map(|f| read_meta(f))
@@ -618,7 +672,7 @@ pub fn check(files: &[PathBuf]) -> Result<Checked, String> {
             same_as: s["same_as"].as_str().map(str::to_string),
         }));
     }
-    no_input_twice(run_list.iter().map(|(r, l)| (r, l.clone())))?;
+    no_input_twice_inner(run_list.iter().map(|(r, l)| (r, l.clone())))?;
     let mut files: Vec<FileReport> = manifest.iter().map(file_report).collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -731,7 +785,11 @@ fn raw_at(a: Option<&dyn Array>, i: usize) -> Option<&[u8]> {
 }
 
 /// Reads the rows of `path` into `agg`, summing equal (client, t).
-pub fn read_rows(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
+pub fn read_rows(path: &Path, agg: &mut Aggregate) -> Result<u64, PartialsError> {
+    read_rows_inner(path, agg).map_err(PartialsError::Invalid)
+}
+
+fn read_rows_inner(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let file = std::fs::File::open(path).map_err(|e| at(&e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)

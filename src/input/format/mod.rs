@@ -13,6 +13,7 @@ pub mod nginx;
 pub use json::JsonFields;
 
 use crate::engine::time::Micros;
+use crate::engine::InvalidValue;
 use std::borrow::Cow;
 
 /// The parts of a log line the run can use. Borrowed from the line where possible.
@@ -97,8 +98,8 @@ pub enum FormatChoice {
 }
 
 impl std::str::FromStr for FormatChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
         match s {
             "auto" => Ok(Self::Auto),
             "combined" | "common" => Ok(Self::Combined),
@@ -114,7 +115,8 @@ impl std::str::FromStr for FormatChoice {
             }
             _ => Err(format!(
                 "unknown format '{s}' (use auto, combined, common, vcombined, json, alb, cloudfront or nginx:'<log_format>')"
-            )),
+            )
+            .into()),
         }
     }
 }

@@ -18,6 +18,7 @@ use super::json::epoch_micros;
 use super::{host_without_port, is_tchar, split_request_line, three_digits};
 use super::{FieldSet, LineFormat, Malformed, Request};
 use crate::engine::time::{parse_clf_time, parse_rfc3339};
+use crate::engine::InvalidValue;
 use std::borrow::Cow;
 
 /// nginx's predefined `combined` format.
@@ -125,7 +126,7 @@ fn tokenize(fmt: &str) -> (Vec<Token>, Vec<String>) {
 
 impl Nginx {
     /// Compiles a `log_format` string; refuses one the run cannot use.
-    pub fn compile(log_format: &str, fields: &FieldSet) -> Result<Nginx, String> {
+    pub fn compile(log_format: &str, fields: &FieldSet) -> Result<Nginx, InvalidValue> {
         let mut fmt = log_format.trim();
         if let Some(rest) = fmt.strip_prefix("escape=") {
             fmt = rest
@@ -146,7 +147,8 @@ impl Nginx {
                 return Err(format!(
                     "${} and ${} must be separated by some text to be told apart",
                     vars[*a], vars[*b]
-                ));
+                )
+                .into());
             }
         }
         let slot = |name: &str| vars.iter().position(|v| v == name);

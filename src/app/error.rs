@@ -1,0 +1,66 @@
+//! What the commands can fail with, and the exit status each failure means. Errors
+//! are printed once, by [`crate::app::cli::main`], as `scrapemeter: error: …`.
+
+use crate::config::SettingsError;
+use crate::engine::InvalidValue;
+use crate::input::rules::RulesError;
+use crate::report::WriteError;
+use crate::store::nightly::StateError;
+use crate::store::partials::PartialsError;
+
+/// What each exit status means (the README's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    /// `--strict` saw malformed lines or incomplete, unreadable or unrecognised inputs.
+    StrictFailure = 1,
+    /// Bad flags, settings, rules or orgs files; a refused state, or a state folder
+    /// another run holds.
+    Usage = 2,
+    /// The outputs or the state could not be written.
+    Output = 3,
+}
+
+/// A command that could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flags or settings (exit 2).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// A rules file that does not compile (exit 2).
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    /// The nightly state cannot be used (exit 2), or its folder cannot be written
+    /// (exit 3).
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Partials that cannot be reduced (exit 2), or cannot be written (exit 3).
+    #[error(transparent)]
+    Partials(#[from] PartialsError),
+    /// The reports could not be written (exit 3).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A flag's value that does not parse (exit 2).
+    #[error(transparent)]
+    Value(#[from] InvalidValue),
+    /// Any other usage error: a flag's value, a missing argument (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Any other output that could not be written (exit 3).
+    #[error("{0}")]
+    Output(String),
+}
+
+impl Error {
+    /// The exit status this error ends the run with.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Settings(_) | Error::Rules(_) | Error::Value(_) | Error::Usage(_) => Exit::Usage,
+            Error::State(e) if e.is_output() => Exit::Output,
+            Error::State(_) => Exit::Usage,
+            Error::Partials(e) if e.is_output() => Exit::Output,
+            Error::Partials(_) => Exit::Usage,
+            Error::Write(_) | Error::Output(_) => Exit::Output,
+        }
+    }
+}
