@@ -1,7 +1,7 @@
 //! The integration tests: one test binary, built and linked once, with one module per
 //! theme. `cli` runs the `scrapemeter` binary end to end (its shared helpers, such as
-//! `Fixture`, are in `cli/mod.rs`); the other modules test one command or one part of
-//! the library each.
+//! `Fixture`, are in `cli/mod.rs`); `layers` reads `src/` and checks the crate's
+//! layering; the other modules test one command or one part of the library each.
 //!
 //! Fixtures are written into temporary folders at test time; the few committed inputs
 //! live under `tests/data/` and are found through `env!("CARGO_MANIFEST_DIR")`.
@@ -17,6 +17,7 @@ mod explain;
 mod formats;
 mod fuzz_regressions;
 mod html_report;
+mod layers;
 mod nightly_engine;
 mod partials;
 mod rules_check;
