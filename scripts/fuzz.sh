@@ -15,7 +15,7 @@
 # a few short lines per format from ../shared/real-logs/ when that folder is present,
 # and inline samples always. A crash leaves its input in fuzz/artifacts/<target>/;
 # reproduce it with `RUSTC_BOOTSTRAP=1 cargo fuzz run -a <target> <file>`, then keep it
-# as a test in tests/fuzz_regressions.rs with the input under tests/data/fuzz/.
+# as a test in tests/integration/fuzz_regressions.rs with the input under tests/data/fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

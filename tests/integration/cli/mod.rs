@@ -1,4 +1,5 @@
-//! End-to-end tests of the `scrapemeter` binary: one test binary, one module per theme.
+//! End-to-end tests of the `scrapemeter` binary, one module per theme, and the helpers
+//! they share.
 //!
 //! Fixtures are written into temporary folders at test time (gzip and zstd made with
 //! flate2 and zstd); nothing large is committed. Real logs from `../shared/real-logs`
