@@ -236,7 +236,7 @@ fn read_csv_records(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRe
 /// which is the order `scan` writes (billing is per client, so nothing is recomputed).
 fn run_merge(args: &ReduceArgs) -> Result<Exit, Error> {
     let Some(out) = &args.out else {
-        return Err(Error::Usage(format!("--merge needs --out")));
+        return Err(Error::Usage("--merge needs --out".into()));
     };
     let mut dirs = args.paths.clone();
     dirs.sort();

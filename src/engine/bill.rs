@@ -204,20 +204,21 @@ pub fn bill(
     let keep_buckets = !windows.is_empty() || id.exempt;
     let next = match *horizon {
         Horizon::Complete => None,
-        Horizon::Watermark { watermark, run, .. } => next_carry(
-            policy,
-            watermark,
-            run,
-            &buckets,
-            carried_peak,
-            ledger,
-            &windows,
-        )
-        .map(|mut c| {
-            (c.total_posts, c.total_requests) = (total_posts, total_requests);
-            (c.first_request, c.last_request) = (first_request, last_request);
-            c
-        }),
+        Horizon::Watermark { watermark, run, .. } => {
+            let settled = Settling {
+                watermark,
+                run,
+                carried_peak,
+                ledger,
+            };
+            next_carry(policy, &settled, &buckets, &windows).map(|c| Carry {
+                total_posts,
+                total_requests,
+                first_request,
+                last_request,
+                ..c
+            })
+        }
     };
     let result = ClientResult {
         key,
@@ -247,6 +248,16 @@ pub fn bill(
     }
 }
 
+/// What the nightly horizon says of a client's past: the watermark after this run,
+/// this run's number, and what earlier runs settled.
+#[derive(Clone, Copy)]
+struct Settling<'a> {
+    watermark: Option<Micros>,
+    run: u64,
+    carried_peak: Option<Span>,
+    ledger: &'a [Settled],
+}
+
 /// What the next run needs of a client: the buckets a later window may still start
 /// at, the peak of the windows already complete, and the ledger with the windows
 /// billed final now. `None` when there is nothing in the trailing window and nothing
@@ -255,13 +266,16 @@ pub fn bill(
 /// other. Totals are filled in by the caller.
 fn next_carry(
     policy: &Policy,
-    watermark: Option<Micros>,
-    run: u64,
+    settled: &Settling<'_>,
     buckets: &[Bucket],
-    carried_peak: Option<Span>,
-    ledger: &[Settled],
     windows: &[BilledWindow],
 ) -> Option<Carry> {
+    let Settling {
+        watermark,
+        run,
+        carried_peak,
+        ledger,
+    } = *settled;
     let keep_from = watermark.map_or(Micros::MIN, |w| w.saturating_sub(policy.window));
     let kept: Vec<Bucket> = buckets
         .iter()
@@ -289,7 +303,7 @@ fn next_carry(
             }),
     );
     let over = settled_peak.is_some_and(|p| p.posts > policy.threshold);
-    (!kept.is_empty() || !next_ledger.is_empty() || over).then(|| Carry {
+    (!kept.is_empty() || !next_ledger.is_empty() || over).then_some(Carry {
         buckets: kept,
         peak: settled_peak,
         total_posts: 0,
@@ -314,6 +328,12 @@ fn better(a: Option<Span>, b: Option<Span>) -> Option<Span> {
     }
 }
 
+/// What to carry per client key, in key order (nightly state).
+pub type Carried = Vec<(Box<[u8]>, Carry)>;
+
+/// Works out how the reports name a client key (see [`Identity`]).
+pub type Identify<'a> = dyn Fn(&[u8]) -> Identity + Sync + 'a;
+
 /// One client to bill: its key, what an earlier run carried, and this run's buckets.
 pub struct ToBill<'a> {
     pub key: Box<[u8]>,
@@ -327,8 +347,8 @@ pub fn bill_all(
     policy: &Policy,
     horizon: &Horizon,
     clients: Vec<ToBill<'_>>,
-    identify: &(dyn Fn(&[u8]) -> Identity + Sync),
-) -> (Analysis, Vec<(Box<[u8]>, Carry)>) {
+    identify: &Identify<'_>,
+) -> (Analysis, Carried) {
     // Each client's buckets are decoded, used and dropped in turn.
     let done: Vec<Billed> = clients
         .into_par_iter()
@@ -350,11 +370,7 @@ pub fn bill_all(
 }
 
 /// Every client of `aggregate` billed over complete data (one run, no state).
-pub fn analyze(
-    policy: &Policy,
-    aggregate: Aggregate,
-    identify: &(dyn Fn(&[u8]) -> Identity + Sync),
-) -> Analysis {
+pub fn analyze(policy: &Policy, aggregate: Aggregate, identify: &Identify<'_>) -> Analysis {
     let clients = aggregate
         .into_sorted_series()
         .into_iter()

@@ -348,7 +348,9 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        Orgs::parse(text.as_bytes(), "orgs.csv").unwrap_err().to_string()
+        Orgs::parse(text.as_bytes(), "orgs.csv")
+            .unwrap_err()
+            .to_string()
     }
 
     fn org_of_ip(o: &Orgs, ip: &str) -> Option<String> {
@@ -508,7 +510,9 @@ mod tests {
             let e = err(text);
             assert!(e.contains(needle), "{text:?}: {e}");
         }
-        let e = Orgs::parse(b"match,org\n10.0.0.0/8,\xff\n", "orgs.csv").unwrap_err().to_string();
+        let e = Orgs::parse(b"match,org\n10.0.0.0/8,\xff\n", "orgs.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("orgs.csv:2: not UTF-8"), "{e}");
         // The same row twice for one organisation is harmless.
         let o = orgs("match,org\n10.0.0.0/8,Acme\n10.0.0.0/8,Acme\n");

@@ -452,7 +452,9 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        RuleSet::parse(text, "test.toml", &mut FieldSet::default()).unwrap_err().to_string()
+        RuleSet::parse(text, "test.toml", &mut FieldSet::default())
+            .unwrap_err()
+            .to_string()
     }
 
     fn req(method: &str, target: &str, status: u16) -> Request<'static> {
