@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled sample logs in sample-logs/ (byte-identical on every run).
+# The generator is crates/fixtures/ (scrapemeter-fixtures), behind `scrapemeter generate`.
 # What is in them is described in docs/sample-logs.md (hand-written: update it if the generator changes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
