@@ -5,7 +5,7 @@ use crate::app::cli::{resolve, thread_pool, InputArgs, PolicyArgs};
 use crate::app::error::{Error, Exit};
 use crate::input::discover::discover;
 use crate::input::reader::warn_inputs;
-use crate::store::partials::{write_partials, MapSettings, DEFAULT_BUCKETS};
+use crate::store::partials::{write_partials, ReadSettings, SettingsInfo, DEFAULT_BUCKETS};
 use clap::Args;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -99,7 +99,8 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
         f.strict = strict;
         f.quiet = quiet;
     })?;
-    let (settings, info) = MapSettings::of(&cfg)?;
+    let settings = ReadSettings::of(&cfg.read);
+    let info = SettingsInfo::of(&cfg.read)?;
     let pool = thread_pool(cfg.threads)?;
     let discovery = discover(&cfg.inputs);
     let progress = crate::app::progress::start(&discovery.inputs, cfg.quiet);

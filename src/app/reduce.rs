@@ -7,23 +7,16 @@ use crate::app::error::{Error, Exit};
 use crate::config::{Config, Overrides, SettingsFile};
 use crate::engine::aggregate::Aggregate;
 use crate::engine::bill::analyze;
-use crate::input::client::Keyer;
-use crate::input::format::{FieldSet, FormatChoice};
-use crate::input::orgs::Orgs;
-use crate::input::post_weight::Weigher;
-use crate::input::reader::ScanOutput;
-use crate::input::rules::RuleSet;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::partials::{
-    check, no_input_twice, partial_files, read_rows, MapSettings, PartialsError, Run, SettingsInfo,
-    META_DIGEST, META_INFO, META_PARTIALS, META_SETTINGS, META_VERSION, PARTIALS_VERSION, SIDECAR,
+    check, no_input_twice, partial_files, read_rows, read_spec, MapRun, PartialsError,
+    ReadSettings, SettingsInfo, META_DIGEST, META_INFO, META_PARTIALS, META_SETTINGS, META_VERSION,
+    PARTIALS_VERSION, SIDECAR,
 };
 use clap::Args;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Args)]
@@ -67,59 +60,26 @@ pub struct ReduceArgs {
 /// metadata, the billing policy from the flags.
 fn reduce_config(
     args: &ReduceArgs,
-    settings: &MapSettings,
+    settings: &ReadSettings,
     info: &SettingsInfo,
     out: PathBuf,
 ) -> Result<Config, Error> {
-    let flags = Overrides {
-        format: Some(settings.format.clone()),
-        client: Some(settings.client.clone()),
-        subnet_v4: settings.subnet_ipv4_prefix,
-        subnet_v6: settings.subnet_ipv6_prefix,
-        threshold: args.policy.threshold,
-        window: args.policy.window.clone(),
-        rate: args.policy.rate.clone(),
-        per: args.policy.per,
-        rounding: args.policy.rounding.clone(),
-        mode: args.policy.mode.clone(),
+    let mut flags = Overrides {
         threads: args.threads,
         quiet: args.quiet,
         no_evidence: true,
         ..Default::default()
     };
+    flags.threshold = args.policy.threshold;
+    flags.window = args.policy.window.clone();
+    flags.rate = args.policy.rate.clone();
+    flags.per = args.policy.per;
+    flags.rounding = args.policy.rounding.clone();
+    flags.mode = args.policy.mode.clone();
     let inputs = args.paths.iter().map(|p| p.display().to_string()).collect();
     let mut cfg = Config::resolve(inputs, out, flags, SettingsFile::default())?;
-    cfg.read.json = settings.json.clone();
-    cfg.read.since = settings.since;
-    cfg.read.until = settings.until;
-    let mut fields = FieldSet::default();
-    let kind = cfg.read.client.clone();
-    let mut keyer = Keyer::new(kind, &mut fields);
-    if settings.orgs_sha256.is_some() {
-        let mut orgs = Orgs::from_names(
-            settings.orgs.iter().map(|o| o.name.clone()).collect(),
-            settings.orgs.iter().map(|o| o.exempt).collect(),
-        );
-        orgs.sha256 = settings.orgs_sha256.clone().unwrap_or_default();
-        orgs.path = info.orgs_path.clone().unwrap_or_default();
-        orgs.rows = info.orgs_rows.unwrap_or(0);
-        keyer.orgs = Some(Arc::new(orgs));
-    }
-    cfg.read.keyer = keyer;
-    if let Some(sha) = &settings.rules_sha256 {
-        let path = info.rules_path.clone().unwrap_or_default();
-        let mut rules = match &info.rules_text {
-            Some(text) if hex::encode(Sha256::digest(text.as_bytes())) == *sha => {
-                RuleSet::parse(text, &path, &mut fields)?
-            }
-            _ => RuleSet::parse("", &path, &mut fields)?,
-        };
-        rules.sha256 = sha.clone();
-        rules.path = path;
-        cfg.read.weigher = Weigher::Rules(Arc::new(rules));
-    }
-    cfg.read.fields = fields;
-    cfg.read.format = settings.format.parse::<FormatChoice>()?;
+    // How the rows were read is the partials' to say, not the flags'.
+    cfg.read = read_spec(settings, info)?;
     Ok(cfg)
 }
 
@@ -180,16 +140,11 @@ pub fn run(args: ReduceArgs) -> Result<Exit, Error> {
         "settings_sha256": checked.metas[0].digest,
         "runs": checked.runs,
     });
-    let output = ScanOutput {
-        inputs: Vec::new(),
-        files: checked.files,
-        skipped: checked.skipped,
-        aggregate: Aggregate::new(),
-    };
     let analysis = pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k)));
     let input = ReportInput {
         cfg: &cfg,
-        scan: &output,
+        files: &checked.files,
+        skipped: &checked.skipped,
         analysis: &analysis,
         nightly: None,
         run: RunInfo::now(started, started_at, cfg.threads),
@@ -279,7 +234,7 @@ fn run_merge(args: &ReduceArgs) -> Result<Exit, Error> {
     }
     // The parts must come from partials with one settings digest and no input twice.
     let mut digest: Option<(PathBuf, String)> = None;
-    let mut runs: BTreeMap<String, (Run, String)> = BTreeMap::new();
+    let mut runs: BTreeMap<String, (MapRun, String)> = BTreeMap::new();
     for d in &dirs {
         let p = d.join(SIDECAR);
         let doc: Value = match std::fs::read(&p)
@@ -308,7 +263,7 @@ fn run_merge(args: &ReduceArgs) -> Result<Exit, Error> {
             Some(_) => {}
             None => digest = Some((d.clone(), dg)),
         }
-        let list: Vec<Run> = serde_json::from_value(doc["runs"].clone()).unwrap_or_default();
+        let list: Vec<MapRun> = serde_json::from_value(doc["runs"].clone()).unwrap_or_default();
         for r in list {
             runs.entry(r.run.clone())
                 .or_insert((r, d.display().to_string()));

@@ -109,7 +109,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     // read, and take the previous watermark as the edge of late data.
     let mut run_cfg = cfg.clone();
     let mut night = match &cfg.state {
-        Some(_) => Some(nightly::Run::start(&mut run_cfg, &mut discovery)?),
+        Some(_) => Some(nightly::NightlyRun::start(&mut run_cfg, &mut discovery)?),
         None => None,
     };
     let cfg = &run_cfg;
@@ -141,7 +141,8 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     });
     let input = ReportInput {
         cfg,
-        scan: &output,
+        files: &output.files,
+        skipped: &output.skipped,
         analysis: &analysis,
         nightly: night.as_ref().map(|r| &r.nightly),
         run: RunInfo::now(started, started_at, cfg.threads),
@@ -166,7 +167,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
 }
 
 /// Late requests and inputs that changed since an earlier run are never silent.
-fn warn_nightly(run: &nightly::Run, files: &[FileReport]) {
+fn warn_nightly(run: &nightly::NightlyRun, files: &[FileReport]) {
     for f in files {
         if let Some(n) = f.late.filter(|&n| n > 0) {
             eprintln!(

@@ -56,7 +56,7 @@ const SECOND: i64 = 1_000_000;
 /// varints `(Δt, posts, requests)` (the first instant zigzag-encoded, as it may be
 /// before 1970). Counts are `u64`, so buckets are exact whatever the counts.
 #[derive(Debug, Clone)]
-struct Run {
+struct VarintRun {
     bytes: Vec<u8>,
     /// The newest instant (meaningless while `len == 0`).
     last: Micros,
@@ -67,9 +67,9 @@ struct Run {
     in_seconds: bool,
 }
 
-impl Default for Run {
+impl Default for VarintRun {
     fn default() -> Self {
-        Run {
+        VarintRun {
             bytes: Vec::new(),
             len: 0,
             last: 0,
@@ -78,7 +78,7 @@ impl Default for Run {
     }
 }
 
-impl Run {
+impl VarintRun {
     fn iter(&self) -> RunIter<'_> {
         RunIter {
             bytes: &self.bytes,
@@ -137,13 +137,13 @@ impl Run {
     }
 
     /// A run of `buckets` (sorted, distinct instants), in an allocation of exact size.
-    fn build(buckets: impl Iterator<Item = Bucket>, in_seconds: bool) -> Run {
+    fn build(buckets: impl Iterator<Item = Bucket>, in_seconds: bool) -> VarintRun {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            let mut run = Run {
+            let mut run = VarintRun {
                 bytes: std::mem::take(&mut *scratch),
                 in_seconds,
-                ..Run::default()
+                ..VarintRun::default()
             };
             run.bytes.clear();
             for b in buckets {
@@ -159,7 +159,7 @@ impl Run {
 /// One client's buckets.
 ///
 /// Memory is the limit on big inputs (one entry per distinct client and instant), so
-/// the buckets live in a delta-encoded [`Run`]: 3–5 bytes a bucket instead of 24
+/// the buckets live in a delta-encoded [`VarintRun`]: 3–5 bytes a bucket instead of 24
 /// (measured on the bench set, see BENCHMARKS.md). New requests land in a small inline
 /// tail, kept sorted, where requests a little out of order still find their instant. A
 /// full tail hands its older slots on: appended to the run when they come after it
@@ -168,7 +168,7 @@ impl Run {
 /// times.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
-    run: Run,
+    run: VarintRun,
     tail_len: u8,
     tail: [Slot; TAIL],
     /// Boxed (8 bytes instead of 24 in every series): only series that get requests
@@ -336,7 +336,7 @@ impl Series {
         }
         let in_seconds = self.run.in_seconds && slots.iter().all(|s| s.t % SECOND == 0);
         let merged = merge_sum(self.run.iter(), slots.iter().map(slot_bucket));
-        self.run = Run::build(merged, in_seconds);
+        self.run = VarintRun::build(merged, in_seconds);
     }
 
     /// Merges the tail and everything pending into the run.
@@ -357,7 +357,7 @@ impl Series {
         }
         self.compact();
         let in_seconds = self.run.in_seconds && other.run.in_seconds;
-        self.run = Run::build(merge_sum(self.run.iter(), other.run.iter()), in_seconds);
+        self.run = VarintRun::build(merge_sum(self.run.iter(), other.run.iter()), in_seconds);
     }
 
     /// Distinct instants held (after compaction).
@@ -392,7 +392,7 @@ impl Series {
         buckets.sort_by_key(|b| b.t);
         let in_seconds = buckets.iter().all(|b| b.t % SECOND == 0);
         Series {
-            run: Run::build(
+            run: VarintRun::build(
                 merge_sum(buckets.into_iter(), std::iter::empty()),
                 in_seconds,
             ),

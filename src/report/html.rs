@@ -165,7 +165,7 @@ fn summary(
 ) {
     let cfg = input.cfg;
     let a = input.analysis;
-    let tot = Totals::of(&input.scan.files, input.scan.skipped.len());
+    let tot = Totals::of(input.files, input.skipped.len());
     let window = format_duration(cfg.policy.window);
     o.push_str("<header>\n<h1>Scraping damages report</h1>\n");
     let _ = writeln!(
@@ -860,10 +860,9 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
 }
 
 fn appendix(o: &mut String, input: &ReportInput<'_>) {
-    let scan = input.scan;
     o.push_str("<h2 id=\"appendix\">Appendix: inputs</h2>\n<p class=\"note\">Every input read, sorted by path, with the SHA-256 of its bytes as stored (compressed), so that a reader can check that the same files are meant.</p>\n");
     o.push_str("<table class=\"inputs\"><thead><tr><th>File</th><th class=\"n\">Bytes</th><th>Kind</th><th class=\"n\">Lines</th><th class=\"n\">Requests</th><th class=\"n\">Malformed</th><th>Complete</th><th>SHA-256</th></tr></thead><tbody>\n");
-    for f in &scan.files {
+    for f in input.files {
         let kind = format!(
             "{}{}",
             f.compression
@@ -901,9 +900,9 @@ fn appendix(o: &mut String, input: &ReportInput<'_>) {
         );
     }
     o.push_str("</tbody></table>\n");
-    if !scan.skipped.is_empty() {
+    if !input.skipped.is_empty() {
         o.push_str("<h3>Skipped</h3>\n<ul>\n");
-        for s in &scan.skipped {
+        for s in input.skipped {
             let _ = writeln!(
                 o,
                 "<li><span class=\"key\">{}</span>: {}{}</li>",
@@ -917,7 +916,7 @@ fn appendix(o: &mut String, input: &ReportInput<'_>) {
         }
         o.push_str("</ul>\n");
     }
-    let with_examples: Vec<_> = scan
+    let with_examples: Vec<_> = input
         .files
         .iter()
         .filter(|f| !f.malformed_examples.is_empty())

@@ -163,7 +163,6 @@ pub fn settings_json(input: &ReportInput<'_>) -> Value {
 }
 
 pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
-    let scan = input.scan;
     let a = input.analysis;
     let pop = &a.population;
     let h = &pop.peak_posts;
@@ -183,15 +182,15 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
         "tool": "scrapemeter",
         "report_version": 1,
         "settings": settings_json(input),
-        "totals": Totals::of(&scan.files, scan.skipped.len()),
+        "totals": Totals::of(input.files, input.skipped.len()),
         "summary": {
             "flagged_clients": flagged,
             "billed_windows": a.total_windows(),
             "billed_posts": a.clients.iter().filter(|c| !c.exempt).map(|c| c.billed_posts()).sum::<u64>(),
             "damages_usd": a.total_damages(),
         },
-        "inputs": scan.files,
-        "skipped": scan.skipped,
+        "inputs": input.files,
+        "skipped": input.skipped,
         "clients": a.clients.iter().map(|c| client_json(c, input.cfg.policy.window)).collect::<Vec<_>>(),
         "population": {
             "clients": pop.clients,

@@ -12,7 +12,8 @@ pub mod violations;
 
 use crate::config::Config;
 use crate::engine::bill::Analysis;
-use crate::input::reader::ScanOutput;
+use crate::input::discover::Skipped;
+use crate::input::reader::FileReport;
 use crate::store::nightly::Nightly;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,7 +48,10 @@ impl RunInfo {
 /// Everything the writers read.
 pub struct ReportInput<'a> {
     pub cfg: &'a Config,
-    pub scan: &'a ScanOutput,
+    /// What happened to each input, sorted by path.
+    pub files: &'a [FileReport],
+    /// Inputs left out (copies, inputs read by an earlier run), sorted by path.
+    pub skipped: &'a [Skipped],
     pub analysis: &'a Analysis,
     /// What the nightly state carried in and out (`--state`), else `None`.
     pub nightly: Option<&'a Nightly>,

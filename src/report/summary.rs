@@ -126,7 +126,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
             );
         }
     }
-    let t = Totals::of(&input.scan.files, input.scan.skipped.len());
+    let t = Totals::of(input.files, input.skipped.len());
     let _ = writeln!(
         out,
         "\ninput: {} files ({} incomplete, {} unreadable, {} skipped)\n       {} lines, {} malformed, {} out of range",
@@ -156,7 +156,7 @@ pub fn render_json(input: &ReportInput<'_>) -> String {
             "posts": c.billed_posts(),
             "damages_usd": c.damages(),
         })).collect::<Vec<_>>(),
-        "input": Totals::of(&input.scan.files, input.scan.skipped.len()),
+        "input": Totals::of(input.files, input.skipped.len()),
         "out": input.cfg.out_dir.display().to_string(),
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
@@ -219,7 +219,8 @@ mod tests {
         };
         let input = ReportInput {
             cfg: &cfg,
-            scan: &scan,
+            files: &scan.files,
+            skipped: &scan.skipped,
             analysis: &analysis,
             nightly: None,
             run: RunInfo {

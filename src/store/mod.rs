@@ -1,5 +1,7 @@
 //! Store: the saved forms of a run's results, read back by later runs: the nightly
 //! state ([`nightly`]) and the Parquet partials of `map`/`reduce` ([`partials`]).
 
+pub mod fingerprint;
+pub mod key;
 pub mod nightly;
 pub mod partials;

@@ -36,6 +36,7 @@ use crate::engine::window::Span;
 use crate::input::discover::{Discovery, ReadBefore, Skipped, Source};
 use crate::input::post_weight::Weigher;
 use crate::input::reader::{FileReport, FileStatus};
+use crate::store::fingerprint::Fingerprint;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -46,14 +47,18 @@ pub const FILE_NAME: &str = "scrapemeter.state";
 /// The lock file's name inside the state folder.
 pub const LOCK_NAME: &str = "scrapemeter.lock";
 const MAGIC: &str = "scrapemeter-state";
-/// Bumped whenever the body changes shape; an older or newer file is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever the body changes shape; a newer file is refused. Version 1 (settings
+/// as a map of strings) is still read, and written back as version 2 (settings as a
+/// typed [`Fingerprint`]).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads.
+const OLDEST_VERSION: u32 = 1;
 
 /// Everything carried from one run to the next.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Body {
     /// The settings that change the results; a run with others is refused.
-    pub settings: BTreeMap<String, String>,
+    pub settings: Settings,
     /// Runs that wrote this state.
     pub runs: u64,
     /// Newest request time seen over all runs.
@@ -65,6 +70,23 @@ pub struct Body {
     /// Clients with buckets still inside the trailing window or windows billed final,
     /// sorted by key.
     pub clients: Vec<ClientState>,
+}
+
+/// The settings a state was made with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Settings {
+    /// Version 2 on: the typed fingerprint.
+    Typed(Box<Fingerprint>),
+    /// Version 1: settings by name, as text (read only, compared with
+    /// [`legacy_settings`]).
+    Legacy(BTreeMap<String, String>),
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::Legacy(BTreeMap::new())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,17 +107,19 @@ pub enum Key {
 }
 
 impl Key {
+    /// Through the one key codec ([`crate::store::key`]): the text, or the exact bytes
+    /// when the text is not the key.
     fn of(key: &[u8]) -> Key {
-        match std::str::from_utf8(key) {
-            Ok(s) => Key::Text(s.to_string()),
-            Err(_) => Key::Bytes {
-                hex: hex::encode(key),
+        match crate::store::key::encode(key) {
+            (text, None) => Key::Text(text),
+            (_, Some(raw)) => Key::Bytes {
+                hex: hex::encode(raw),
             },
         }
     }
     fn bytes(&self) -> Result<Box<[u8]>, String> {
         match self {
-            Key::Text(s) => Ok(s.as_bytes().into()),
+            Key::Text(s) => Ok(crate::store::key::decode(s, None).into()),
             Key::Bytes { hex } => hex::decode(hex)
                 .map(Into::into)
                 .map_err(|e| format!("bad client key: {e}")),
@@ -287,9 +311,9 @@ fn decode_body(bytes: &[u8]) -> Result<Body, String> {
         .ok()
         .and_then(|v| v.parse().ok())
         .ok_or("not a scrapemeter state file (bad version)")?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(format!(
-            "state format {version}, but this build reads format {FORMAT_VERSION}"
+            "state format {version}, but this build reads formats {OLDEST_VERSION} to {FORMAT_VERSION}"
         ));
     }
     let (digest, body) = split_line(rest).ok_or("truncated (no checksum line)")?;
@@ -307,8 +331,14 @@ fn split_line(b: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&b[..i], &b[i + 1..]))
 }
 
-/// The settings that change the results, by name.
-pub fn settings(cfg: &Config) -> BTreeMap<String, String> {
+/// The settings that change the results.
+pub fn settings(cfg: &Config) -> Settings {
+    Settings::Typed(Box::new(Fingerprint::of(&cfg.read, &cfg.policy)))
+}
+
+/// The settings of `cfg` as version 1 wrote them, to compare a version-1 state with;
+/// never written.
+pub fn legacy_settings(cfg: &Config) -> BTreeMap<String, String> {
     let mut s = BTreeMap::new();
     let mut put = |k: &str, v: String| {
         s.insert(k.to_string(), v);
@@ -370,18 +400,24 @@ pub fn load(dir: &Path, cfg: &Config) -> Result<Option<Body>, StateError> {
             path.display()
         ))
     })?;
-    let now = settings(cfg);
-    if body.settings != now {
+    let (then, now) = match &body.settings {
+        Settings::Typed(f) => (
+            f.by_name(),
+            Fingerprint::of(&cfg.read, &cfg.policy).by_name(),
+        ),
+        Settings::Legacy(m) => (m.clone(), legacy_settings(cfg)),
+    };
+    if then != now {
         let diff: Vec<String> = now
             .keys()
-            .chain(body.settings.keys())
+            .chain(then.keys())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
-            .filter(|k| body.settings.get(*k) != now.get(*k))
+            .filter(|k| then.get(*k) != now.get(*k))
             .map(|k| {
                 format!(
                     "{k}: {} in the state, {} now",
-                    body.settings.get(k).map_or("-", String::as_str),
+                    then.get(k).map_or("-", String::as_str),
                     now.get(k).map_or("-", String::as_str)
                 )
             })
@@ -481,7 +517,7 @@ pub struct ChangedInput {
 }
 
 /// A run's view of the state: the previous body and what this run computes.
-pub struct Run {
+pub struct NightlyRun {
     pub prev: Body,
     pub next: Body,
     pub nightly: Nightly,
@@ -568,7 +604,7 @@ impl ClientState {
 /// in it) whose newest request is `newest`, through the engine's one billing
 /// function. Returns the analysis (windows of earlier runs first, then this run's,
 /// each `final` or `provisional`) and the body for the next run (its ledger evidence
-/// is filled by [`Run::finish`]).
+/// is filled by [`NightlyRun::finish`]).
 pub fn continue_from(
     cfg: &Config,
     prev: &Body,
@@ -616,10 +652,10 @@ pub fn continue_from(
     (analysis, next)
 }
 
-impl Run {
+impl NightlyRun {
     /// Loads the state for `cfg` (which names a state folder) and prepares the scan:
     /// inputs already read are skipped, and `cfg.read.late_before` is set.
-    pub fn start(cfg: &mut Config, discovery: &mut Discovery) -> Result<Run, StateError> {
+    pub fn start(cfg: &mut Config, discovery: &mut Discovery) -> Result<NightlyRun, StateError> {
         let dir = cfg.state.clone().expect("a state folder");
         let prev = load(&dir, cfg)?.unwrap_or_else(|| Body {
             settings: settings(cfg),
@@ -627,7 +663,7 @@ impl Run {
         });
         skip_processed(&prev, discovery);
         cfg.read.late_before = prev.watermark;
-        Ok(Run {
+        Ok(NightlyRun {
             nightly: Nightly {
                 dir: dir.display().to_string(),
                 run: prev.runs + 1,
@@ -776,17 +812,67 @@ mod tests {
             .to_string()
             .contains("checksum"));
         let other = String::from_utf8(bytes.clone()).unwrap().replacen(
-            "scrapemeter-state 1",
             "scrapemeter-state 2",
+            "scrapemeter-state 3",
             1,
         );
         assert!(decode(other.as_bytes())
             .unwrap_err()
             .to_string()
-            .contains("format 2"));
+            .contains("format 3"));
         assert!(decode(b"{\"runs\": 1}")
             .unwrap_err()
             .to_string()
             .contains("not a"));
+    }
+
+    fn config(threshold: u64) -> Config {
+        Config::resolve(
+            vec!["x".into()],
+            "out".into(),
+            crate::config::Overrides {
+                threshold: Some(threshold),
+                ..Default::default()
+            },
+            crate::config::SettingsFile::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_version_1_state_is_still_read_and_other_settings_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(5);
+        // A state as version 1 wrote it: settings as strings, header version 1.
+        let body = Body {
+            settings: Settings::Legacy(legacy_settings(&cfg)),
+            runs: 1,
+            watermark: Some(7),
+            ..Default::default()
+        };
+        let v2 = String::from_utf8(encode(&body)).unwrap();
+        let json = v2.splitn(3, '\n').nth(2).unwrap();
+        let v1 = format!(
+            "scrapemeter-state 1\nsha256 {}\n{json}",
+            hex::encode(Sha256::digest(json.as_bytes()))
+        );
+        std::fs::write(dir.path().join(FILE_NAME), v1).unwrap();
+        let read = load(dir.path(), &cfg).unwrap().unwrap();
+        assert_eq!((read.runs, read.watermark), (1, Some(7)));
+        let e = load(dir.path(), &config(6)).unwrap_err().to_string();
+        assert!(e.contains("threshold: 5 in the state, 6 now"), "{e}");
+
+        // Version 2: the typed fingerprint, differences named by their dotted path.
+        let body = Body {
+            settings: settings(&cfg),
+            ..Default::default()
+        };
+        std::fs::write(dir.path().join(FILE_NAME), encode(&body)).unwrap();
+        assert!(String::from_utf8(encode(&body))
+            .unwrap()
+            .starts_with("scrapemeter-state 2\n"));
+        assert!(load(dir.path(), &cfg).unwrap().is_some());
+        let e = load(dir.path(), &config(6)).unwrap_err().to_string();
+        assert!(e.contains("policy.threshold: 5 in the state, 6 now"), "{e}");
     }
 }

@@ -14,15 +14,17 @@
 //! - key-value metadata under `scrapemeter.*` ([`META_*`](META_SETTINGS)): version,
 //!   settings (canonical JSON) and its SHA-256 digest, shard id, input manifest.
 
-use crate::config::Config;
 use crate::engine::aggregate::{Aggregate, Bucket, Series};
-use crate::engine::time::{parse_rfc3339, Micros};
-use crate::input::client::{display_key, ClientKind};
+use crate::engine::time::parse_rfc3339;
+use crate::input::client::{ClientKind, Keyer};
 use crate::input::decompress::Compression;
 use crate::input::discover::Skipped;
-use crate::input::format::JsonFields;
+use crate::input::format::{FieldSet, FormatChoice};
+use crate::input::orgs::Orgs;
 use crate::input::post_weight::Weigher;
 use crate::input::reader::{FileReport, FileStatus, MalformedLine};
+use crate::input::rules::RuleSet;
+use crate::input::spec::ReadSpec;
 use arrow_array::builder::{BinaryBuilder, Int64Builder, StringDictionaryBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
@@ -59,11 +61,10 @@ impl PartialsError {
     }
 }
 
-/// Version of the partials layout; a reduce refuses any other.
-pub const PARTIALS_VERSION: &str = "1";
+pub use crate::store::fingerprint::{OrgEntry, ReadSettings, PARTIALS_VERSION};
 pub const META_VERSION: &str = "scrapemeter.version";
 pub const META_PARTIALS: &str = "scrapemeter.partials";
-/// Canonical JSON of [`MapSettings`]: everything that changes the rows.
+/// Canonical JSON of [`ReadSettings`]: everything that changes the rows.
 pub const META_SETTINGS: &str = "scrapemeter.settings";
 /// SHA-256 (hex) of the bytes of [`META_SETTINGS`].
 pub const META_DIGEST: &str = "scrapemeter.settings_sha256";
@@ -102,39 +103,6 @@ pub fn bucket_dir(b: u32, buckets: u32) -> String {
     format!("bucket={b:0width$}")
 }
 
-/// An organisation as the settings digest sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrgEntry {
-    pub name: String,
-    pub exempt: bool,
-}
-
-/// Everything that changes the rows of a partial, serialised canonically (compact JSON,
-/// fields in this order) and digested with SHA-256. File paths are left out: the same
-/// rules file at two paths on two machines gives the same digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MapSettings {
-    /// [`PARTIALS_VERSION`].
-    pub partials: String,
-    /// `--format` as resolved: `auto`, `combined`, …, or `nginx:<log_format>`.
-    pub format: String,
-    /// The settings file's `[json]` field paths (they matter for `json` and `auto`).
-    pub json: JsonFields,
-    /// `ip`, `subnet`, `user`, `ua` or `field:NAME`.
-    pub client: String,
-    pub subnet_ipv4_prefix: Option<u8>,
-    pub subnet_ipv6_prefix: Option<u8>,
-    /// SHA-256 of the rules file's bytes; null for the default rule.
-    pub rules_sha256: Option<String>,
-    /// SHA-256 of the organisations file's bytes; null without one.
-    pub orgs_sha256: Option<String>,
-    /// Every organisation, in file order, with its exemption.
-    pub orgs: Vec<OrgEntry>,
-    /// `--since` / `--until` in UTC epoch microseconds.
-    pub since: Option<Micros>,
-    pub until: Option<Micros>,
-}
-
 /// What a reduce needs to describe the settings in report.json, outside the digest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsInfo {
@@ -146,76 +114,85 @@ pub struct SettingsInfo {
     pub orgs_rows: Option<usize>,
 }
 
-impl MapSettings {
-    pub fn of(cfg: &Config) -> Result<(MapSettings, SettingsInfo), PartialsError> {
-        Self::of_inner(cfg).map_err(PartialsError::Invalid)
+/// The reading settings partials were made with, rebuilt from their metadata: enough
+/// to name, group and exempt clients and to describe the rules in the reports (a reduce
+/// reads no log line).
+pub fn read_spec(settings: &ReadSettings, info: &SettingsInfo) -> Result<ReadSpec, PartialsError> {
+    let invalid = |e: &dyn std::fmt::Display| PartialsError::Invalid(e.to_string());
+    let client = ClientKind::parse(
+        &settings.client,
+        settings.subnet_ipv4_prefix.unwrap_or(24),
+        settings.subnet_ipv6_prefix.unwrap_or(64),
+    )
+    .map_err(|e| invalid(&e))?;
+    let mut fields = FieldSet::default();
+    let mut keyer = Keyer::new(client.clone(), &mut fields);
+    if let Some(sha) = &settings.orgs_sha256 {
+        let mut orgs = Orgs::from_names(
+            settings.orgs.iter().map(|o| o.name.clone()).collect(),
+            settings.orgs.iter().map(|o| o.exempt).collect(),
+        );
+        orgs.sha256 = sha.clone();
+        orgs.path = info.orgs_path.clone().unwrap_or_default();
+        orgs.rows = info.orgs_rows.unwrap_or(0);
+        keyer.orgs = Some(Arc::new(orgs));
+    }
+    let weigher = match &settings.rules_sha256 {
+        None => Weigher::Default,
+        Some(sha) => {
+            let path = info.rules_path.clone().unwrap_or_default();
+            let text = match &info.rules_text {
+                Some(text) if hex::encode(Sha256::digest(text.as_bytes())) == *sha => text,
+                _ => "",
+            };
+            let mut rules = RuleSet::parse(text, &path, &mut fields).map_err(|e| invalid(&e))?;
+            rules.sha256 = sha.clone();
+            rules.path = path;
+            Weigher::Rules(Arc::new(rules))
+        }
+    };
+    Ok(ReadSpec {
+        format: settings
+            .format
+            .parse::<FormatChoice>()
+            .map_err(|e| invalid(&e))?,
+        json: settings.json.clone(),
+        client,
+        fields,
+        keyer,
+        weigher,
+        since: settings.since,
+        until: settings.until,
+        late_before: None,
+    })
+}
+
+impl SettingsInfo {
+    /// The paths and the rules text behind `spec`'s settings. Reads the rules file
+    /// again, and refuses it if it changed since it was compiled.
+    pub fn of(spec: &ReadSpec) -> Result<SettingsInfo, PartialsError> {
+        Self::read(spec).map_err(PartialsError::Invalid)
     }
 
-    fn of_inner(cfg: &Config) -> Result<(MapSettings, SettingsInfo), String> {
-        let (client, v4, v6) = match &cfg.read.client {
-            ClientKind::Subnet {
-                ipv4_prefix,
-                ipv6_prefix,
-            } => ("subnet".to_string(), Some(*ipv4_prefix), Some(*ipv6_prefix)),
-            ClientKind::Field { name } => (format!("field:{name}"), None, None),
-            other => (other.name().to_string(), None, None),
-        };
+    fn read(spec: &ReadSpec) -> Result<SettingsInfo, String> {
         let mut info = SettingsInfo::default();
-        let rules_sha256 = match &cfg.read.weigher {
-            Weigher::Default => None,
-            Weigher::Rules(r) => {
-                let bytes = std::fs::read(&r.path)
-                    .map_err(|e| format!("cannot read rules file {}: {e}", r.path))?;
-                if hex::encode(Sha256::digest(&bytes)) != r.sha256 {
-                    return Err(format!("rules file {} changed while it was read", r.path));
-                }
-                info.rules_path = Some(r.path.clone());
-                info.rules_text = Some(
-                    String::from_utf8(bytes)
-                        .map_err(|_| format!("rules file {} is not UTF-8", r.path))?,
-                );
-                Some(r.sha256.clone())
+        if let Weigher::Rules(r) = &spec.weigher {
+            let bytes = std::fs::read(&r.path)
+                .map_err(|e| format!("cannot read rules file {}: {e}", r.path))?;
+            if hex::encode(Sha256::digest(&bytes)) != r.sha256 {
+                return Err(format!("rules file {} changed while it was read", r.path));
             }
-        };
-        let orgs = cfg.read.keyer.orgs.as_deref();
-        if let Some(o) = orgs {
+            info.rules_path = Some(r.path.clone());
+            info.rules_text = Some(
+                String::from_utf8(bytes)
+                    .map_err(|_| format!("rules file {} is not UTF-8", r.path))?,
+            );
+        }
+        if let Some(o) = spec.keyer.orgs.as_deref() {
             info.orgs_path = Some(o.path.clone());
             info.orgs_rows = Some(o.rows);
         }
-        Ok((
-            MapSettings {
-                partials: PARTIALS_VERSION.into(),
-                format: cfg.read.format.name(),
-                json: cfg.read.json.clone(),
-                client,
-                subnet_ipv4_prefix: v4,
-                subnet_ipv6_prefix: v6,
-                rules_sha256,
-                orgs_sha256: orgs.map(|o| o.sha256.clone()),
-                orgs: orgs
-                    .map(|o| {
-                        o.names
-                            .iter()
-                            .zip(&o.exempt)
-                            .map(|(n, &e)| OrgEntry {
-                                name: n.clone(),
-                                exempt: e,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                since: cfg.read.since,
-                until: cfg.read.until,
-            },
-            info,
-        ))
-    }
-
-    /// The canonical serialisation and its SHA-256 in hex.
-    pub fn canonical(&self) -> (String, String) {
-        let text = serde_json::to_string(self).expect("settings serialise");
-        let digest = hex::encode(Sha256::digest(text.as_bytes()));
-        (text, digest)
+        Ok(info)
     }
 }
 
@@ -258,7 +235,7 @@ const BATCH_ROWS: usize = 1 << 16;
 #[allow(clippy::too_many_arguments)]
 pub fn write_partials(
     out_dir: &Path,
-    settings: &MapSettings,
+    settings: &ReadSettings,
     info: &SettingsInfo,
     shard: &str,
     buckets: u32,
@@ -275,7 +252,7 @@ pub fn write_partials(
 #[allow(clippy::too_many_arguments)]
 fn write_partials_inner(
     out_dir: &Path,
-    settings: &MapSettings,
+    settings: &ReadSettings,
     info: &SettingsInfo,
     shard: &str,
     buckets: u32,
@@ -298,8 +275,8 @@ fn write_partials_inner(
     let mut clients = 0;
     let mut rows = 0;
     for (key, series) in aggregate.into_sorted() {
-        let client = display_key(&key);
-        let raw = (std::str::from_utf8(&key).is_err()).then_some(key);
+        let (client, raw) = crate::store::key::encode(&key);
+        let raw: Option<Box<[u8]>> = raw.map(Into::into);
         clients += 1;
         rows += series.len();
         by_bucket
@@ -539,18 +516,18 @@ fn read_meta(path: &Path) -> Result<PartialMeta, String> {
 /// What the metadata of a set of partials says, once checked.
 pub struct Checked {
     pub metas: Vec<PartialMeta>,
-    pub settings: MapSettings,
+    pub settings: ReadSettings,
     pub info: SettingsInfo,
     pub files: Vec<FileReport>,
     pub manifest: Vec<Value>,
     pub skipped: Vec<Skipped>,
     /// One entry per map run: its shard id and the SHA-256s of its non-empty inputs.
-    pub runs: Vec<Run>,
+    pub runs: Vec<MapRun>,
 }
 
 /// One `map` run, as a reduce saw it; `reduce --merge` checks these across parts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Run {
+pub struct MapRun {
     /// Unique per `map` run (a shard mapped twice is two runs).
     pub run: String,
     pub shard: String,
@@ -560,13 +537,15 @@ pub struct Run {
 
 /// Refuses an input (by SHA-256) read by two different runs; `label` names a run's source.
 pub fn no_input_twice<'a>(
-    runs: impl Iterator<Item = (&'a Run, String)>,
+    runs: impl Iterator<Item = (&'a MapRun, String)>,
 ) -> Result<(), PartialsError> {
     no_input_twice_inner(runs).map_err(PartialsError::Invalid)
 }
 
-fn no_input_twice_inner<'a>(runs: impl Iterator<Item = (&'a Run, String)>) -> Result<(), String> {
-    let mut seen: HashMap<&str, (&Run, &str, String)> = HashMap::new();
+fn no_input_twice_inner<'a>(
+    runs: impl Iterator<Item = (&'a MapRun, String)>,
+) -> Result<(), String> {
+    let mut seen: HashMap<&str, (&MapRun, &str, String)> = HashMap::new();
     for (run, label) in runs {
         for (path, sha) in &run.inputs {
             if let Some((prev, prev_path, prev_label)) = seen.get(sha.as_str()) {
@@ -604,7 +583,7 @@ fn check_inner(files: &[PathBuf]) -> Result<Checked, String> {
             other.digest
         ));
     }
-    let settings: MapSettings = serde_json::from_str(&first.settings)
+    let settings: ReadSettings = serde_json::from_str(&first.settings)
         .map_err(|e| format!("{}: unreadable settings: {e}", first.path.display()))?;
     let info: SettingsInfo = serde_json::from_str(&first.info).unwrap_or_default();
     // One manifest per map run (shard id + manifest), however many buckets it wrote.
@@ -642,11 +621,11 @@ fn check_inner(files: &[PathBuf]) -> Result<Checked, String> {
     }
     let mut manifest = Vec::new();
     let mut skipped = Vec::new();
-    let mut run_list: Vec<(Run, String)> = Vec::new();
+    let mut run_list: Vec<(MapRun, String)> = Vec::new();
     for m in runs.values() {
         let inputs: Vec<Value> = serde_json::from_str(&m.inputs)
             .map_err(|e| format!("{}: unreadable input manifest: {e}", m.path.display()))?;
-        let run = Run {
+        let run = MapRun {
             run: m.run.clone(),
             shard: m.shard.clone(),
             inputs: inputs
@@ -818,13 +797,8 @@ fn read_rows_inner(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
         };
         let (t, posts, requests) = (int("t")?, int("posts")?, int("requests")?);
         for i in 0..batch.num_rows() {
-            let k: &[u8] = match raw_at(raw, i) {
-                Some(r) => r,
-                None => clients
-                    .get(i)
-                    .ok_or_else(|| at(&"a row has no client"))?
-                    .as_bytes(),
-            };
+            let text = clients.get(i).ok_or_else(|| at(&"a row has no client"))?;
+            let k: &[u8] = crate::store::key::decode(text, raw_at(raw, i));
             if t.is_null(i) || posts.is_null(i) || requests.is_null(i) {
                 return Err(at(&"a row has a null t, posts or requests"));
             }

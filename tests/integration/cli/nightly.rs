@@ -184,7 +184,7 @@ fn a_damaged_or_foreign_state_is_refused_whole() {
         ("foreign", b"{\"watermark\": 0}\n".to_vec()),
         ("future", {
             let s = String::from_utf8(good.clone()).unwrap();
-            s.replacen("scrapemeter-state 1", "scrapemeter-state 9", 1)
+            s.replacen("scrapemeter-state 2", "scrapemeter-state 9", 1)
                 .into_bytes()
         }),
     ];
