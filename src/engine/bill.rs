@@ -449,6 +449,9 @@ pub struct ClientResult {
 }
 
 impl ClientResult {
+    /// What the client owes: the sum of its windows' damages (nothing for an exempt
+    /// client, whose windows carry none: [`Policy::damages`], the one place that rule
+    /// is written).
     pub fn damages(&self) -> Cents {
         self.windows.iter().map(|w| w.damages).sum()
     }
@@ -482,11 +485,7 @@ pub struct Analysis {
 
 impl Analysis {
     pub fn total_damages(&self) -> Cents {
-        self.clients
-            .iter()
-            .filter(|c| !c.exempt)
-            .map(|c| c.damages())
-            .sum()
+        self.clients.iter().map(|c| c.damages()).sum()
     }
     /// Billed windows: an exempt client's windows are not billed.
     pub fn total_windows(&self) -> usize {

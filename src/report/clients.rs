@@ -31,11 +31,8 @@ pub fn render(input: &ReportInput<'_>) -> csv::Result<Vec<u8>> {
             ),
             None => (String::new(), String::new(), "0".into()),
         };
-        let damages = if c.exempt {
-            "0.00".to_string()
-        } else {
-            c.damages().to_string()
-        };
+        // An exempt client's windows carry no damages (engine::bill::Policy::damages).
+        let damages = c.damages().to_string();
         w.write_record([
             c.cell.as_str(),
             &c.windows.len().to_string(),

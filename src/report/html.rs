@@ -13,7 +13,7 @@ use super::summary::thousands;
 use super::ReportInput;
 use crate::config::Config;
 use crate::engine::bill::{BilledWindow, ClientResult};
-use crate::engine::damages::{window_damages, Cents, Rounding};
+use crate::engine::damages::{Cents, Rounding};
 use crate::engine::evidence::Evidence;
 use crate::engine::rate_profile::{rate_profile, trailing_envelope};
 use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
@@ -352,12 +352,8 @@ fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult
         .iter()
         .find_map(|c| c.windows.first().map(|w| (c, w)));
     if let Some((c, w)) = example {
-        let damages = window_damages(
-            w.posts,
-            cfg.policy.rate,
-            cfg.policy.per,
-            cfg.policy.rounding,
-        );
+        // The engine's figure for this window, explained step by step.
+        let damages = w.damages;
         let arithmetic = match cfg.policy.rounding {
             Rounding::ProRata => format!(
                 "{} × {} ÷ {} = {} → rounded half up to the cent: <strong>USD {}</strong>",
@@ -452,7 +448,7 @@ fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
         t(c.last_request),
         c.windows.len(),
         thousands(c.billed_posts()),
-        usd(if c.exempt { Cents(0) } else { c.damages() }),
+        usd(c.damages()),
         c.peak.map_or(String::new(), |p| format!(
             " Peak {} window: {} posts from {}.",
             esc(&format_duration(cfg.policy.window)),

@@ -2,7 +2,6 @@
 
 use super::ReportInput;
 use crate::engine::bill::ClientResult;
-use crate::engine::damages::Cents;
 use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
 use crate::input::post_weight::Weigher;
 use crate::input::reader::{FileReport, FileStatus};
@@ -92,7 +91,7 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
         })).collect::<Vec<_>>(),
         "billed_posts": c.billed_posts(),
         "billed_requests": c.billed_requests(),
-        "damages_usd": if c.exempt { Cents(0) } else { c.damages() },
+        "damages_usd": c.damages(),
         "peak": c.peak.map(|p| json!({
             "start": format_rfc3339(p.start),
             "end": format_rfc3339(p.start.saturating_add(window)),

@@ -99,6 +99,40 @@ fn the_engine_uses_no_file_system_flags_or_clock() {
     );
 }
 
+/// The billing rules (which windows, what they cost, who is exempt) are applied in one
+/// place, `engine::bill`: no other layer calls their parts, so no command can bill
+/// differently from another.
+const BILLING_PARTS: [&str; 6] = [
+    "window_damages",
+    "billed_rolling",
+    "billed_rolling_from",
+    "billed_calendar",
+    "peak_until",
+    "billed",
+];
+
+#[test]
+fn only_the_engine_applies_the_billing_rules() {
+    let mut bad = Vec::new();
+    for file in sources().iter().filter(|f| f.layer != "engine") {
+        for (line, path) in &file.paths {
+            if let Some(part) = path.last().filter(|p| BILLING_PARTS.contains(&p.as_str())) {
+                bad.push(format!(
+                    "{}:{line}: `{}` ({part} belongs to engine::bill)\n    {}",
+                    file.name,
+                    path.join("::"),
+                    file.line(*line),
+                ));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "billing goes through engine::bill::bill:\n{}",
+        bad.join("\n")
+    );
+}
+
 /// The reading of source the two tests above rely on.
 #[test]
 fn paths_are_read_from_code_only() {
