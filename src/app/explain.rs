@@ -19,7 +19,7 @@ use crate::engine::tops::Tops;
 use crate::input::client::{display_key, ClientKind, Keyed};
 use crate::input::discover::discover;
 use crate::input::format::Request;
-use crate::input::reader::{read_input, scan, OnRequest};
+use crate::input::reader::{read_input, scan, RequestSink};
 use crate::input::second_read::{in_file_order, ip_prefilter};
 use crate::report::html::gap_words;
 use crate::report::summary::{clean, thousands};
@@ -102,7 +102,7 @@ struct Watch<'a> {
     seen: Seen,
 }
 
-impl OnRequest for Watch<'_> {
+impl RequestSink for Watch<'_> {
     #[inline]
     fn keep(&self, line: &[u8]) -> bool {
         self.filter.is_none_or(|f| f.is_match(line))

@@ -343,29 +343,29 @@ pub struct ToBill<'a> {
 
 /// Every client billed, in parallel on the current rayon pool: the analysis, and
 /// (with a [`Horizon::Watermark`]) what to carry per client, in the order given.
-pub fn bill_all(
+pub fn bill_all<'a>(
     policy: &Policy,
     horizon: &Horizon,
-    clients: Vec<ToBill<'_>>,
+    clients: impl IndexedParallelIterator<Item = ToBill<'a>>,
     identify: &Identify<'_>,
 ) -> (Analysis, Carried) {
-    // Each client's buckets are decoded, used and dropped in turn.
-    let done: Vec<Billed> = clients
-        .into_par_iter()
+    // Each client's buckets are decoded, used and dropped in turn; the results go
+    // straight into their own vector (one `ClientResult` each, no second copy).
+    // Per client: the buckets it held, and what it carries to the next run.
+    type Rest = (u64, Option<Box<Carry>>);
+    let (results, rest): (Vec<ClientResult>, Vec<Rest>) = clients
         .map(|c| {
             let id = identify(&c.key);
-            bill(policy, horizon, c.key, id, c.new.into_buckets(), c.carry)
+            let b = bill(policy, horizon, c.key, id, c.new.into_buckets(), c.carry);
+            (b.result, (b.buckets as u64, b.carry.map(Box::new)))
         })
+        .unzip();
+    let buckets = rest.iter().map(|r| r.0).sum();
+    let carried = rest
+        .into_iter()
+        .zip(&results)
+        .filter_map(|((_, c), r)| Some((r.key.clone(), *c?)))
         .collect();
-    let buckets = done.iter().map(|d| d.buckets as u64).sum();
-    let mut results = Vec::with_capacity(done.len());
-    let mut carried = Vec::new();
-    for d in done {
-        if let Some(c) = d.carry {
-            carried.push((d.result.key.clone(), c));
-        }
-        results.push(d.result);
-    }
     (assemble(results, buckets), carried)
 }
 
@@ -373,13 +373,12 @@ pub fn bill_all(
 pub fn analyze(policy: &Policy, aggregate: Aggregate, identify: &Identify<'_>) -> Analysis {
     let clients = aggregate
         .into_sorted_series()
-        .into_iter()
+        .into_par_iter()
         .map(|(key, new)| ToBill {
             key,
             carry: None,
             new,
-        })
-        .collect();
+        });
     bill_all(policy, &Horizon::Complete, clients, identify).0
 }
 

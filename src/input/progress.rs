@@ -3,7 +3,7 @@
 //! No globals: a scan is handed its counters, or none.
 
 use crate::input::format::Request;
-use crate::input::reader::OnRequest;
+use crate::input::reader::{FileReport, RequestSink};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -51,7 +51,7 @@ impl<S> Counting<S> {
     }
 }
 
-impl<S: OnRequest> OnRequest for Counting<S> {
+impl<S: RequestSink> RequestSink for Counting<S> {
     #[inline]
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
         self.pending += 1;
@@ -71,6 +71,17 @@ impl<S: OnRequest> OnRequest for Counting<S> {
 
     fn counters(&self) -> Option<Arc<ReadCounters>> {
         self.counters.clone()
+    }
+
+    fn begin(&mut self, name: &str) {
+        self.inner.begin(name);
+    }
+
+    fn finish(&mut self, report: &FileReport) {
+        self.inner.finish(report);
+        if let Some(c) = &self.counters {
+            c.file_done();
+        }
     }
 }
 

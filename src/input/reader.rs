@@ -134,11 +134,20 @@ pub struct ScanOutput {
     pub aggregate: Aggregate,
 }
 
-/// Reads one line after another into the aggregate, counting into the report.
-/// What a pass over a file does with each request that parsed, fell inside
-/// `[since, until)` and has a client. Returns the request's posts.
-pub trait OnRequest {
+/// What a pass over the logs does with them (as ripgrep's `Sink`): the one reader,
+/// [`read_input`], tells it when an input begins, hands it each request that parsed,
+/// fell inside `[since, until)`, was not late and has a client, and tells it when the
+/// input is done, with what happened to it.
+pub trait RequestSink {
+    /// An input is about to be read.
+    fn begin(&mut self, _name: &str) {}
+
+    /// One request of client `key`, read from line `line_no` (`line`, as logged).
+    /// Returns the request's posts (counted into the input's report).
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64;
+
+    /// The input is read (in whole or in part: see the report).
+    fn finish(&mut self, _report: &FileReport) {}
 
     /// Whether a line (neither blank nor a comment) is worth parsing: a pass that
     /// answers false for some lines must be sure none of them holds a request it
@@ -155,7 +164,7 @@ pub trait OnRequest {
 }
 
 /// The first pass: weigh each request and add it to the aggregate.
-impl OnRequest for (&ReadSpec, &mut Aggregate) {
+impl RequestSink for (&ReadSpec, &mut Aggregate) {
     #[inline]
     fn request(&mut self, _: u64, req: &Request<'_>, key: &[u8], _: &[u8]) -> u64 {
         let posts = self.0.weigher.weight(req);
@@ -171,7 +180,7 @@ struct LineSink<'a, S> {
     key: Vec<u8>,
 }
 
-impl<S: OnRequest> LineSink<'_, S> {
+impl<S: RequestSink> LineSink<'_, S> {
     fn malformed(&mut self, line_no: u64, reason: &str, line: &[u8]) {
         self.report.malformed += 1;
         if self.report.malformed_examples.len() < MALFORMED_EXAMPLES {
@@ -233,7 +242,7 @@ impl<S: OnRequest> LineSink<'_, S> {
 }
 
 /// Reads the decompressed stream `text` line by line, handing each request to `on`.
-pub fn scan_text<S: OnRequest>(
+pub fn scan_text<S: RequestSink>(
     spec: &ReadSpec,
     text: &mut dyn Read,
     report: &mut FileReport,
@@ -358,19 +367,23 @@ pub fn scan_input(
     agg: &mut Aggregate,
     progress: Option<&Arc<ReadCounters>>,
 ) -> FileReport {
-    let report = read_input(
+    read_input(
         spec,
         input,
         &mut Counting::new((spec, agg), progress.cloned()),
-    );
-    if let Some(p) = progress {
-        p.file_done();
-    }
+    )
+}
+
+/// The one reader: reads one input, handing each request to `on` (see
+/// [`RequestSink`]), and says what happened to it.
+pub fn read_input<S: RequestSink>(spec: &ReadSpec, input: &Input, on: &mut S) -> FileReport {
+    on.begin(&input.name);
+    let report = open_and_read(spec, input, on);
+    on.finish(&report);
     report
 }
 
-/// Reads one input, handing each request to `on`.
-pub fn read_input<S: OnRequest>(spec: &ReadSpec, input: &Input, on: &mut S) -> FileReport {
+fn open_and_read<S: RequestSink>(spec: &ReadSpec, input: &Input, on: &mut S) -> FileReport {
     match &input.source {
         Source::Path(p) => match std::fs::File::open(p) {
             Ok(f) => {
@@ -386,7 +399,7 @@ pub fn read_input<S: OnRequest>(spec: &ReadSpec, input: &Input, on: &mut S) -> F
 }
 
 /// Scans a raw (possibly compressed) stream, hashing its bytes as they pass.
-pub fn scan_reader<R: Read + Send, S: OnRequest>(
+pub fn scan_reader<R: Read + Send, S: RequestSink>(
     spec: &ReadSpec,
     name: &str,
     mut raw: R,

@@ -24,7 +24,7 @@ use crate::input::client::Keyed;
 use crate::input::client::{parse_canonical_ipv4, ClientKind};
 use crate::input::discover::{Input, Source};
 use crate::input::format::Request;
-use crate::input::reader::{read_input, OnRequest, ScanOutput};
+use crate::input::reader::{read_input, RequestSink, ScanOutput};
 use crate::input::spec::ReadSpec;
 use aho_corasick::AhoCorasick;
 use rayon::prelude::*;
@@ -248,7 +248,7 @@ struct Reader<'a> {
     part: Part,
 }
 
-impl OnRequest for Reader<'_> {
+impl RequestSink for Reader<'_> {
     #[inline]
     fn keep(&self, line: &[u8]) -> bool {
         self.filter.is_none_or(|f| f.is_match(line))

@@ -37,6 +37,7 @@ use crate::input::discover::{Discovery, ReadBefore, Skipped, Source};
 use crate::input::post_weight::Weigher;
 use crate::input::reader::{FileReport, FileStatus};
 use crate::store::fingerprint::Fingerprint;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -632,12 +633,13 @@ pub fn continue_from(
     for (k, series) in new.into_sorted_series() {
         all.entry(k).or_default().1 = series;
     }
-    let clients = all
+    let clients: Vec<ToBill<'_>> = all
         .into_iter()
         .map(|(key, (carry, new))| ToBill { key, carry, new })
         .collect();
-    let (analysis, carry) =
-        bill::bill_all(&cfg.policy, &horizon, clients, &|k| cfg.read.identify(k));
+    let (analysis, carry) = bill::bill_all(&cfg.policy, &horizon, clients.into_par_iter(), &|k| {
+        cfg.read.identify(k)
+    });
     let next = Body {
         settings: settings(cfg),
         runs: prev.runs + 1,
