@@ -39,12 +39,6 @@ pub enum SettingsError {
     Invalid(String),
 }
 
-impl SettingsError {
-    fn invalid(message: String) -> Self {
-        SettingsError::Invalid(message)
-    }
-}
-
 impl From<InvalidValue> for SettingsError {
     fn from(e: InvalidValue) -> Self {
         SettingsError::Invalid(e.0)
@@ -196,7 +190,7 @@ impl Config {
             (None, Some(toml::Value::Integer(i))) => i.to_string(),
             (None, Some(toml::Value::Float(f))) => f.to_string(),
             (None, Some(other)) => {
-                return Err(SettingsError::invalid(format!(
+                return Err(SettingsError::Invalid(format!(
                     "rate: expected a decimal, got {other}"
                 )))
             }

@@ -99,7 +99,7 @@ impl Downstream {
         let mut buf = Vec::new();
         for k in &self.keyers {
             let _ = k.key_into(req, &mut buf);
-            let _ = scrapemeter::input::client::display_key(&buf);
+            let _ = scrapemeter::engine::text::display_key(&buf);
         }
         let _ = default_weight(req);
         let _ = self.rules.weight(req);

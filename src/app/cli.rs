@@ -118,7 +118,7 @@ impl InputArgs {
 
 /// The billing policy: what breaches and what it costs. Shared by `scan`, `explain`
 /// and `reduce`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
     /// A window breaches when its posts are strictly more than this (default 1000000).
     #[arg(long, value_name = "N")]
@@ -154,6 +154,20 @@ impl PolicyArgs {
         flags.per = self.per;
         flags.rounding = self.rounding;
         flags.mode = self.mode;
+    }
+
+    /// The first of these flags that was given, if any.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            ("--threshold", self.threshold.is_some()),
+            ("--window", self.window.is_some()),
+            ("--rate", self.rate.is_some()),
+            ("--per", self.per.is_some()),
+            ("--rounding", self.rounding.is_some()),
+            ("--mode", self.mode.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
     }
 }
 

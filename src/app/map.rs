@@ -72,15 +72,7 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
         quiet,
         policy,
     } = args;
-    let given = [
-        ("--threshold", policy.threshold.is_some()),
-        ("--window", policy.window.is_some()),
-        ("--rate", policy.rate.is_some()),
-        ("--per", policy.per.is_some()),
-        ("--rounding", policy.rounding.is_some()),
-        ("--mode", policy.mode.is_some()),
-    ];
-    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+    if let Some(flag) = policy.first_given() {
         return Err(Error::Usage(format!(
             "{flag} is a billing policy: give it to `reduce`, not `map`"
         )));

@@ -70,12 +70,7 @@ fn reduce_config(
         no_evidence: true,
         ..Default::default()
     };
-    flags.threshold = args.policy.threshold;
-    flags.window = args.policy.window.clone();
-    flags.rate = args.policy.rate.clone();
-    flags.per = args.policy.per;
-    flags.rounding = args.policy.rounding.clone();
-    flags.mode = args.policy.mode.clone();
+    args.policy.clone().apply(&mut flags);
     let inputs = args.paths.iter().map(|p| p.display().to_string()).collect();
     let mut cfg = Config::resolve(inputs, out, flags, SettingsFile::default())?;
     // How the rows were read is the partials' to say, not the flags'.

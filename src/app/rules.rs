@@ -74,7 +74,7 @@ pub fn check(args: &CheckArgs) -> Result<String, Error> {
         req.status,
         req.host
             .as_deref()
-            .map(|h| format!(" host {}", crate::input::client::display_key(h)))
+            .map(|h| format!(" host {}", crate::engine::text::display_key(h)))
             .unwrap_or_default()
     );
     match rules.matching(&req) {
@@ -117,7 +117,7 @@ fn parse_line<'a>(
 }
 
 fn shown(v: Option<&[u8]>) -> String {
-    v.map_or_else(|| "-".to_string(), crate::input::client::display_key)
+    v.map_or_else(|| "-".to_string(), crate::engine::text::display_key)
 }
 
 fn posts_text(p: &crate::input::rules::Posts) -> String {

@@ -101,7 +101,7 @@ pub fn watermark(
 }
 
 /// What one run hands the next about one client (nightly state).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Carry {
     /// Buckets from `watermark − window` on, sorted: later windows may still start there.
     pub buckets: Vec<Bucket>,
@@ -130,6 +130,46 @@ pub struct Billed {
     pub buckets: usize,
 }
 
+/// A client's request totals and the time of its first and last request.
+#[derive(Clone, Copy)]
+struct Totals {
+    posts: u64,
+    requests: u64,
+    first: Micros,
+    last: Micros,
+}
+
+impl Totals {
+    /// The totals of sorted `buckets` (times 0 when there are none).
+    fn of(buckets: &[Bucket]) -> Totals {
+        Totals {
+            posts: buckets.iter().map(|b| b.posts).sum(),
+            requests: buckets.iter().map(|b| b.requests).sum(),
+            first: buckets.first().map_or(0, |b| b.t),
+            last: buckets.last().map_or(0, |b| b.t),
+        }
+    }
+
+    /// These totals (of a run's new buckets, `new` when there are any) after the
+    /// carried ones.
+    fn after(self, carry: &Carry, new: bool) -> Totals {
+        Totals {
+            posts: carry.total_posts + self.posts,
+            requests: carry.total_requests + self.requests,
+            first: if new {
+                self.first.min(carry.first_request)
+            } else {
+                carry.first_request
+            },
+            last: if new {
+                self.last.max(carry.last_request)
+            } else {
+                carry.last_request
+            },
+        }
+    }
+}
+
 /// Bills one client: `new` are this run's buckets (sorted), `carry` what an earlier
 /// run handed on.
 pub fn bill(
@@ -138,28 +178,29 @@ pub fn bill(
     key: Box<[u8]>,
     id: Identity,
     new: Vec<Bucket>,
-    carry: Option<&Carry>,
+    carry: Option<Carry>,
 ) -> Billed {
-    let new_posts: u64 = new.iter().map(|b| b.posts).sum();
-    let new_requests: u64 = new.iter().map(|b| b.requests).sum();
-    let (new_first, new_last) = (new.first().map(|b| b.t), new.last().map(|b| b.t));
-    let buckets: Vec<Bucket> = match carry {
-        Some(c) if !c.buckets.is_empty() => {
-            let mut all = c.buckets.clone();
-            all.extend(new);
-            Series::from_buckets(all).into_buckets()
-        }
-        _ => new,
+    let fresh = Totals::of(&new);
+    let totals = match &carry {
+        Some(k) => fresh.after(k, !new.is_empty()),
+        None => fresh,
     };
-    let ledger: &[Settled] = carry.map_or(&[], |c| &c.ledger);
-    let spans = match policy.mode {
-        // Rolling windows never start before the end of the last one billed final.
-        Mode::Rolling => {
-            let from = ledger.last().map_or(Micros::MIN, |w| w.window.end);
-            window::billed_rolling_from(&buckets, policy.window, policy.threshold, from)
-        }
-        Mode::Calendar => window::billed_calendar(&buckets, policy.window, policy.threshold),
+    let Carry {
+        buckets: carried,
+        peak: carried_peak,
+        ledger,
+        ..
+    } = carry.unwrap_or_default();
+    let buckets = if carried.is_empty() {
+        new
+    } else {
+        let mut all = carried;
+        all.extend(new);
+        Series::from_buckets(all).into_buckets()
     };
+    // Rolling windows never start before the end of the last one billed final.
+    let from = ledger.last().map_or(Micros::MIN, |w| w.window.end);
+    let spans = window::billed_from(&buckets, policy.window, policy.threshold, policy.mode, from);
     let mut windows: Vec<BilledWindow> = ledger
         .iter()
         .map(|s| BilledWindow {
@@ -186,96 +227,61 @@ pub fn bill(
             new_in_this_run: true,
         });
     }
-    let carried_peak = carry.and_then(|c| c.peak);
-    let (total_posts, total_requests, first_request, last_request) = match carry {
-        Some(k) => (
-            k.total_posts + new_posts,
-            k.total_requests + new_requests,
-            new_first.map_or(k.first_request, |t| t.min(k.first_request)),
-            new_last.map_or(k.last_request, |t| t.max(k.last_request)),
-        ),
-        None => (
-            new_posts,
-            new_requests,
-            buckets.first().map_or(0, |b| b.t),
-            buckets.last().map_or(0, |b| b.t),
-        ),
-    };
-    let keep_buckets = !windows.is_empty() || id.exempt;
     let next = match *horizon {
         Horizon::Complete => None,
-        Horizon::Watermark { watermark, run, .. } => {
-            let settled = Settling {
-                watermark,
-                run,
-                carried_peak,
-                ledger,
-            };
-            next_carry(policy, &settled, &buckets, &windows).map(|c| Carry {
-                total_posts,
-                total_requests,
-                first_request,
-                last_request,
-                ..c
-            })
-        }
+        Horizon::Watermark { watermark, run, .. } => next_carry(
+            policy,
+            watermark,
+            run,
+            &buckets,
+            carried_peak,
+            ledger,
+            &windows,
+            totals,
+        ),
     };
-    let result = ClientResult {
-        key,
-        name: id.name,
-        cell: id.cell,
-        peak: better(carried_peak, window::peak(&buckets, policy.window)),
-        windows,
-        total_posts,
-        total_requests,
-        first_request,
-        last_request,
-        exempt: id.exempt,
-        buckets: Vec::new(),
-        members: None,
-        tops: None,
-    };
-    let n = buckets.len();
-    let result = ClientResult {
-        // Kept only for flagged and exempt clients (charts and rate profile).
-        buckets: if keep_buckets { buckets } else { Vec::new() },
-        ..result
-    };
+    let peak = better(carried_peak, window::peak(&buckets, policy.window));
+    let held = buckets.len();
+    // Buckets are kept only for flagged and exempt clients (charts and rate profile).
+    let keep_buckets = !windows.is_empty() || id.exempt;
     Billed {
-        result,
+        result: ClientResult {
+            key,
+            name: id.name,
+            cell: id.cell,
+            windows,
+            peak,
+            total_posts: totals.posts,
+            total_requests: totals.requests,
+            first_request: totals.first,
+            last_request: totals.last,
+            exempt: id.exempt,
+            buckets: if keep_buckets { buckets } else { Vec::new() },
+            members: None,
+            tops: None,
+        },
         carry: next,
-        buckets: n,
+        buckets: held,
     }
 }
 
-/// What the nightly horizon says of a client's past: the watermark after this run,
-/// this run's number, and what earlier runs settled.
-#[derive(Clone, Copy)]
-struct Settling<'a> {
-    watermark: Option<Micros>,
-    run: u64,
-    carried_peak: Option<Span>,
-    ledger: &'a [Settled],
-}
-
 /// What the next run needs of a client: the buckets a later window may still start
-/// at, the peak of the windows already complete, and the ledger with the windows
-/// billed final now. `None` when there is nothing in the trailing window and nothing
-/// billed (the state stays small), unless the peak is over the threshold (calendar
-/// mode can leave such a peak unbilled): a later peak of a flagged client beats any
-/// other. Totals are filled in by the caller.
+/// at, the peak of the windows already complete, the totals, and the ledger (`ledger`,
+/// what earlier runs settled) with the windows billed final now. `None` when there is
+/// nothing in the trailing window and nothing billed (the state stays small), unless
+/// the peak is over the threshold (calendar mode can leave such a peak unbilled): a
+/// later peak of a flagged client beats any other.
+#[allow(clippy::too_many_arguments)]
 fn next_carry(
     policy: &Policy,
-    settled: &Settling<'_>,
+    watermark: Option<Micros>,
+    run: u64,
     buckets: &[Bucket],
+    carried_peak: Option<Span>,
+    mut ledger: Vec<Settled>,
     windows: &[BilledWindow],
+    totals: Totals,
 ) -> Option<Carry> {
-    let Settling {
-        watermark,
-        run,
-        carried_peak,
-        ledger,
-    } = *settled;
     let keep_from = watermark.map_or(Micros::MIN, |w| w.saturating_sub(policy.window));
     let kept: Vec<Bucket> = buckets
         .iter()
@@ -289,8 +295,7 @@ fn next_carry(
         ),
         None => carried_peak,
     };
-    let mut next_ledger = ledger.to_vec();
-    next_ledger.extend(
+    ledger.extend(
         windows
             .iter()
             .filter(|w| w.new_in_this_run && w.status == WindowStatus::Final)
@@ -303,14 +308,14 @@ fn next_carry(
             }),
     );
     let over = settled_peak.is_some_and(|p| p.posts > policy.threshold);
-    (!kept.is_empty() || !next_ledger.is_empty() || over).then_some(Carry {
+    (!kept.is_empty() || !ledger.is_empty() || over).then_some(Carry {
         buckets: kept,
         peak: settled_peak,
-        total_posts: 0,
-        total_requests: 0,
-        first_request: 0,
-        last_request: 0,
-        ledger: next_ledger,
+        total_posts: totals.posts,
+        total_requests: totals.requests,
+        first_request: totals.first,
+        last_request: totals.last,
+        ledger,
     })
 }
 
@@ -335,18 +340,18 @@ pub type Carried = Vec<(Box<[u8]>, Carry)>;
 pub type Identify<'a> = dyn Fn(&[u8]) -> Identity + Sync + 'a;
 
 /// One client to bill: its key, what an earlier run carried, and this run's buckets.
-pub struct ToBill<'a> {
+pub struct ToBill {
     pub key: Box<[u8]>,
-    pub carry: Option<&'a Carry>,
+    pub carry: Option<Carry>,
     pub new: Series,
 }
 
 /// Every client billed, in parallel on the current rayon pool: the analysis, and
 /// (with a [`Horizon::Watermark`]) what to carry per client, in the order given.
-pub fn bill_all<'a>(
+pub fn bill_all(
     policy: &Policy,
     horizon: &Horizon,
-    clients: impl IndexedParallelIterator<Item = ToBill<'a>>,
+    clients: impl IndexedParallelIterator<Item = ToBill>,
     identify: &Identify<'_>,
 ) -> (Analysis, Carried) {
     // Each client's buckets are decoded, used and dropped in turn; the results go

@@ -157,8 +157,21 @@ pub fn billed_calendar(buckets: &[Bucket], length: Micros, threshold: u64) -> Ve
 }
 
 pub fn billed(buckets: &[Bucket], length: Micros, threshold: u64, mode: Mode) -> Vec<Span> {
+    billed_from(buckets, length, threshold, mode, Micros::MIN)
+}
+
+/// [`billed`], with no rolling window starting before `from` (nightly state: the end of
+/// the last window already billed final). Calendar windows are fixed, so `from` does
+/// not move them.
+pub fn billed_from(
+    buckets: &[Bucket],
+    length: Micros,
+    threshold: u64,
+    mode: Mode,
+    from: Micros,
+) -> Vec<Span> {
     match mode {
-        Mode::Rolling => billed_rolling(buckets, length, threshold),
+        Mode::Rolling => billed_rolling_from(buckets, length, threshold, from),
         Mode::Calendar => billed_calendar(buckets, length, threshold),
     }
 }

@@ -3,7 +3,6 @@
 //! IPs are written in RFC 5952 form (IPv4-mapped IPv6 as IPv4), subnets as CIDR
 //! networks, other keys as the bytes logged. A key that is empty or `-` is no client.
 
-pub use crate::engine::text::{display_key, guard_formula};
 use crate::engine::InvalidValue;
 use crate::input::format::Request;
 use serde::Serialize;
@@ -272,6 +271,7 @@ pub fn key_into(kind: &ClientKind, req: &Request<'_>, buf: &mut Vec<u8>) -> Keye
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::text::{display_key, guard_formula};
     use std::borrow::Cow;
 
     fn key(kind: &ClientKind, remote: &str) -> Option<String> {

@@ -3,6 +3,7 @@
 //! The default rule of SPEC.md: 1 for a 2xx or 304 response whose path is not a
 //! static asset, else 0. A rules file ([`crate::input::rules`]) replaces it.
 
+use crate::engine::text::path_of;
 use crate::input::format::Request;
 
 /// Static asset suffixes that never count as posts (compared case-insensitively).
@@ -10,8 +11,6 @@ pub const STATIC_EXTENSIONS: [&str; 17] = [
     ".css", ".js", ".mjs", ".map", ".png", ".jpg", ".jpeg", ".gif", ".ico", ".svg", ".webp",
     ".avif", ".woff", ".woff2", ".ttf", ".otf", ".eot",
 ];
-
-pub use crate::engine::text::path_of;
 
 pub fn is_static(path: &[u8]) -> bool {
     // Every listed suffix is a dot and a dot-free extension, so the path ends in one

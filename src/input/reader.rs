@@ -5,8 +5,9 @@
 //! malformed lines, whether it was complete) lands in its [`FileReport`].
 
 use crate::engine::aggregate::Aggregate;
+use crate::engine::text::display_key;
 use crate::engine::time::Micros;
-use crate::input::client::{display_key, Keyed};
+use crate::input::client::Keyed;
 use crate::input::decompress::{self, Compression, Tap};
 use crate::input::discover::{Discovery, Input, Skipped, Source};
 use crate::input::format::{detect, LineFormat, Request, DETECT_LINES};

@@ -6,8 +6,8 @@
 //! the file is loaded: globs become regexes, statuses a bit set, field names indexes
 //! into [`FieldSet`]. Weighing a request allocates nothing.
 
+use crate::engine::text::path_of;
 use crate::input::format::{FieldSet, Request};
-use crate::input::post_weight::path_of;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::Path;

@@ -8,7 +8,7 @@ use crate::input::reader::{FileReport, FileStatus};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub use crate::engine::time::{opt_time, time};
+use crate::engine::time::opt_time;
 
 /// Input totals, shared by the JSON report and the terminal summary.
 #[derive(Debug, Default, Clone, Serialize)]

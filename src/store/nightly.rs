@@ -619,27 +619,26 @@ pub fn continue_from(
         watermark,
         run: prev.runs + 1,
     };
-    // Every client of the state or of this run, by key.
-    let carried: Vec<(Box<[u8]>, Carry)> = prev
-        .clients
-        .iter()
+    // Every client of the state or of this run, by key; a carried state is turned
+    // into the engine's form client by client, in parallel, as it is billed.
+    let mut all: BTreeMap<Box<[u8]>, (Option<&ClientState>, Series)> = BTreeMap::new();
+    for c in &prev.clients {
         // A key that does not decode cannot be: `decode` checked the digest.
-        .filter_map(|c| Some((c.key.bytes().ok()?, c.carry())))
-        .collect();
-    let mut all: BTreeMap<Box<[u8]>, (Option<&Carry>, Series)> = BTreeMap::new();
-    for (k, c) in &carried {
-        all.entry(k.clone()).or_default().0 = Some(c);
+        if let Ok(k) = c.key.bytes() {
+            all.entry(k).or_default().0 = Some(c);
+        }
     }
     for (k, series) in new.into_sorted_series() {
         all.entry(k).or_default().1 = series;
     }
-    let clients: Vec<ToBill<'_>> = all
-        .into_iter()
-        .map(|(key, (carry, new))| ToBill { key, carry, new })
-        .collect();
-    let (analysis, carry) = bill::bill_all(&cfg.policy, &horizon, clients.into_par_iter(), &|k| {
-        cfg.read.identify(k)
+    let clients: Vec<_> = all.into_iter().collect();
+    let clients = clients.into_par_iter().map(|(key, (state, new))| ToBill {
+        key,
+        carry: state.map(ClientState::carry),
+        new,
     });
+    let (analysis, carry) =
+        bill::bill_all(&cfg.policy, &horizon, clients, &|k| cfg.read.identify(k));
     let next = Body {
         settings: settings(cfg),
         runs: prev.runs + 1,
