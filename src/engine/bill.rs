@@ -86,18 +86,23 @@ impl Horizon {
     }
 }
 
-/// The watermark after a run: the newest request time seen minus `lateness`, never
-/// moving back from `previous`.
+/// The watermark after a run: the minimum, over the inputs this run read, of each
+/// input's newest request time, minus `lateness`; never moving back from `previous`.
+///
+/// The slowest input holds it back (the rule of stream processors such as Apache
+/// Flink and Beam: an operator's watermark is the minimum of its inputs'), so that
+/// one server whose logs run ahead cannot make another server's requests late. A run
+/// that read no request leaves it where it was.
 pub fn watermark(
     previous: Option<Micros>,
-    newest: Option<Micros>,
+    newest_per_input: impl IntoIterator<Item = Micros>,
     lateness: Micros,
 ) -> Option<Micros> {
-    newest
-        .map(|n| n.saturating_sub(lateness))
+    let candidate = newest_per_input
         .into_iter()
-        .chain(previous)
-        .max()
+        .min()
+        .map(|n| n.saturating_sub(lateness));
+    candidate.into_iter().chain(previous).max()
 }
 
 /// What one run hands the next about one client (nightly state).
@@ -559,7 +564,7 @@ fn decade(p: u64) -> (u64, u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::decade;
+    use super::{decade, watermark};
 
     #[test]
     fn decades() {
@@ -568,5 +573,17 @@ mod tests {
         assert_eq!(decade(9), (1, 10));
         assert_eq!(decade(10), (10, 100));
         assert_eq!(decade(1_000_001), (1_000_000, 10_000_000));
+    }
+
+    #[test]
+    fn the_slowest_input_holds_the_watermark_back_and_it_never_moves_back() {
+        // Two servers: one has logs up to 100, the other only up to 40.
+        assert_eq!(watermark(None, [100, 40], 10), Some(30));
+        assert_eq!(watermark(Some(50), [100, 40], 10), Some(50));
+        assert_eq!(watermark(Some(20), [100, 40], 10), Some(30));
+        // A run that read no request leaves it where it was.
+        assert_eq!(watermark(Some(20), [], 10), Some(20));
+        assert_eq!(watermark(None, [], 10), None);
+        assert_eq!(watermark(None, [i64::MIN + 1], 10), Some(i64::MIN));
     }
 }

@@ -31,6 +31,7 @@ use crate::engine::bill::{
 };
 use crate::engine::damages::Cents;
 use crate::engine::evidence::{Evidence, WindowEvidence};
+use crate::engine::late::{Late, LateByClient};
 use crate::engine::time::{format_duration, format_rfc3339, Micros};
 use crate::engine::window::Span;
 use crate::input::discover::{Discovery, ReadBefore, Skipped, Source};
@@ -51,7 +52,9 @@ const MAGIC: &str = "scrapemeter-state";
 /// Bumped whenever the body changes shape; a newer file is refused. Version 1 (settings
 /// as a map of strings) is still read, and written back as version 2 (settings as a
 /// typed [`Fingerprint`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 3 added the late requests (per client and per input) and each input's time
+/// range; a version-2 file reads as having none.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest version this build reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -64,13 +67,26 @@ pub struct Body {
     pub runs: u64,
     /// Newest request time seen over all runs.
     pub newest: Option<Micros>,
-    /// Newest minus lateness (never moves back).
+    /// The slowest input's newest request minus lateness (never moves back): see
+    /// [`bill::watermark`].
     pub watermark: Option<Micros>,
     /// Inputs already read, in the order read.
     pub inputs: Vec<InputRecord>,
     /// Clients with buckets still inside the trailing window or windows billed final,
     /// sorted by key.
     pub clients: Vec<ClientState>,
+    /// Late requests (never billed) over all runs, per client, sorted by key.
+    #[serde(default)]
+    pub late: Vec<LateRecord>,
+}
+
+/// A client's late requests over all runs, and the last run that saw one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateRecord {
+    pub key: Key,
+    #[serde(flatten)]
+    pub late: Late,
+    pub last_run: u64,
 }
 
 /// The settings a state was made with.
@@ -97,6 +113,14 @@ pub struct InputRecord {
     pub sha256: String,
     /// The run that read it (1, 2, …).
     pub run: u64,
+    /// Its first and last request (late ones included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_request: Option<Micros>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<Micros>,
+    /// Its late requests (never billed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<Late>,
 }
 
 /// A client key: text when it is UTF-8, else its bytes in hex.
@@ -497,8 +521,22 @@ pub struct Nightly {
     pub watermark: Option<Micros>,
     #[serde(serialize_with = "crate::engine::time::opt_time")]
     pub newest_request: Option<Micros>,
-    /// Requests before the previous watermark: counted, not merged.
+    /// Requests before the previous watermark: counted, not merged (this run).
     pub late_requests: u64,
+    /// Their posts (never billed).
+    pub late_posts: u64,
+    /// This run's late requests per client (by posts, most first) and per input.
+    pub late_clients: Vec<LateClient>,
+    pub late_inputs: Vec<LateInput>,
+    /// How far before the previous watermark the oldest late request was, and the
+    /// `--lateness` that would have covered it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lateness_needed: Option<String>,
+    /// Late requests and posts over every run of this state, this one included.
+    pub late_requests_all_runs: u64,
+    pub late_posts_all_runs: u64,
     /// Inputs whose content changed since an earlier run read them under that name.
     pub changed_inputs: Vec<ChangedInput>,
     pub final_windows_new: usize,
@@ -507,6 +545,33 @@ pub struct Nightly {
     pub state_bytes: usize,
     pub state_clients: usize,
     pub state_buckets: usize,
+}
+
+/// A client's late requests in this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LateClient {
+    pub client: String,
+    /// As written in CSV.
+    #[serde(skip)]
+    pub cell: String,
+    pub requests: u64,
+    pub posts: u64,
+    #[serde(serialize_with = "crate::engine::time::time")]
+    pub earliest: Micros,
+    #[serde(serialize_with = "crate::engine::time::time")]
+    pub latest: Micros,
+}
+
+/// An input's late requests in this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LateInput {
+    pub path: String,
+    pub requests: u64,
+    pub posts: u64,
+    #[serde(serialize_with = "crate::engine::time::time")]
+    pub earliest: Micros,
+    #[serde(serialize_with = "crate::engine::time::time")]
+    pub latest: Micros,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -602,18 +667,26 @@ impl ClientState {
 }
 
 /// Continues the billing of `prev` with this run's `new` aggregate (no late request
-/// in it) whose newest request is `newest`, through the engine's one billing
-/// function. Returns the analysis (windows of earlier runs first, then this run's,
+/// in it), through the engine's one billing function; `newest_per_input` holds the
+/// newest request of each input this run read (what the watermark waits for). Returns the analysis (windows of earlier runs first, then this run's,
 /// each `final` or `provisional`) and the body for the next run (its ledger evidence
 /// is filled by [`NightlyRun::finish`]).
 pub fn continue_from(
     cfg: &Config,
     prev: &Body,
     new: Aggregate,
-    newest: Option<Micros>,
+    newest_per_input: &[Micros],
 ) -> (Analysis, Body) {
-    let newest = prev.newest.into_iter().chain(newest).max();
-    let watermark = bill::watermark(prev.watermark, newest, cfg.lateness);
+    let newest = prev
+        .newest
+        .into_iter()
+        .chain(newest_per_input.iter().copied())
+        .max();
+    let watermark = bill::watermark(
+        prev.watermark,
+        newest_per_input.iter().copied(),
+        cfg.lateness,
+    );
     let horizon = Horizon::Watermark {
         previous: prev.watermark,
         watermark,
@@ -649,8 +722,14 @@ pub fn continue_from(
             .into_iter()
             .map(|(k, c)| ClientState::of(&k, c))
             .collect(),
+        late: prev.late.clone(),
     };
     (analysis, next)
+}
+
+fn round_up_to_minute(us: Micros) -> Micros {
+    const MINUTE: Micros = 60 * crate::engine::time::MICROS_PER_SEC;
+    us.saturating_add((MINUTE - us.rem_euclid(MINUTE)) % MINUTE)
 }
 
 impl NightlyRun {
@@ -674,6 +753,13 @@ impl NightlyRun {
                 watermark: None,
                 newest_request: None,
                 late_requests: 0,
+                late_posts: 0,
+                late_clients: Vec::new(),
+                late_inputs: Vec::new(),
+                late_by: None,
+                lateness_needed: None,
+                late_requests_all_runs: 0,
+                late_posts_all_runs: 0,
                 changed_inputs: Vec::new(),
                 final_windows_new: 0,
                 provisional_windows: 0,
@@ -686,22 +772,23 @@ impl NightlyRun {
         })
     }
 
-    /// Continues the billing with this run's files and aggregate.
+    /// Continues the billing with this run's files, aggregate and late requests.
     pub fn analyze(
         &mut self,
         cfg: &Config,
         files: &mut [FileReport],
         aggregate: Aggregate,
+        late: LateByClient,
     ) -> Analysis {
-        let mut newest = None;
+        let mut newest = Vec::new();
         for f in files.iter_mut() {
             if f.status == FileStatus::Read {
                 f.late.get_or_insert(0);
             }
-            self.nightly.late_requests += f.late.unwrap_or(0);
-            newest = newest.into_iter().chain(f.last_request).max();
+            newest.extend(f.newest_request());
         }
-        let (analysis, mut next) = continue_from(cfg, &self.prev, aggregate, newest);
+        let (analysis, mut next) = continue_from(cfg, &self.prev, aggregate, &newest);
+        self.count_late(cfg, files, late, &mut next);
         for f in files.iter() {
             let (Some(sha), Some(size)) = (&f.sha256, f.size) else {
                 continue;
@@ -728,11 +815,15 @@ impl NightlyRun {
                     });
                 }
             }
+            let late = f.late_counts();
             next.inputs.push(InputRecord {
                 path: f.path.clone(),
                 size,
                 sha256: sha.clone(),
                 run: next.runs,
+                first_request: f.first_request.into_iter().chain(f.late_earliest).min(),
+                last_request: f.newest_request(),
+                late: (late.requests > 0).then_some(late),
             });
         }
         self.nightly.watermark = next.watermark;
@@ -747,6 +838,83 @@ impl NightlyRun {
         }
         self.next = next;
         analysis
+    }
+
+    /// Counts this run's late requests per client and per input, into the summary and
+    /// into the state's history.
+    fn count_late(
+        &mut self,
+        cfg: &Config,
+        files: &[FileReport],
+        late: LateByClient,
+        next: &mut Body,
+    ) {
+        let n = &mut self.nightly;
+        for f in files {
+            let l = f.late_counts();
+            if l.requests == 0 {
+                continue;
+            }
+            n.late_requests += l.requests;
+            n.late_posts += l.posts;
+            n.late_inputs.push(LateInput {
+                path: f.path.clone(),
+                requests: l.requests,
+                posts: l.posts,
+                earliest: l.earliest,
+                latest: l.latest,
+            });
+        }
+        let mut history: BTreeMap<Box<[u8]>, LateRecord> = BTreeMap::new();
+        for r in std::mem::take(&mut next.late) {
+            if let Ok(k) = r.key.bytes() {
+                history.insert(k, r);
+            }
+        }
+        let mut all = Late::default();
+        for (key, l) in late {
+            let id = cfg.read.identify(&key);
+            n.late_clients.push(LateClient {
+                client: id.name,
+                cell: id.cell,
+                requests: l.requests,
+                posts: l.posts,
+                earliest: l.earliest,
+                latest: l.latest,
+            });
+            all.merge(&l);
+            let r = history.entry(key.clone()).or_insert_with(|| LateRecord {
+                key: Key::of(&key),
+                late: Late::default(),
+                last_run: next.runs,
+            });
+            r.late.merge(&l);
+            r.last_run = next.runs;
+        }
+        n.late_clients.sort_by(|a, b| {
+            b.posts
+                .cmp(&a.posts)
+                .then(b.requests.cmp(&a.requests))
+                .then(a.client.cmp(&b.client))
+        });
+        next.late = history.into_values().collect();
+        n.late_requests_all_runs = next.late.iter().map(|r| r.late.requests).sum();
+        n.late_posts_all_runs = next.late.iter().map(|r| r.late.posts).sum();
+        // Late requests without a client key are in the inputs' counts only.
+        let mut by_input = Late::default();
+        for f in files {
+            by_input.merge(&f.late_counts());
+        }
+        all.merge(&by_input);
+        if let (Some(w), true) = (self.prev.watermark, all.requests > 0) {
+            // Not late needs a watermark at or before the oldest request: `behind`
+            // more lateness (rounded up to the minute, as people write it).
+            let behind = all.behind(w);
+            n.late_by = Some(format_duration(behind));
+            n.lateness_needed = Some(format_duration(round_up_to_minute(
+                cfg.lateness.saturating_add(behind),
+            )));
+        }
     }
 
     /// Copies the evidence found for the windows billed final in this run into the
@@ -813,14 +981,14 @@ mod tests {
             .to_string()
             .contains("checksum"));
         let other = String::from_utf8(bytes.clone()).unwrap().replacen(
-            "scrapemeter-state 2",
             "scrapemeter-state 3",
+            "scrapemeter-state 4",
             1,
         );
         assert!(decode(other.as_bytes())
             .unwrap_err()
             .to_string()
-            .contains("format 3"));
+            .contains("format 4"));
         assert!(decode(b"{\"runs\": 1}")
             .unwrap_err()
             .to_string()
@@ -863,7 +1031,7 @@ mod tests {
         let e = load(dir.path(), &config(6)).unwrap_err().to_string();
         assert!(e.contains("threshold: 5 in the state, 6 now"), "{e}");
 
-        // Version 2: the typed fingerprint, differences named by their dotted path.
+        // Version 2 on: the typed fingerprint, differences named by their dotted path.
         let body = Body {
             settings: settings(&cfg),
             ..Default::default()
@@ -871,7 +1039,7 @@ mod tests {
         std::fs::write(dir.path().join(FILE_NAME), encode(&body)).unwrap();
         assert!(String::from_utf8(encode(&body))
             .unwrap()
-            .starts_with("scrapemeter-state 2\n"));
+            .starts_with("scrapemeter-state 3\n"));
         assert!(load(dir.path(), &cfg).unwrap().is_some());
         let e = load(dir.path(), &config(6)).unwrap_err().to_string();
         assert!(e.contains("policy.threshold: 5 in the state, 6 now"), "{e}");
