@@ -135,7 +135,16 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         None => pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k))),
     };
     if cfg.evidence {
-        pool.install(|| crate::input::second_read::attach(&cfg.read, &output, &mut analysis));
+        let earlier = night
+            .as_ref()
+            .map(|r| r.earlier_inputs())
+            .unwrap_or_default();
+        let notes = pool.install(|| {
+            crate::input::second_read::attach(&cfg.read, &output, &earlier, &mut analysis)
+        });
+        for n in notes {
+            eprintln!("scrapemeter: note: {n}");
+        }
     }
     let state_file = night.as_mut().map(|run| {
         let (dir, bytes) = run.finish(&analysis);

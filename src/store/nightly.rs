@@ -34,9 +34,10 @@ use crate::engine::evidence::{Evidence, WindowEvidence};
 use crate::engine::late::{Late, LateByClient};
 use crate::engine::time::{format_duration, format_rfc3339, Micros};
 use crate::engine::window::Span;
-use crate::input::discover::{Discovery, ReadBefore, Skipped, Source};
+use crate::input::discover::{Discovery, Input, ReadBefore, Skipped, Source};
 use crate::input::post_weight::Weigher;
 use crate::input::reader::{FileReport, FileStatus};
+use crate::input::second_read::EarlierInput;
 use crate::store::fingerprint::Fingerprint;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -121,6 +122,9 @@ pub struct InputRecord {
     /// Its late requests (never billed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late: Option<Late>,
+    /// The watermark before the run that read it: its requests before that were late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_before: Option<Micros>,
 }
 
 /// A client key: text when it is UTF-8, else its bytes in hex.
@@ -824,6 +828,7 @@ impl NightlyRun {
                 first_request: f.first_request.into_iter().chain(f.late_earliest).min(),
                 last_request: f.newest_request(),
                 late: (late.requests > 0).then_some(late),
+                late_before: self.prev.watermark,
             });
         }
         self.nightly.watermark = next.watermark;
@@ -915,6 +920,28 @@ impl NightlyRun {
                 cfg.lateness.saturating_add(behind),
             )));
         }
+    }
+
+    /// The inputs earlier runs read, for the second read to look for evidence in: a
+    /// window billed in this run may start at a request read on an earlier night.
+    pub fn earlier_inputs(&self) -> Vec<EarlierInput> {
+        self.prev
+            .inputs
+            .iter()
+            .filter(|r| r.path != "-")
+            .filter_map(|r| {
+                Some(EarlierInput {
+                    input: Input {
+                        name: r.path.clone(),
+                        source: Source::Path(PathBuf::from(&r.path)),
+                    },
+                    sha256: r.sha256.clone(),
+                    first_request: r.first_request?,
+                    last_request: r.last_request?,
+                    late_before: r.late_before,
+                })
+            })
+            .collect()
     }
 
     /// Copies the evidence found for the windows billed final in this run into the
