@@ -137,6 +137,11 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     o.into_bytes()
 }
 
+/// `1 input`, `2 inputs`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 /// Clients with late requests shown in the page (report.json has them all).
 const MAX_LATE_ROWS: usize = 50;
 
@@ -270,8 +275,16 @@ fn summary(
         thousands(cfg.policy.threshold)
     );
     o.push_str("<h2 id=\"summary\">Summary</h2>\n<dl class=\"facts\">\n");
-    let period = match (tot.first_request, tot.last_request) {
-        (Some(f), Some(l)) => format!("{} to {} (UTC, first and last request read)", t(f), t(l)),
+    let period = match (input.nightly, tot.first_request, tot.last_request) {
+        (Some(n), _, _) if n.covered_from.is_some() => format!(
+            "{} to {} (UTC, first and last request of the {} inputs read by runs 1 to {} of the nightly state; this run read {})",
+            n.covered_from.map_or(String::new(), t),
+            n.covered_to.map_or(String::new(), t),
+            n.earlier_inputs.len() + tot.files_read,
+            n.run,
+            plural(tot.files_read as u64, "input", "inputs")
+        ),
+        (_, Some(f), Some(l)) => format!("{} to {} (UTC, first and last request read)", t(f), t(l)),
         _ => "no request was read".into(),
     };
     let _ = writeln!(o, "<dt>Period covered</dt><dd>{}</dd>", esc(&period));
@@ -720,7 +733,10 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
         .last_request
         .saturating_add(cfg.policy.window)
         .max(from + 1);
-    let curve = trailing_envelope(&c.buckets, cfg.policy.window, from, to, CHART_COLUMNS);
+    // With nightly state, the windows settled by earlier runs are drawn from the
+    // activity per minute the state keeps for them.
+    let series = c.chart.as_deref().unwrap_or(&c.buckets);
+    let curve = trailing_envelope(series, cfg.policy.window, from, to, CHART_COLUMNS);
     let top_value = curve
         .iter()
         .copied()
@@ -823,6 +839,9 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
         esc(&format_duration(cfg.policy.window)),
         CHART_COLUMNS
     );
+    if c.chart.is_some() {
+        o.push_str("<p class=\"note\">Drawn from what the nightly state keeps: for each window billed final, its posts per minute (each minute&#39;s posts at its first instant, so the curve at the window&#39;s end is its posts); elsewhere, every request of the last window before the watermark. Activity outside these is not kept.</p>\n");
+    }
 }
 
 /// `[0,1)` → `0`, `[1,10)` → `1–9`, `[1000000,10000000)` → `1M–10M`.
@@ -989,6 +1008,23 @@ fn appendix(o: &mut String, input: &ReportInput<'_>) {
         );
     }
     o.push_str("</tbody></table>\n");
+    if let Some(n) = input.nightly.filter(|n| !n.earlier_inputs.is_empty()) {
+        o.push_str("<h3 id=\"earlier-inputs\">Inputs read by earlier runs of the nightly state</h3>\n<p class=\"note\">The windows and figures carried from earlier runs come from these inputs, as each run recorded them.</p>\n");
+        o.push_str("<table class=\"inputs\"><thead><tr><th>File</th><th class=\"n\">Run</th><th class=\"n\">Bytes</th><th>First request</th><th>Last request</th><th>SHA-256</th></tr></thead><tbody>\n");
+        for r in &n.earlier_inputs {
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
+                esc(&r.path),
+                r.run,
+                thousands(r.size),
+                r.first_request.map_or(String::new(), t),
+                r.last_request.map_or(String::new(), t),
+                esc(&r.sha256)
+            );
+        }
+        o.push_str("</tbody></table>\n");
+    }
     if !input.skipped.is_empty() {
         o.push_str("<h3>Skipped</h3>\n<ul>\n");
         for s in input.skipped {

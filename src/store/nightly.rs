@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::engine::aggregate::{Aggregate, Bucket, Series};
 use crate::engine::bill::{
     self, Analysis, BilledWindow, Carry, ClientResult, Horizon, Settled, ToBill, WindowStatus,
+    ACTIVITY_STEP,
 };
 use crate::engine::damages::Cents;
 use crate::engine::evidence::{Evidence, WindowEvidence};
@@ -184,6 +185,11 @@ pub struct LedgerWindow {
     pub run: u64,
     pub first_line: Option<LineRecord>,
     pub last_line: Option<LineRecord>,
+    /// `[minute from the start, posts]` for each minute of the window with posts, for
+    /// its chart once its buckets have left the state (see
+    /// `engine::bill::Settled::activity`).
+    #[serde(default)]
+    pub activity: Vec<(i64, u64)>,
 }
 
 /// An evidence line, kept with its window.
@@ -543,6 +549,14 @@ pub struct Nightly {
     pub late_posts_all_runs: u64,
     /// Inputs whose content changed since an earlier run read them under that name.
     pub changed_inputs: Vec<ChangedInput>,
+    /// The inputs earlier runs of this state read: with this run's, every input
+    /// behind a figure of the report.
+    pub earlier_inputs: Vec<InputRecord>,
+    /// The first and last request of every input read by any run of this state.
+    #[serde(serialize_with = "crate::engine::time::opt_time")]
+    pub covered_from: Option<Micros>,
+    #[serde(serialize_with = "crate::engine::time::opt_time")]
+    pub covered_to: Option<Micros>,
     pub final_windows_new: usize,
     pub provisional_windows: usize,
     /// Size of the state file written.
@@ -631,6 +645,15 @@ impl ClientState {
                         new_in_this_run: false,
                     },
                     run: w.run,
+                    activity: w
+                        .activity
+                        .iter()
+                        .map(|&(minute, posts)| Bucket {
+                            t: w.start.saturating_add(minute.saturating_mul(ACTIVITY_STEP)),
+                            posts,
+                            requests: 0,
+                        })
+                        .collect(),
                 })
                 .collect(),
         }
@@ -664,6 +687,11 @@ impl ClientState {
                     run: s.run,
                     first_line: s.window.evidence.first.as_ref().map(LineRecord::of),
                     last_line: s.window.evidence.last.as_ref().map(LineRecord::of),
+                    activity: s
+                        .activity
+                        .iter()
+                        .map(|b| ((b.t - s.window.start) / ACTIVITY_STEP, b.posts))
+                        .collect(),
                 })
                 .collect(),
         }
@@ -765,6 +793,9 @@ impl NightlyRun {
                 late_requests_all_runs: 0,
                 late_posts_all_runs: 0,
                 changed_inputs: Vec::new(),
+                earlier_inputs: prev.inputs.clone(),
+                covered_from: None,
+                covered_to: None,
                 final_windows_new: 0,
                 provisional_windows: 0,
                 state_bytes: 0,
@@ -833,6 +864,8 @@ impl NightlyRun {
         }
         self.nightly.watermark = next.watermark;
         self.nightly.newest_request = next.newest;
+        self.nightly.covered_from = next.inputs.iter().filter_map(|r| r.first_request).min();
+        self.nightly.covered_to = next.inputs.iter().filter_map(|r| r.last_request).max();
         for c in &analysis.clients {
             for w in c.windows.iter().filter(|w| w.new_in_this_run) {
                 match w.status {

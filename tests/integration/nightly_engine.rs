@@ -143,6 +143,19 @@ fn check_runs(runs: &[Run], cfg: &Config) -> Result<usize, TestCaseError> {
         last = Some(analysis);
     }
     let last = last.unwrap();
+    // The chart of every billed window adds up to its posts, final windows included
+    // (their buckets have left the state; the activity kept for them stands in).
+    for c in &last.clients {
+        let Some(chart) = &c.chart else { continue };
+        for w in &c.windows {
+            let drawn: u64 = chart
+                .iter()
+                .filter(|b| b.t >= w.start && b.t < w.end)
+                .map(|b| b.posts)
+                .sum();
+            prop_assert_eq!(drawn, w.posts, "chart of {} window {}", c.name, w.index);
+        }
+    }
 
     let mut all = Aggregate::new();
     for &(c, t, w) in &accepted {

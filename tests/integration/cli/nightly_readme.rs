@@ -42,6 +42,28 @@ fn path_with_bin() -> String {
     )
 }
 
+/// Line `n` (from 1) of a log file, decompressed by its name.
+fn line_of(path: &Path, n: u64) -> String {
+    use std::io::Read;
+    let raw = std::fs::read(path).unwrap();
+    let text = match path.extension().and_then(|e| e.to_str()) {
+        Some("gz") => {
+            let mut s = Vec::new();
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut s)
+                .unwrap();
+            s
+        }
+        Some("zst") => zstd::decode_all(&raw[..]).unwrap(),
+        _ => raw,
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .nth(n as usize - 1)
+        .unwrap()
+        .to_string()
+}
+
 fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name))
         .unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
@@ -101,6 +123,70 @@ fn the_readme_nightly_example_bills_what_one_run_bills() {
         assert!(one.contains(f), "{f} not in {one:#?}");
     }
     assert_eq!(read(&last, "clients.csv"), one_clients);
+    // Every billed window of the last night, final ones included, shows evidence
+    // lines found at the stated place, and the page names every input behind it.
+    let r: serde_json::Value = serde_json::from_str(&read(&last, "report.json")).unwrap();
+    let html = read(&last, "report.html");
+    for c in r["clients"].as_array().unwrap() {
+        for w in c["windows"].as_array().unwrap() {
+            for edge in ["first", "last"] {
+                let e = &w["evidence"][edge];
+                assert!(
+                    e.is_object(),
+                    "{} window {}: no {edge} line",
+                    c["client"],
+                    w["window"]
+                );
+                let file = dir.path().join(e["file"].as_str().unwrap());
+                let line = line_of(&file, e["line"].as_u64().unwrap());
+                assert_eq!(line, e["text"].as_str().unwrap());
+                assert!(
+                    line.starts_with(c["client"].as_str().unwrap())
+                        || line.contains(c["client"].as_str().unwrap())
+                );
+            }
+        }
+    }
+    for f in std::fs::read_dir(Path::new(REPO).join("sample-logs/nyc1")).unwrap() {
+        let name = f.unwrap().file_name().into_string().unwrap();
+        assert!(
+            html.contains(&format!("sample-logs/nyc1/{name}")),
+            "{name} not on the page"
+        );
+    }
+    // A rerun that reads nothing new bills the same, with the same evidence.
+    Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "scan",
+            "sample-logs/nyc1/access.log-20260304.zst",
+            "sample-logs/fra1/access.log-20260304.gz",
+        ])
+        .args(["--state", "S", "--out", "again", "-q"])
+        .assert()
+        .success();
+    let again = dir.path().join("again");
+    assert_eq!(
+        read(&again, "violations.csv"),
+        read(&last, "violations.csv")
+    );
+    assert_eq!(read(&again, "clients.csv"), read(&last, "clients.csv"));
+    let r2: serde_json::Value = serde_json::from_str(&read(&again, "report.json")).unwrap();
+    for (a, b) in r["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(r2["clients"].as_array().unwrap())
+    {
+        for (wa, wb) in a["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["windows"].as_array().unwrap())
+        {
+            assert_eq!(wa["evidence"], wb["evidence"]);
+        }
+    }
     // No request was late on any night.
     for d in ["20260301", "20260302", "20260303", "20260304"] {
         let r: serde_json::Value =
