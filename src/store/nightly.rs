@@ -7,10 +7,12 @@
 //! totals and a ledger of the windows billed final; the inputs already read (path,
 //! size, SHA-256); the watermark; and the settings that shape the results.
 //!
-//! The **watermark** is the newest request time seen over all runs minus
-//! `--lateness`. Data before it is taken as complete: a window ending at or before it
-//! is final, and a request before the previous run's watermark is **late** (counted
-//! per file, never merged). A window starting before `watermark − window` cannot
+//! The **watermark** is the oldest of the newest request times of the inputs a run
+//! read, minus `--lateness`, never moving back ([`bill::watermark`]): the slowest
+//! server holds it back. Data before it is taken as complete: a window ending at or
+//! before it is final, and a request before the previous run's watermark is **late**
+//! (counted per input and per client, never merged; the run exits 4). A window
+//! starting before `watermark − window` cannot
 //! change any more, so only the buckets from there on are kept.
 //!
 //! On disk: one file, `scrapemeter.state`: a header line `scrapemeter-state <version>`,
