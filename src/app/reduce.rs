@@ -142,7 +142,14 @@ pub fn run(args: ReduceArgs) -> Result<Exit, Error> {
         skipped: &checked.skipped,
         analysis: &analysis,
         nightly: None,
-        run: RunInfo::now(started, started_at, cfg.threads),
+        run: RunInfo::now(
+            started,
+            started_at,
+            cfg.threads,
+            std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+        ),
     };
     let mut sidecar = serde_json::to_vec_pretty(&sidecar).expect("json");
     sidecar.push(b'\n');

@@ -156,7 +156,14 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         skipped: &output.skipped,
         analysis: &analysis,
         nightly: night.as_ref().map(|r| &r.nightly),
-        run: RunInfo::now(started, started_at, cfg.threads),
+        run: RunInfo::now(
+            started,
+            started_at,
+            cfg.threads,
+            std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+        ),
     };
     // The state is committed last, with the reports: all of them or none.
     if let Err(e) = report::write_all_with(&input, state_file.into_iter().collect()) {

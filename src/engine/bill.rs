@@ -546,8 +546,12 @@ pub struct Population {
     /// Distinct (client, instant) pairs held in memory: what the aggregate's size grows with.
     pub buckets: u64,
     pub clients_with_posts: u64,
-    /// Peak rolling-window posts of every client (0 for a client without posts).
+    /// Peak rolling-window posts of every client (0 for a client without posts):
+    /// approximate (3 significant figures), for quantiles only.
     pub peak_posts: Histogram<u64>,
+    /// The lowest and highest peak posts of any client, exact.
+    pub peak_min: u64,
+    pub peak_max: u64,
     /// Exact counts of clients per decade of peak posts: `[0,1)`, `[1,10)`, `[10,100)`, …
     pub decades: Vec<(u64, u64, u64)>,
 }
@@ -579,8 +583,11 @@ pub fn assemble(all: Vec<ClientResult>, buckets: u64) -> Analysis {
     let mut peak_posts = Histogram::<u64>::new(3).expect("3 significant figures is valid");
     let mut decades: Vec<(u64, u64, u64)> = Vec::new();
     let mut with_posts = 0;
+    let (mut peak_min, mut peak_max) = (u64::MAX, 0u64);
     for c in &all {
         let p = c.peak.map_or(0, |s| s.posts);
+        peak_min = peak_min.min(p);
+        peak_max = peak_max.max(p);
         // `record` grows the histogram; `saturating_record` would clamp to its top.
         if peak_posts.record(p).is_err() {
             peak_posts.saturating_record(p);
@@ -605,6 +612,8 @@ pub fn assemble(all: Vec<ClientResult>, buckets: u64) -> Analysis {
             buckets,
             clients_with_posts: with_posts,
             peak_posts,
+            peak_min: peak_min.min(peak_max),
+            peak_max,
             decades,
         },
         clients,

@@ -23,8 +23,9 @@ pub type OrgId = u32;
 pub struct Orgs {
     /// The file, as given.
     pub path: String,
-    /// SHA-256 of the file's bytes, in hex.
+    /// SHA-256 of the file's bytes, in hex, and their number.
     pub sha256: String,
+    pub size: u64,
     /// Organisation names, in order of first appearance.
     pub names: Vec<String>,
     /// Whether each organisation is exempt.
@@ -63,6 +64,7 @@ impl Orgs {
         })?;
         let mut orgs = Orgs::parse(&bytes, &shown)?;
         orgs.sha256 = hex::encode(Sha256::digest(&bytes));
+        orgs.size = bytes.len() as u64;
         Ok(orgs)
     }
 

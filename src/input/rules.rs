@@ -23,6 +23,8 @@ pub struct RuleSet {
     pub path: String,
     /// SHA-256 of the file's bytes, in hex.
     pub sha256: String,
+    /// The file's text, as read (shown in the reports, for the record).
+    pub text: String,
     pub rules: Vec<Rule>,
 }
 
@@ -98,6 +100,7 @@ impl RuleSet {
             .map_err(|_| RulesError::Invalid(format!("rules file {shown}: not UTF-8 text")))?;
         let mut set = RuleSet::parse(text, &shown, fields)?;
         set.sha256 = hex::encode(Sha256::digest(&bytes));
+        set.text = text.to_string();
         Ok(set)
     }
 
@@ -126,6 +129,7 @@ impl RuleSet {
         Ok(RuleSet {
             path: source.to_string(),
             sha256: String::new(),
+            text: text.to_string(),
             rules,
         })
     }

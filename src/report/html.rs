@@ -98,8 +98,14 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     let mut o = String::with_capacity(64 * 1024);
     o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    let id = input.id();
     o.push_str("<title>scrapemeter: damages report</title>\n<style>");
     o.push_str(CSS);
+    // The identifier at the foot of every printed page.
+    let _ = write!(
+        o,
+        "@page{{@bottom-center{{content:\"scrapemeter report {id}\";font:8px monospace;color:#555}}}}"
+    );
     o.push_str("</style>\n</head>\n<body>\n");
     summary(&mut o, input, &flagged, &exempt);
     if let Some(n) = input.nightly {
@@ -122,6 +128,7 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
         client_section(&mut o, cfg, c, i + 1);
     }
     population(&mut o, input, flagged.len());
+    reproduce(&mut o, input, &id);
     appendix(&mut o, input);
     // The run facts: the only part of the page that differs between equal runs.
     let r = &input.run;
@@ -135,6 +142,27 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     );
     o.push_str("</body>\n</html>\n");
     o.into_bytes()
+}
+
+/// An approximate value to 3 significant figures, written so it cannot pass for an
+/// exact one: `1.09 M`, `45.2 k`, `812`.
+fn approx(n: u64) -> String {
+    if n < 1_000 {
+        return n.to_string();
+    }
+    let (v, unit) = match n {
+        n if n >= 1_000_000_000 => (n as f64 / 1e9, "G"),
+        n if n >= 1_000_000 => (n as f64 / 1e6, "M"),
+        n => (n as f64 / 1e3, "k"),
+    };
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.digits$} {unit}")
 }
 
 /// `1 input`, `2 inputs`.
@@ -266,6 +294,11 @@ fn summary(
     let tot = Totals::of(input.files, input.skipped.len());
     let window = format_duration(cfg.policy.window);
     o.push_str("<header>\n<h1>Scraping damages report</h1>\n");
+    let _ = writeln!(
+        o,
+        "<p class=\"note\" id=\"report-id\">Report <span class=\"mono\">{}</span> (SHA-256 of violations.csv and clients.csv; see <a href=\"#reproduce\">Reproduce</a>)</p>",
+        esc(&input.id())
+    );
     let _ = writeln!(
         o,
         "<p class=\"note\">Posts fetched per client in every {} window of the web server access logs, and the liquidated damages of USD {} per {} posts owed for each window with more than {} posts.</p>\n</header>",
@@ -521,8 +554,78 @@ fn post_rule_words(input: &ReportInput<'_>) -> String {
                 .join(" ")
         )
     } else {
-        format!("Post weights come from the rules file: {}.", esc(&rule))
+        match &input.cfg.read.weigher {
+            crate::input::post_weight::Weigher::Rules(r) => format!(
+                "Post weights come from the rules file <span class=\"key\">{}</span> (SHA-256 <span class=\"mono\">{}</span>, its full text under <a href=\"#reproduce\">Reproduce</a>): the first rule that matches a request gives its weight; a request no rule matches delivered no post and still counts as a request.",
+                esc(&r.path),
+                esc(&r.sha256)
+            ),
+            crate::input::post_weight::Weigher::Default => esc(&rule),
+        }
     }
+}
+
+/// How to reproduce the report: the tool, the command line, every setting in force,
+/// the rules file's text and the organisations file's digest.
+fn reproduce(o: &mut String, input: &ReportInput<'_>, id: &str) {
+    let cfg = input.cfg;
+    o.push_str("<h2 id=\"reproduce\">Reproduce</h2>\n<dl class=\"facts\">\n");
+    let _ = writeln!(
+        o,
+        "<dt>Report identifier</dt><dd><span class=\"mono\">{}</span>: the SHA-256 of violations.csv followed by clients.csv (<code>cat violations.csv clients.csv | sha256sum</code>), printed at the foot of every page</dd>",
+        esc(id)
+    );
+    let _ = writeln!(
+        o,
+        "<dt>Tool</dt><dd>scrapemeter {}</dd>\n<dt>Command line</dt><dd><pre class=\"line\">{}</pre></dd>",
+        esc(input.run.version),
+        esc(&input.run.command())
+    );
+    o.push_str("<dt>Settings in force</dt><dd><table class=\"settings\"><tbody>\n");
+    if let serde_json::Value::Object(m) = settings_json(input) {
+        for (k, v) in m {
+            if k == "rules" || k == "orgs" {
+                continue;
+            }
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => "none".into(),
+                v => v.to_string(),
+            };
+            let _ = writeln!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
+        }
+    }
+    o.push_str("</tbody></table></dd>\n");
+    match &cfg.read.weigher {
+        crate::input::post_weight::Weigher::Rules(r) => {
+            let _ = writeln!(
+                o,
+                "<dt>Rules file</dt><dd><span class=\"key\">{}</span>, SHA-256 <span class=\"mono\">{}</span>, {} bytes, in full:<pre class=\"line\">{}</pre></dd>",
+                esc(&r.path),
+                esc(&r.sha256),
+                thousands(r.text.len()),
+                r.text.lines().map(esc).collect::<Vec<_>>().join("\n")
+            );
+        }
+        crate::input::post_weight::Weigher::Default => {
+            o.push_str("<dt>Rules file</dt><dd>none: the default post rule (see Method)</dd>\n");
+        }
+    }
+    match &cfg.read.keyer.orgs {
+        Some(orgs) => {
+            let _ = writeln!(
+                o,
+                "<dt>Organisations file</dt><dd><span class=\"key\">{}</span>, SHA-256 <span class=\"mono\">{}</span>, {} bytes, {} rows, {} organisations</dd>",
+                esc(&orgs.path),
+                esc(&orgs.sha256),
+                thousands(orgs.size),
+                thousands(orgs.rows),
+                thousands(orgs.names.len())
+            );
+        }
+        None => o.push_str("<dt>Organisations file</dt><dd>none</dd>\n"),
+    }
+    o.push_str("</dl>\n");
 }
 
 /// Seconds for a gap: `0.250 s`, `12.0 s`, or `1h2m3s` for long ones.
@@ -957,12 +1060,12 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
     if !h.is_empty() {
         let _ = writeln!(
             o,
-            "<p class=\"note\">Peak {} posts per client: median {}, 90th percentile {}, 99th percentile {}, highest {} (approximate, 3 significant figures).</p>",
+            "<p class=\"note\">Peak {} posts per client: median ≈ {}, 90th percentile ≈ {}, 99th percentile ≈ {} (approximate: a histogram of 3 significant figures); highest {} (exact).</p>",
             esc(&format_duration(cfg.policy.window)),
-            thousands(h.value_at_quantile(0.5)),
-            thousands(h.value_at_quantile(0.9)),
-            thousands(h.value_at_quantile(0.99)),
-            thousands(h.max())
+            approx(h.value_at_quantile(0.5)),
+            approx(h.value_at_quantile(0.9)),
+            approx(h.value_at_quantile(0.99)),
+            thousands(pop.peak_max)
         );
     }
 }

@@ -149,11 +149,13 @@ pub fn settings_json(input: &ReportInput<'_>) -> Value {
                 "path": r.path,
                 "sha256": r.sha256,
                 "rules": r.names(),
+                "text": r.text,
             }),
         },
         "orgs": cfg.read.keyer.orgs.as_ref().map(|o| json!({
             "path": o.path,
             "sha256": o.sha256,
+            "size": o.size,
             "rows": o.rows,
             "organisations": o.names.len(),
             "exempt": o.names.iter().zip(&o.exempt).filter(|(_, &e)| e).map(|(n, _)| n).collect::<Vec<_>>(),
@@ -180,6 +182,7 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
     let mut doc = json!({
         "tool": "scrapemeter",
         "report_version": 1,
+        "report_id": input.id(),
         "settings": settings_json(input),
         "totals": Totals::of(input.files, input.skipped.len()),
         "summary": {
@@ -197,12 +200,14 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
             "buckets": pop.buckets,
             "clients_over_threshold": flagged,
             "peak_posts": {
-                "note": "peak rolling-window posts per client; percentiles from an HDR histogram (3 significant figures)",
+                "note": "peak rolling-window posts per client; p50 to p99_9 are approximate (an HDR histogram, 3 significant figures); min and max are exact",
+                "approximate": {"significant_figures": 3},
                 "p50": q(0.5),
                 "p90": q(0.9),
                 "p99": q(0.99),
                 "p99_9": q(0.999),
-                "max": if h.is_empty() { 0 } else { h.max() },
+                "min": pop.peak_min,
+                "max": pop.peak_max,
             },
             "histogram": pop.decades.iter().map(|&(lo, hi, n)| json!({
                 "from": lo, "to": hi, "clients": n

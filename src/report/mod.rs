@@ -31,17 +31,45 @@ pub struct RunInfo {
     pub started_at: String,
     pub elapsed_seconds: f64,
     pub threads: usize,
+    /// The command line of the run, word by word, as given.
+    pub command_line: Vec<String>,
 }
 
 impl RunInfo {
-    /// This run: the version built, when it started, and its time so far (to the ms).
-    pub fn now(started: std::time::Instant, started_at: String, threads: usize) -> Self {
+    /// This run: the version built, when it started, its time so far (to the ms), and
+    /// its command line.
+    pub fn now(
+        started: std::time::Instant,
+        started_at: String,
+        threads: usize,
+        command_line: Vec<String>,
+    ) -> Self {
         RunInfo {
             version: env!("CARGO_PKG_VERSION"),
             started_at,
             elapsed_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
             threads,
+            command_line,
         }
+    }
+
+    /// The command line as one line a shell reads back the same (words quoted where
+    /// needed).
+    pub fn command(&self) -> String {
+        self.command_line
+            .iter()
+            .map(|w| {
+                let plain = !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+%".contains(&b));
+                if plain {
+                    w.clone()
+                } else {
+                    format!("'{}'", w.replace('\'', "'\\''"))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -56,6 +84,19 @@ pub struct ReportInput<'a> {
     /// What the nightly state carried in and out (`--state`), else `None`.
     pub nightly: Option<&'a Nightly>,
     pub run: RunInfo,
+}
+
+impl ReportInput<'_> {
+    /// The report's identifier: the SHA-256 of violations.csv followed by clients.csv,
+    /// so that a printed page names the CSVs it goes with (and any copy of them can be
+    /// checked against it with `cat violations.csv clients.csv | sha256sum`).
+    pub fn id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(violations::render(self).unwrap_or_default());
+        h.update(clients::render(self).unwrap_or_default());
+        hex::encode(h.finalize())
+    }
 }
 
 /// Renders every report and writes them atomically into `cfg.out_dir`.

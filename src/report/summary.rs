@@ -81,6 +81,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         thousands(flagged.iter().map(|c| c.billed_posts()).sum::<u64>()),
     );
     let _ = writeln!(out, "damages USD {}", thousands(a.total_damages()));
+    let _ = writeln!(out, "report {}", input.id());
     let exempt = a.clients.iter().filter(|c| c.exempt).count();
     if exempt > 0 {
         let _ = writeln!(
@@ -181,6 +182,7 @@ pub fn render_json(input: &ReportInput<'_>) -> String {
         })).collect::<Vec<_>>(),
         "input": Totals::of(input.files, input.skipped.len()),
         "out": input.cfg.out_dir.display().to_string(),
+        "report_id": input.id(),
     });
     let mut doc = doc;
     if let Some(n) = input.nightly {
@@ -252,6 +254,8 @@ mod tests {
                 buckets: 3,
                 clients_with_posts: 1,
                 peak_posts: hdrhistogram::Histogram::new(3).unwrap(),
+                peak_min: 0,
+                peak_max: 0,
                 decades: Vec::new(),
             },
         };
@@ -262,6 +266,7 @@ mod tests {
             analysis: &analysis,
             nightly: None,
             run: RunInfo {
+                command_line: vec!["scrapemeter".into(), "scan".into()],
                 version: "0",
                 started_at: String::new(),
                 elapsed_seconds: 0.0,

@@ -112,6 +112,8 @@ pub struct SettingsInfo {
     pub rules_text: Option<String>,
     pub orgs_path: Option<String>,
     pub orgs_rows: Option<usize>,
+    #[serde(default)]
+    pub orgs_size: Option<u64>,
 }
 
 /// The reading settings partials were made with, rebuilt from their metadata: enough
@@ -135,6 +137,7 @@ pub fn read_spec(settings: &ReadSettings, info: &SettingsInfo) -> Result<ReadSpe
         orgs.sha256 = sha.clone();
         orgs.path = info.orgs_path.clone().unwrap_or_default();
         orgs.rows = info.orgs_rows.unwrap_or(0);
+        orgs.size = info.orgs_size.unwrap_or(0);
         keyer.orgs = Some(Arc::new(orgs));
     }
     let weigher = match &settings.rules_sha256 {
@@ -191,6 +194,7 @@ impl SettingsInfo {
         if let Some(o) = spec.keyer.orgs.as_deref() {
             info.orgs_path = Some(o.path.clone());
             info.orgs_rows = Some(o.rows);
+            info.orgs_size = Some(o.size);
         }
         Ok(info)
     }

@@ -12,6 +12,7 @@ mod inputs;
 mod nightly;
 mod nightly_readme;
 mod real_logs;
+mod reproduce;
 mod sample_logs;
 mod second_read;
 
