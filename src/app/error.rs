@@ -12,7 +12,8 @@ use crate::store::partials::PartialsError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Success = 0,
-    /// `--strict` saw malformed lines or incomplete, unreadable or unrecognised inputs.
+    /// `--strict` saw malformed lines or incomplete, unreadable or unrecognised inputs;
+    /// or `explain` found no request of the client asked for.
     StrictFailure = 1,
     /// Bad flags, settings, rules or orgs files; a refused state, or a state folder
     /// another run holds.
@@ -52,6 +53,10 @@ pub enum Error {
     /// Any other output that could not be written (exit 3).
     #[error("{0}")]
     Output(String),
+    /// What was asked for is not in the inputs: `explain` of a client with no request
+    /// (exit 1, as grep when nothing matches).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl Error {
@@ -59,6 +64,7 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Settings(_) | Error::Rules(_) | Error::Value(_) | Error::Usage(_) => Exit::Usage,
+            Error::NotFound(_) => Exit::StrictFailure,
             Error::State(e) if e.is_output() => Exit::Output,
             Error::State(_) => Exit::Usage,
             Error::Partials(e) if e.is_output() => Exit::Output,

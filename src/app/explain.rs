@@ -20,7 +20,7 @@ use crate::engine::tops::Tops;
 use crate::input::client::{ClientKind, Keyed};
 use crate::input::discover::discover;
 use crate::input::format::Request;
-use crate::input::reader::{read_input, scan, RequestSink};
+use crate::input::reader::{read_input, scan, FileReport, RequestSink};
 use crate::input::second_read::{in_file_order, ip_prefilter};
 use crate::report::html::gap_words;
 use crate::report::summary::{clean, thousands};
@@ -258,6 +258,8 @@ fn bar(v: u64, max: u64) -> String {
 /// Everything `explain` shows.
 struct View {
     result: ClientResult,
+    /// What was read (for the scope line).
+    files: Vec<FileReport>,
     profile: RateProfile,
     bin: Micros,
     activity: Vec<(Micros, u64, u64)>,
@@ -283,28 +285,38 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
     let name = display_key(&target);
     let mut output = pool.install(|| scan(&cfg.read, discover(&cfg.inputs)));
     let aggregate = std::mem::take(&mut output.aggregate);
-    let buckets = aggregate
-        .into_sorted()
-        .into_iter()
+    let all = aggregate.into_sorted();
+    let buckets = all
+        .iter()
         .find(|(k, _)| **k == *target)
-        .map(|(_, b)| b)
+        .map(|(_, b)| b.clone())
         .unwrap_or_default();
     if buckets.iter().all(|b| b.requests == 0) {
+        let close = close_keys(&target, all.iter().map(|(k, b)| (&k[..], b.len())));
+        let scope = scope_words(&cfg, &output.files);
         if json_out {
             println!(
                 "{}",
-                json!({"client": name, "client_key": cfg.read.client.name(), "requests": 0})
-            );
-        } else {
-            println!(
-                "no requests from client {} in the inputs (client key: {}; {} files, {} lines read)",
-                clean(&name),
-                cfg.read.client.name(),
-                output.files.len(),
-                thousands(output.files.iter().map(|f| f.lines).sum::<u64>())
+                json!({
+                    "client": name,
+                    "client_key": cfg.read.client.name(),
+                    "requests": 0,
+                    "scope": scope_json(&cfg, &output.files),
+                    "close_keys": close,
+                })
             );
         }
-        return Ok(Exit::Success);
+        return Err(Error::NotFound(format!(
+            "no requests from client {} in the inputs (client key: {}; {}){}",
+            clean(&name),
+            cfg.read.client.name(),
+            scope,
+            if close.is_empty() {
+                String::new()
+            } else {
+                format!("; close keys: {}", close.join(", "))
+            }
+        )));
     }
     // Billed by the same function as `scan`, over complete data.
     let result = bill(
@@ -368,6 +380,7 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
         86_400 * MICROS_PER_SEC
     });
     let view = View {
+        files: std::mem::take(&mut output.files),
         profile: rate_profile(&buckets),
         activity: activity(&buckets, bin),
         bin,
@@ -392,6 +405,57 @@ fn edges_sorted(e: &Edges) -> (Vec<Line>, Vec<Line>) {
     (first, last)
 }
 
+/// Up to three keys of the inputs most like `target`: the longest common prefix first
+/// (an address in the same network), then the busiest.
+fn close_keys<'a>(target: &[u8], keys: impl Iterator<Item = (&'a [u8], usize)>) -> Vec<String> {
+    let mut scored: Vec<(usize, usize, &[u8])> = keys
+        .map(|(k, n)| {
+            let common = k.iter().zip(target).take_while(|(a, b)| a == b).count();
+            (common, n, k)
+        })
+        .filter(|(common, _, _)| *common > 0)
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, _, k)| clean(&display_key(k)))
+        .collect()
+}
+
+/// What explain read and over which period, in words: `2 files, 1,234 lines (3
+/// malformed); requests from … until …`.
+fn scope_words(cfg: &Config, files: &[FileReport]) -> String {
+    let lines: u64 = files.iter().map(|f| f.lines).sum();
+    let malformed: u64 = files.iter().map(|f| f.malformed).sum();
+    format!(
+        "{} {}, {} lines ({} malformed) read; {}",
+        thousands(files.len()),
+        if files.len() == 1 { "file" } else { "files" },
+        thousands(lines),
+        thousands(malformed),
+        match (cfg.read.since, cfg.read.until) {
+            (None, None) => "every request of the inputs (no --since/--until)".to_string(),
+            (since, until) => format!(
+                "only requests from {} until {} (exclusive)",
+                since.map_or("the beginning".into(), format_rfc3339),
+                until.map_or("the end".into(), format_rfc3339)
+            ),
+        }
+    )
+}
+
+/// The scope as JSON: period, inputs read, lines and malformed lines.
+fn scope_json(cfg: &Config, files: &[FileReport]) -> serde_json::Value {
+    json!({
+        "since": cfg.read.since.map(format_rfc3339),
+        "until": cfg.read.until.map(format_rfc3339),
+        "files": files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+        "lines": files.iter().map(|f| f.lines).sum::<u64>(),
+        "malformed": files.iter().map(|f| f.malformed).sum::<u64>(),
+    })
+}
+
 fn to_json(cfg: &Config, v: &View) -> serde_json::Value {
     let c = &v.result;
     let tops = v.seen.tops.lists();
@@ -399,13 +463,23 @@ fn to_json(cfg: &Config, v: &View) -> serde_json::Value {
         "client": c.name,
         "client_key": cfg.read.client.name(),
         "settings": {
+            "format": cfg.read.format.name(),
+            "client": cfg.read.client.name(),
+            "since": cfg.read.since.map(format_rfc3339),
+            "until": cfg.read.until.map(format_rfc3339),
             "threshold": cfg.policy.threshold,
             "window": format_duration(cfg.policy.window),
             "mode": cfg.policy.mode,
             "rate_usd": cfg.policy.rate.to_string(),
             "per": cfg.policy.per,
             "rounding": cfg.policy.rounding,
+            "rules": match &cfg.read.weigher {
+                crate::input::post_weight::Weigher::Default => serde_json::Value::Null,
+                crate::input::post_weight::Weigher::Rules(r) => json!({"path": r.path, "sha256": r.sha256}),
+            },
+            "orgs": cfg.read.keyer.orgs.as_ref().map(|o| json!({"path": o.path, "sha256": o.sha256})),
         },
+        "scope": scope_json(cfg, &v.files),
         "requests": c.total_requests,
         "posts": c.total_posts,
         "first_request": format_rfc3339(c.first_request),
@@ -454,6 +528,7 @@ fn to_text(cfg: &Config, v: &View, n: usize) -> String {
         clean(&c.name),
         cfg.read.client.name()
     );
+    let _ = writeln!(o, "  scope: {}", scope_words(cfg, &v.files));
     let _ = writeln!(
         o,
         "  {} requests, {} posts, {} to {}",

@@ -114,13 +114,54 @@ fn json_has_the_windows_and_damages() {
 fn an_absent_client_is_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let log = write_log(tmp.path());
-    let (out, code) = explain(&["198.51.100.1", log.to_str().unwrap()]);
-    assert_eq!(code, 0);
+    let out = Command::cargo_bin("scrapemeter")
+        .unwrap()
+        .args(["explain", "198.51.100.1", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    // Exit 1 (as grep when nothing matches), one line on stderr that says what was
+    // read and suggests the keys most like it.
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        out.starts_with("no requests from client 198.51.100.1"),
-        "{out}"
+        err.starts_with("scrapemeter: error: no requests from client 198.51.100.1 in the inputs"),
+        "{err}"
     );
+    assert!(err.contains("lines (0 malformed) read"), "{err}");
+    assert!(err.contains("close keys: "), "{err}");
     // An address is canonicalised before it is looked up.
     let (out, _) = explain(&["::ffff:203.0.113.7", log.to_str().unwrap()]);
     assert!(out.starts_with("client 203.0.113.7"), "{out}");
+}
+
+#[test]
+fn explain_echoes_its_scope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = write_log(tmp.path());
+    let (out, code) = explain(&[
+        "::ffff:203.0.113.7",
+        log.to_str().unwrap(),
+        "--since",
+        "2000-01-01T00:00:00Z",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("scope: 1 file, ")
+            && out.contains("only requests from 2000-01-01T00:00:00Z until the end"),
+        "{out}"
+    );
+    let (out, _) = explain(&[
+        "203.0.113.7",
+        log.to_str().unwrap(),
+        "--json",
+        "--until",
+        "2100-01-01T00:00:00Z",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["settings"]["until"], "2100-01-01T00:00:00Z");
+    assert_eq!(v["settings"]["since"], serde_json::Value::Null);
+    assert_eq!(v["settings"]["client"], "ip");
+    assert_eq!(v["scope"]["files"][0], log.to_str().unwrap());
 }
