@@ -554,6 +554,20 @@ pub struct Population {
     pub peak_max: u64,
     /// Exact counts of clients per decade of peak posts: `[0,1)`, `[1,10)`, `[10,100)`, …
     pub decades: Vec<(u64, u64, u64)>,
+    /// The clients with the highest peaks that billed no window (at most
+    /// [`NEAR_MISSES`]), highest first: context for the threshold.
+    pub near_misses: Vec<NearMiss>,
+}
+
+/// How many near misses are kept.
+pub const NEAR_MISSES: usize = 20;
+
+/// A client that billed no window, and its peak window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NearMiss {
+    pub client: String,
+    pub cell: String,
+    pub peak: Span,
 }
 
 #[derive(Debug, Clone)]
@@ -600,6 +614,29 @@ pub fn assemble(all: Vec<ClientResult>, buckets: u64) -> Analysis {
         }
     }
     decades.sort();
+    // The highest peaks without a billed window: selected, then sorted, so that
+    // millions of clients cost no sort of them all.
+    let mut near: Vec<&ClientResult> = all
+        .iter()
+        .filter(|c| c.windows.is_empty() && !c.exempt && c.peak.is_some_and(|p| p.posts > 0))
+        .collect();
+    let order = |a: &&ClientResult, b: &&ClientResult| {
+        let posts = |c: &ClientResult| c.peak.map_or(0, |p| p.posts);
+        posts(b).cmp(&posts(a)).then_with(|| a.cell.cmp(&b.cell))
+    };
+    if near.len() > NEAR_MISSES {
+        near.select_nth_unstable_by(NEAR_MISSES, order);
+        near.truncate(NEAR_MISSES);
+    }
+    near.sort_by(order);
+    let near: Vec<NearMiss> = near
+        .into_iter()
+        .map(|c| NearMiss {
+            client: c.name.clone(),
+            cell: c.cell.clone(),
+            peak: c.peak.expect("filtered on a peak"),
+        })
+        .collect();
     let mut clients: Vec<ClientResult> = all
         .into_iter()
         .filter(|c| !c.windows.is_empty() || c.exempt)
@@ -615,6 +652,7 @@ pub fn assemble(all: Vec<ClientResult>, buckets: u64) -> Analysis {
             peak_min: peak_min.min(peak_max),
             peak_max,
             decades,
+            near_misses: near,
         },
         clients,
     }

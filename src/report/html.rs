@@ -80,7 +80,7 @@ dl.facts dd{margin:0}
 p.late{border-left:4px solid #c0392b;padding-left:.6em}
 footer{margin-top:3em;border-top:1px solid #bbb;padding-top:.5em;color:#555;font-size:12px}
 @page{size:A4;margin:14mm}
-@media print{body{margin:0;max-width:none;padding:0;font-size:12px}section.client{break-before:page}tr,pre,svg,.example{break-inside:avoid}h2,h3{break-after:avoid}}
+@media print{body{margin:0;max-width:none;padding:0;font-size:12px}section.client{break-before:page}tr,pre,svg,.example,dl.facts{break-inside:avoid}h1,h2,h3,h4{break-after:avoid;break-inside:avoid}p:has(+pre.line),p:has(+table),p:has(+svg){break-after:avoid}nav#contents{break-after:page}}
 "#;
 
 /// Renders the page.
@@ -107,6 +107,7 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
         "@page{{@bottom-center{{content:\"scrapemeter report {id}\";font:8px monospace;color:#555}}}}"
     );
     o.push_str("</style>\n</head>\n<body>\n");
+    contents(&mut o, input, &flagged, &exempt);
     summary(&mut o, input, &flagged, &exempt);
     if let Some(n) = input.nightly {
         nightly(&mut o, cfg, n);
@@ -128,6 +129,7 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
         client_section(&mut o, cfg, c, i + 1);
     }
     population(&mut o, input, flagged.len());
+    near_misses(&mut o, input);
     reproduce(&mut o, input, &id);
     appendix(&mut o, input);
     // The run facts: the only part of the page that differs between equal runs.
@@ -172,6 +174,43 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// Clients with late requests shown in the page (report.json has them all).
 const MAX_LATE_ROWS: usize = 50;
+
+/// A table of contents with anchors (the flagged clients too, as many as have a
+/// section).
+fn contents(
+    o: &mut String,
+    input: &ReportInput<'_>,
+    flagged: &[&ClientResult],
+    exempt: &[&ClientResult],
+) {
+    o.push_str(
+        "<nav id=\"contents\"><h2>Contents</h2>\n<ol>\n<li><a href=\"#summary\">Summary</a></li>\n",
+    );
+    if input.nightly.is_some() {
+        o.push_str(
+            "<li><a href=\"#state\">Nightly state</a> (<a href=\"#late\">late requests</a>)</li>\n",
+        );
+    }
+    o.push_str("<li><a href=\"#method\">How the damages were computed</a></li>\n<li><a href=\"#clients\">Flagged clients in detail</a>");
+    let shown: Vec<&&ClientResult> = flagged
+        .iter()
+        .chain(exempt)
+        .take(MAX_CLIENT_SECTIONS)
+        .collect();
+    if !shown.is_empty() {
+        o.push_str("<ol>");
+        for (i, c) in shown.iter().enumerate() {
+            let _ = write!(
+                o,
+                "<li><a href=\"#client-{}\">{}</a></li>",
+                i + 1,
+                esc(&c.name)
+            );
+        }
+        o.push_str("</ol>");
+    }
+    o.push_str("</li>\n<li><a href=\"#population\">Everyone else: the population</a> (<a href=\"#near-misses\">near misses</a>)</li>\n<li><a href=\"#reproduce\">Reproduce</a></li>\n<li><a href=\"#appendix\">Appendix: inputs</a></li>\n</ol></nav>\n");
+}
 
 /// With `--state`: the watermark, what is final, and the late requests (never quiet).
 fn nightly(o: &mut String, cfg: &Config, n: &Nightly) {
@@ -681,7 +720,7 @@ fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
         gap_words(p.gap_micros.p99),
         gap_words(p.gap_micros.max),
     );
-    o.push_str("<p class=\"note\">A person reading pages makes irregular, bursty requests with long pauses; a steady rate with short, even gaps, minute after minute, is the mark of a program. Percentiles are approximate (3 significant figures).</p>\n");
+    o.push_str("<p class=\"note\">Requests per active minute: the client&#39;s requests in each minute in which it made at least one. Gap: the time between two consecutive requests. All four columns are approximate (a histogram of 3 significant figures).</p>\n");
     // Windows.
     o.push_str("<table class=\"windows\"><thead><tr><th class=\"n\">Window</th><th>Start (UTC)</th><th>End (UTC, exclusive)</th><th class=\"n\">Posts</th><th class=\"n\">Requests</th><th class=\"n\">Damages (USD)</th></tr></thead><tbody>\n");
     for w in &c.windows {
@@ -1068,6 +1107,35 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
             thousands(pop.peak_max)
         );
     }
+}
+
+/// The clients with the highest peaks below the threshold, with their peak windows.
+fn near_misses(o: &mut String, input: &ReportInput<'_>) {
+    let near = &input.analysis.population.near_misses;
+    o.push_str("<h3 id=\"near-misses\">Near misses</h3>\n");
+    if near.is_empty() {
+        o.push_str("<p>No other client fetched a post.</p>\n");
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<p class=\"note\">The {} clients with the most posts in one {} window that billed no window (highest first); none of them is billed.</p>",
+        near.len(),
+        esc(&format_duration(input.cfg.policy.window))
+    );
+    o.push_str("<table id=\"near\"><thead><tr><th>Client</th><th class=\"n\">Peak posts</th><th class=\"n\">Requests</th><th>Peak window starts</th><th>Ends</th></tr></thead><tbody>\n");
+    for m in near {
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&m.client),
+            thousands(m.peak.posts),
+            thousands(m.peak.requests),
+            t(m.peak.start),
+            t(m.peak.start.saturating_add(input.cfg.policy.window))
+        );
+    }
+    o.push_str("</tbody></table>\n");
 }
 
 fn appendix(o: &mut String, input: &ReportInput<'_>) {

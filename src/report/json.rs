@@ -212,6 +212,13 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
             "histogram": pop.decades.iter().map(|&(lo, hi, n)| json!({
                 "from": lo, "to": hi, "clients": n
             })).collect::<Vec<_>>(),
+            "near_misses": pop.near_misses.iter().map(|m| json!({
+                "client": m.client,
+                "peak_start": format_rfc3339(m.peak.start),
+                "peak_end": format_rfc3339(m.peak.start.saturating_add(input.cfg.policy.window)),
+                "peak_posts": m.peak.posts,
+                "peak_requests": m.peak.requests,
+            })).collect::<Vec<_>>(),
         },
         "run": input.run,
     });

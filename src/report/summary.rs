@@ -256,6 +256,7 @@ mod tests {
                 peak_posts: hdrhistogram::Histogram::new(3).unwrap(),
                 peak_min: 0,
                 peak_max: 0,
+                near_misses: Vec::new(),
                 decades: Vec::new(),
             },
         };
