@@ -132,6 +132,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         }
         None => pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k))),
     };
+    analysis.check()?;
     if cfg.evidence {
         pool.install(|| crate::input::second_read::attach(&cfg.read, &output, &mut analysis));
     }

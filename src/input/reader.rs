@@ -218,6 +218,9 @@ impl<S: RequestSink> LineSink<'_, S> {
             Ok(r) => r,
             Err(reason) => return self.malformed(line_no, reason, line),
         };
+        if !crate::engine::limits::printable(req.time) {
+            return self.malformed(line_no, "time outside the years 0000-9999", line);
+        }
         if !self.spec.in_range(req.time) {
             self.report.out_of_range += 1;
             return;
@@ -230,7 +233,9 @@ impl<S: RequestSink> LineSink<'_, S> {
         }
         match self.spec.keyer.key_into(&req, &mut self.key) {
             Keyed::Client => {
-                self.report.posts += self.on.request(line_no, &req, &self.key, line);
+                let w = self.on.request(line_no, &req, &self.key, line);
+                // A statistic of the manifest: it saturates; billing refuses an overflow.
+                self.report.posts = self.report.posts.saturating_add(w);
             }
             Keyed::NoClient => self.report.no_client += 1,
             Keyed::Malformed(reason) => return self.malformed(line_no, reason, line),

@@ -70,6 +70,11 @@ pub fn write_all_with(
     input: &ReportInput<'_>,
     extra: Vec<(PathBuf, &str, Vec<u8>)>,
 ) -> Result<Vec<PathBuf>, WriteError> {
+    // A backstop: counts that overflow or times that cannot print are never written.
+    input
+        .analysis
+        .check()
+        .map_err(|e| WriteError(e.to_string()))?;
     let dir = input.cfg.out_dir.clone();
     let mut files: Vec<(PathBuf, &str, Vec<u8>)> = vec![
         (

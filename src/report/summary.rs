@@ -216,6 +216,7 @@ mod tests {
                 peak_posts: hdrhistogram::Histogram::new(3).unwrap(),
                 decades: Vec::new(),
             },
+            refused: None,
         };
         let input = ReportInput {
             cfg: &cfg,
