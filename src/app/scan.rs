@@ -173,7 +173,7 @@ fn warn_nightly(run: &nightly::NightlyRun, files: &[FileReport]) {
         if let Some(n) = f.late.filter(|&n| n > 0) {
             eprintln!(
                 "scrapemeter: warning: {}: {n} late requests (before the previous watermark {}): counted, not billed",
-                f.path,
+                crate::engine::text::terminal_safe(&f.path),
                 run.prev
                     .watermark
                     .map(crate::engine::time::format_rfc3339)
@@ -184,7 +184,10 @@ fn warn_nightly(run: &nightly::NightlyRun, files: &[FileReport]) {
     for c in &run.nightly.changed_inputs {
         eprintln!(
             "scrapemeter: warning: {}: content changed since run {} read it (SHA-256 was {}, now {}); read again",
-            c.path, c.earlier_run, c.earlier_sha256, c.sha256
+            crate::engine::text::terminal_safe(&c.path),
+            c.earlier_run,
+            c.earlier_sha256,
+            c.sha256
         );
     }
 }

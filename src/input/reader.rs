@@ -575,30 +575,37 @@ pub fn scan_with_progress(
 
 /// Prints on stderr, one line each, what went wrong with the inputs and what was skipped.
 pub fn warn_inputs(output: &ScanOutput) {
+    // File names and log text reach the terminal without control characters.
+    let safe = |s: &str| crate::engine::text::terminal_safe(s).into_owned();
     for f in &output.files {
         if let Some(e) = &f.error {
-            eprintln!("scrapemeter: warning: {}: {e}", f.path);
+            eprintln!(
+                "scrapemeter: warning: {}: {}",
+                safe(&f.path),
+                safe(&e.to_string())
+            );
         }
         if f.malformed > 0 {
             let first = f
                 .malformed_examples
                 .first()
-                .map(|m| format!(" (first at line {}: {})", m.line, m.reason))
+                .map(|m| format!(" (first at line {}: {})", m.line, safe(&m.reason)))
                 .unwrap_or_default();
             eprintln!(
                 "scrapemeter: warning: {}: {} malformed lines{first}",
-                f.path, f.malformed
+                safe(&f.path),
+                f.malformed
             );
         }
     }
     for s in &output.skipped {
         eprintln!(
             "scrapemeter: note: {} skipped: {}{}",
-            s.path,
-            s.reason,
+            safe(&s.path),
+            safe(&s.reason),
             s.same_as
                 .as_ref()
-                .map(|p| format!(" as {p}"))
+                .map(|p| format!(" as {}", safe(p)))
                 .unwrap_or_default()
         );
     }

@@ -138,7 +138,9 @@ pub fn render(input: &ReportInput<'_>) -> String {
         thousands(t.malformed),
         thousands(t.out_of_range),
     );
-    out
+    // Client names and paths come from the logs: no control character reaches the
+    // terminal.
+    crate::engine::text::terminal_safe(&out).into_owned()
 }
 
 /// The summary as JSON: totals, every flagged client (highest damages first), inputs.

@@ -11,6 +11,7 @@ mod edges;
 mod inputs;
 mod nightly;
 mod real_logs;
+mod safety;
 mod sample_logs;
 mod second_read;
 
