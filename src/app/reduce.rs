@@ -85,6 +85,11 @@ pub fn run(args: ReduceArgs) -> Result<Exit, Error> {
     }
     let started = Instant::now();
     let started_at = now_rfc3339();
+    // One writer per output folder, checked and taken before any partial is read.
+    let _out_lock = match (&args.out, args.check) {
+        (Some(out), false) => Some(crate::store::out_lock::lock(out, &started_at)?),
+        _ => None,
+    };
     let files = partial_files(&args.paths)?;
     let checked = check(&files)?;
     if args.check {
@@ -259,6 +264,7 @@ fn run_merge(args: &ReduceArgs) -> Result<Exit, Error> {
     let Some(out) = &args.out else {
         return Err(Error::Usage("--merge needs --out".into()));
     };
+    let _out_lock = crate::store::out_lock::lock(out, &now_rfc3339())?;
     let mut dirs = args.paths.clone();
     dirs.sort();
     refuse_overlaps(&dirs)?;

@@ -98,6 +98,8 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let pool = thread_pool(cfg.threads)?;
+    // One writer per output folder, checked and taken before any input is read.
+    let _out_lock = crate::store::out_lock::lock(&cfg.out_dir, &started_at)?;
     // With nightly state: one run at a time holds the state folder, from before it
     // reads the state until it has written the new one (the lock goes with `_lock`).
     let _lock = match &cfg.state {

@@ -4,4 +4,5 @@
 pub mod fingerprint;
 pub mod key;
 pub mod nightly;
+pub mod out_lock;
 pub mod partials;

@@ -112,3 +112,177 @@ fn terminal_output_has_no_control_characters() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains('\u{1b}'), "{err:?}");
 }
+
+/// Runs `scan` and waits at most `secs` for it (a run that reads a FIFO with no
+/// writer would wait for ever).
+fn scan_within(args: &[&std::ffi::OsStr], secs: u64) -> std::process::Output {
+    let mut child = std::process::Command::new(BIN)
+        .arg("scan")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() >= secs {
+            let _ = child.kill();
+            panic!("scan still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn fifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc_mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+extern "C" {
+    #[link_name = "mkfifo"]
+    fn libc_mkfifo(path: *const std::ffi::c_char, mode: u32) -> i32;
+}
+
+/// The output folder is checked and locked before any input is read: with the folder
+/// held (or not a folder), a scan of a FIFO nobody writes to ends at once, exit 3,
+/// naming the holder.
+#[test]
+fn the_output_folder_is_locked_and_checked_before_reading() {
+    let f = Fixture::new();
+    let pipe = f.path("pipe");
+    fifo(&pipe);
+    let held = scrapemeter::store::out_lock::lock(&f.out(), "2026-11-30T06:00:00Z").unwrap();
+    let o = scan_within(
+        &[pipe.as_os_str(), "--out".as_ref(), f.out().as_os_str()],
+        10,
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is in use by another run (pid ")
+            && err.contains(&format!("pid {}", std::process::id()))
+            && err.contains(", host ")
+            && err.contains("started 2026-11-30T06:00:00Z"),
+        "{err}"
+    );
+    drop(held);
+    let file = f.file("not-a-folder", "x");
+    let o = scan_within(&[pipe.as_os_str(), "--out".as_ref(), file.as_ref()], 10);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a folder"));
+}
+
+/// A report that is a hard link of another file: the other file keeps its bytes
+/// (reports are renamed into place, never copied onto a link).
+#[test]
+fn a_hard_linked_report_is_never_truncated() {
+    let f = Fixture::new();
+    let log = f.file("a.log", posts("198.51.100.7", 10, 0, 0, 3));
+    std::fs::create_dir_all(f.out()).unwrap();
+    for name in [
+        "violations.csv",
+        "clients.csv",
+        "report.json",
+        "report.html",
+    ] {
+        std::fs::write(f.out().join(name), format!("old {name}\n")).unwrap();
+        std::fs::hard_link(f.out().join(name), f.path(&format!("keep-{name}"))).unwrap();
+    }
+    f.scan(&[&log, "--threshold", "0"]).success();
+    for name in [
+        "violations.csv",
+        "clients.csv",
+        "report.json",
+        "report.html",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(f.path(&format!("keep-{name}"))).unwrap(),
+            format!("old {name}\n")
+        );
+    }
+    assert_eq!(f.violations().len(), 1);
+    let left: Vec<String> = std::fs::read_dir(f.out())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// `runs` scans at once into one folder, `rounds` times: every report is whole after
+/// each round, every run either wrote the reports (exit 0) or stopped with the lock
+/// message (exit 3), and nothing is left behind. Returns (runs, wins, lock messages).
+pub fn concurrent_rounds(runs: usize, rounds: usize) -> (usize, usize, usize) {
+    let f = Fixture::new();
+    let mut text = String::new();
+    for c in 0..20 {
+        text.push_str(&posts(&format!("198.51.100.{c}"), 10, 0, 0, 500));
+    }
+    let log = f.file("a.log", text);
+    let reference = f.path("reference");
+    f.scan_into(&reference, &[&log, "--threshold", "100"])
+        .success();
+    let want = |name: &str| std::fs::read(reference.join(name)).unwrap();
+    let json_summary = |p: &Path| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p.join("report.json")).unwrap()).unwrap();
+        v["summary"].clone()
+    };
+    let (mut wins, mut locked) = (0, 0);
+    for round in 0..rounds {
+        let children: Vec<std::process::Child> = (0..runs)
+            .map(|_| {
+                std::process::Command::new(BIN)
+                    .args(["scan", &log, "--threshold", "100", "-q", "--out"])
+                    .arg(f.out())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            match o.status.code() {
+                Some(0) => wins += 1,
+                Some(3) if err.contains("is in use by another run") => locked += 1,
+                other => panic!("round {round}: exit {other:?}: {err}"),
+            }
+        }
+        for name in ["violations.csv", "clients.csv"] {
+            assert_eq!(
+                std::fs::read(f.out().join(name)).unwrap(),
+                want(name),
+                "round {round}: {name}"
+            );
+        }
+        assert_eq!(
+            json_summary(&f.out()),
+            json_summary(&reference),
+            "round {round}"
+        );
+        let html = std::fs::read_to_string(f.out().join("report.html")).unwrap();
+        assert!(
+            html.trim_end().ends_with("</html>"),
+            "round {round}: report.html cut"
+        );
+        let left: Vec<String> = std::fs::read_dir(f.out())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "round {round}: left behind {left:?}");
+    }
+    assert_eq!(wins + locked, runs * rounds);
+    assert!(wins >= rounds);
+    (runs * rounds, wins, locked)
+}
+
+#[test]
+fn concurrent_runs_into_one_folder_leave_whole_reports() {
+    let (runs, wins, locked) = concurrent_rounds(8, 10);
+    eprintln!("{runs} runs: {wins} wrote whole reports, {locked} stopped with the lock message");
+}
