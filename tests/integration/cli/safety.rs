@@ -286,3 +286,128 @@ fn concurrent_runs_into_one_folder_leave_whole_reports() {
     let (runs, wins, locked) = concurrent_rounds(8, 10);
     eprintln!("{runs} runs: {wins} wrote whole reports, {locked} stopped with the lock message");
 }
+
+/// Evidence keeps one first and one last line per window edge: a gzip of one line
+/// repeated a million times (one instant) scans with evidence under a 300 MB address
+/// space limit (it once took 640 MB per million lines), and names lines 1 and 1000000.
+#[test]
+fn evidence_memory_does_not_grow_with_lines_at_one_instant() {
+    let f = Fixture::new();
+    let one = line("198.51.100.7", "10/Oct/2026:13:55:36 +0000", "/p", 200);
+    let n = 1_000_000;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for _ in 0..n {
+        e.write_all(one.as_bytes()).unwrap();
+    }
+    let log = f.file("one.log.gz", e.finish().unwrap());
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 300000; exec {BIN} scan {log} --out {} -q --threads 2 --threshold 0",
+            f.out().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let r = f.report();
+    let ev = &r["clients"][0]["windows"][0]["evidence"];
+    assert_eq!(ev["first"]["line"], 1, "{ev}");
+    assert_eq!(ev["last"]["line"], n, "{ev}");
+    assert_eq!(r["clients"][0]["windows"][0]["posts"], n);
+}
+
+/// A FIFO named on the command line is read once and never opened again (it would
+/// wait for ever): the run ends, with evidence "not available" and why. A FIFO inside
+/// a folder is named in the manifest as skipped.
+#[test]
+fn fifos_are_read_once_or_skipped_with_a_reason() {
+    let f = Fixture::new();
+    let pipe = f.path("pipe.log");
+    fifo(&pipe);
+    let writer = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || {
+            std::fs::write(&pipe, posts("198.51.100.7", 10, 0, 0, 3)).unwrap();
+        })
+    };
+    let o = scan_within(
+        &[
+            pipe.as_os_str(),
+            "--threshold".as_ref(),
+            "0".as_ref(),
+            "-q".as_ref(),
+            "--out".as_ref(),
+            f.out().as_os_str(),
+        ],
+        20,
+    );
+    writer.join().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = f.report();
+    let ev = &r["clients"][0]["windows"][0]["evidence"];
+    assert!(
+        ev["unavailable"]
+            .as_str()
+            .is_some_and(|s| s.contains("pipe.log") && s.contains("cannot be read a second time")),
+        "{ev}"
+    );
+    assert_eq!(r["clients"][0]["windows"][0]["posts"], 3);
+    // In a folder: skipped, with its reason, beside the file that is read.
+    let dir = f.path("logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    fifo(&dir.join("pipe2.log"));
+    f.file("logs/a.log", posts("198.51.100.8", 10, 0, 0, 2));
+    let o = scan_within(
+        &[
+            dir.as_os_str(),
+            "--threshold".as_ref(),
+            "0".as_ref(),
+            "-q".as_ref(),
+            "--out".as_ref(),
+            f.out().as_os_str(),
+        ],
+        20,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = f.report();
+    let skipped = r["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["path"].as_str().unwrap().ends_with("pipe2.log")
+                && s["reason"].as_str().unwrap().contains("not a regular file")),
+        "{skipped:?}"
+    );
+    assert_eq!(f.violations().len(), 1);
+}
+
+/// `--threads` far beyond the cores is capped (4 per core) with a warning.
+#[test]
+fn absurd_thread_counts_are_capped() {
+    let f = Fixture::new();
+    let log = f.file("a.log", posts("198.51.100.7", 10, 0, 0, 3));
+    let started = std::time::Instant::now();
+    let o = scan_within(
+        &[
+            log.as_ref(),
+            "--threads".as_ref(),
+            "100000".as_ref(),
+            "--out".as_ref(),
+            f.out().as_os_str(),
+            "-q".as_ref(),
+        ],
+        30,
+    );
+    assert!(o.status.success());
+    assert!(started.elapsed().as_secs() < 10);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert!(
+        err.contains(&format!(
+            "--threads 100000 is more than 4 per core; using {}",
+            4 * cores
+        )),
+        "{err}"
+    );
+    assert_eq!(f.report()["run"]["threads"], 4 * cores);
+}
