@@ -106,6 +106,15 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         Some(dir) => Some(nightly::lock(dir, &started_at)?),
         None => None,
     };
+    // With nightly state: its hash-chained ledger, checked against the chain head the
+    // output folder records (a state rolled back, replaced or deleted is refused).
+    let mut ledger = match &cfg.state {
+        Some(dir) => Some(
+            crate::store::ledger::Ledger::open(dir, &cfg.out_dir, cfg.state_reset)
+                .map_err(Error::Usage)?,
+        ),
+        None => None,
+    };
     let mut discovery = discover(&cfg.inputs);
     // With nightly state: load it (refusing a damaged one), skip the inputs it has
     // read, and take the previous watermark as the edge of late data.
@@ -138,10 +147,17 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     if cfg.evidence {
         pool.install(|| crate::input::second_read::attach(&cfg.read, &output, &mut analysis));
     }
-    let state_file = night.as_mut().map(|run| {
+    let mut state_files = Vec::new();
+    let mut head = None;
+    if let Some(run) = night.as_mut() {
         let (dir, bytes) = run.finish(&analysis);
-        (dir, nightly::FILE_NAME, bytes)
-    });
+        if let Some(l) = ledger.as_mut() {
+            let (files, h) = l.append(run.nightly.run, &bytes, &started_at);
+            state_files.extend(files);
+            head = Some(h);
+        }
+        state_files.push((dir, nightly::FILE_NAME, bytes));
+    }
     let input = ReportInput {
         cfg,
         files: &output.files,
@@ -151,7 +167,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         run: RunInfo::now(started, started_at, cfg.threads),
     };
     // The state is committed last, with the reports: all of them or none.
-    if let Err(e) = report::write_all_with(&input, state_file.into_iter().collect()) {
+    if let Err(e) = report::write_all_with(&input, state_files) {
         return Err(Error::Output(format!(
             "{e}; no report and no state was changed"
         )));
@@ -160,6 +176,9 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         println!("{}", report::summary::render_json(&input));
     } else if !cfg.quiet {
         print!("{}", report::summary::render(&input));
+        if let Some(h) = &head {
+            println!("ledger: run {}, chain head {}", h.run, h.head);
+        }
         println!("reports written to {}", cfg.out_dir.display());
     }
     if cfg.strict && output.files.iter().any(|f| f.has_problems()) {

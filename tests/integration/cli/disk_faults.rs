@@ -184,7 +184,11 @@ fn a_full_disk_changes_neither_reports_nor_state() {
         ]
         .iter()
         .map(|n| out.join(n))
-        .chain([state.join("scrapemeter.state")])
+        .chain([
+            out.join("ledger-head.json"),
+            state.join("scrapemeter.ledger"),
+            state.join("scrapemeter.state"),
+        ])
         .find(|p| err.contains(&format!("cannot write {}:", p.display())))
         .unwrap_or_else(|| panic!("no path named: {err}"));
         failed_at.push(named.file_name().unwrap().to_string_lossy().into_owned());
@@ -217,9 +221,11 @@ fn a_full_disk_changes_neither_reports_nor_state() {
         names,
         [
             "clients.csv",
+            "ledger-head.json",
             "report.html",
             "report.json",
             "violations.csv",
+            "scrapemeter.ledger",
             "scrapemeter.lock",
             "scrapemeter.state"
         ]

@@ -280,6 +280,7 @@ fn an_output_fault_changes_neither_reports_nor_state() {
         left,
         [
             "clients.csv",
+            "ledger-head.json",
             "report.html",
             "report.json",
             "violations.csv"

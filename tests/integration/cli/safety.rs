@@ -411,3 +411,89 @@ fn absurd_thread_counts_are_capped() {
     );
     assert_eq!(f.report()["run"]["threads"], 4 * cores);
 }
+
+fn nightly(f: &Fixture, state: &Path, log: &str, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(["scan", log, "--state"])
+        .arg(state)
+        .args(["--threshold", "0", "--format", "combined", "--out"])
+        .arg(f.out())
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn copy_state(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for n in ["scrapemeter.state", "scrapemeter.ledger"] {
+        std::fs::copy(from.join(n), to.join(n)).unwrap();
+    }
+}
+
+/// The nightly state's hash-chained ledger: each run appends an entry and records the
+/// chain head in the output folder; a state rolled back, replaced, edited or deleted
+/// is refused (exit 2) unless --state-reset.
+#[test]
+fn a_rolled_back_replaced_or_deleted_state_is_refused() {
+    let f = Fixture::new();
+    let state = f.path("state");
+    let day = |d: u32| {
+        f.file(
+            &format!("d{d}.log"),
+            line(
+                "198.51.100.7",
+                &format!("1{d}/Oct/2026:12:00:00 +0000"),
+                "/p",
+                200,
+            ),
+        )
+    };
+    let (d0, d1, d2, d3) = (day(0), day(1), day(2), day(3));
+    let o = nightly(&f, &state, &d0, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("ledger: run 1, chain head "), "{out}");
+    copy_state(&state, &f.path("after-run-1"));
+    assert!(nightly(&f, &state, &d1, &[]).status.success());
+    copy_state(&state, &f.path("after-run-2"));
+    let head: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.out().join("ledger-head.json")).unwrap()).unwrap();
+    assert_eq!(head["run"], 2);
+    let ledger = std::fs::read_to_string(state.join("scrapemeter.ledger")).unwrap();
+    assert_eq!(ledger.lines().count(), 2);
+    assert!(ledger.contains(head["head"].as_str().unwrap()));
+
+    let refused = |o: std::process::Output, why: &str| {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(why) && err.contains("--state-reset"), "{err}");
+    };
+    // Last week's state restored: rolled back.
+    copy_state(&f.path("after-run-1"), &state);
+    refused(nightly(&f, &state, &d2, &[]), "rolled back");
+    // The ledger of run 2 with the state of run 1: not the state its ledger wrote.
+    copy_state(&f.path("after-run-2"), &state);
+    std::fs::copy(
+        f.path("after-run-1/scrapemeter.state"),
+        state.join("scrapemeter.state"),
+    )
+    .unwrap();
+    refused(nightly(&f, &state, &d2, &[]), "is not the state its ledger");
+    // An entry edited: the chain breaks.
+    copy_state(&f.path("after-run-2"), &state);
+    let edited = ledger.replacen("\"run\":1", "\"run\":7", 1);
+    std::fs::write(state.join("scrapemeter.ledger"), edited).unwrap();
+    refused(nightly(&f, &state, &d2, &[]), "is broken");
+    // The state deleted: a new history starts only on request.
+    std::fs::remove_dir_all(&state).unwrap();
+    refused(nightly(&f, &state, &d2, &[]), "there is no ledger");
+    // The right state goes on; --state-reset starts afresh.
+    copy_state(&f.path("after-run-2"), &state);
+    let o = nightly(&f, &state, &d2, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ledger: run 3, chain head "));
+    std::fs::remove_dir_all(&state).unwrap();
+    let o = nightly(&f, &state, &d3, &["--state-reset"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ledger: run 1, chain head "));
+}
