@@ -148,6 +148,11 @@ pub struct Overrides {
 }
 
 pub const DEFAULT_THRESHOLD: u64 = 1_000_000;
+/// The default `--lateness`: servers in every time zone (UTC−12 to UTC+14) that rotate
+/// their logs at local midnight are 26 hours apart at most, so a night's files from
+/// all of them make no request late, and neither does a server whose first file shows
+/// up a night after the others.
+pub const DEFAULT_LATENESS: Micros = 26 * 3_600 * crate::engine::time::MICROS_PER_SEC;
 pub const DEFAULT_RATE: &str = "15000";
 pub const DEFAULT_PER: u64 = 1_000_000;
 
@@ -258,7 +263,7 @@ impl Config {
             None => cores(),
         };
         let lateness = match flags.lateness.or(file.lateness) {
-            None => 3_600 * crate::engine::time::MICROS_PER_SEC,
+            None => DEFAULT_LATENESS,
             Some(s) if matches!(s.trim(), "0" | "0s") => 0,
             Some(s) => parse_duration(&s)
                 .map_err(|e| SettingsError::Invalid(format!("--lateness: {e}")))?,

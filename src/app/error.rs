@@ -20,6 +20,9 @@ pub enum Exit {
     Usage = 2,
     /// The outputs or the state could not be written.
     Output = 3,
+    /// With `--state`: the reports were written, but some requests were late (older
+    /// than the watermark) and not billed.
+    LateData = 4,
 }
 
 /// A command that could not do its work.

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::engine::bill::analyze;
 use crate::input::discover::discover;
 use crate::input::reader::{scan_with_progress, warn_inputs, FileReport};
+use crate::report::summary::thousands;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::nightly;
 use clap::Args;
@@ -46,8 +47,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
 
-    /// How long after the newest request the logs are taken as complete (default 1h):
-    /// the watermark is the newest request time minus this.
+    /// How long the slowest input's logs may lag (default 26h, every time zone rotating
+    /// at local midnight): the watermark is the oldest of the inputs' newest requests minus this.
     #[arg(long, value_name = "DURATION")]
     pub lateness: Option<String>,
 
@@ -135,9 +136,10 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     drop(progress);
     warn_inputs(&output);
     let aggregate = std::mem::take(&mut output.aggregate);
+    let late = std::mem::take(&mut output.late);
     let mut analysis = match &mut night {
         Some(run) => {
-            let a = pool.install(|| run.analyze(cfg, &mut output.files, aggregate));
+            let a = pool.install(|| run.analyze(cfg, &mut output.files, aggregate, late));
             warn_nightly(run, &output.files);
             a
         }
@@ -145,7 +147,19 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     };
     analysis.check()?;
     if cfg.evidence {
-        pool.install(|| crate::input::second_read::attach(&cfg.read, &output, &mut analysis));
+        let earlier = night
+            .as_ref()
+            .map(|r| r.earlier_inputs())
+            .unwrap_or_default();
+        let notes = pool.install(|| {
+            crate::input::second_read::attach(&cfg.read, &output, &earlier, &mut analysis)
+        });
+        for n in notes {
+            eprintln!(
+                "scrapemeter: note: {}",
+                crate::engine::text::terminal_safe(&n)
+            );
+        }
     }
     let mut state_files = Vec::new();
     let mut head = None;
@@ -185,24 +199,52 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         eprintln!("scrapemeter: --strict: some inputs were malformed, incomplete or unreadable");
         return Ok(Exit::StrictFailure);
     }
+    if night.as_ref().is_some_and(|r| r.nightly.late_requests > 0) {
+        return Ok(Exit::LateData);
+    }
     Ok(Exit::Success)
 }
 
 /// Late requests and inputs that changed since an earlier run are never silent.
 fn warn_nightly(run: &nightly::NightlyRun, files: &[FileReport]) {
+    let n = &run.nightly;
+    let watermark = run
+        .prev
+        .watermark
+        .map(crate::engine::time::format_rfc3339)
+        .unwrap_or_default();
     for f in files {
-        if let Some(n) = f.late.filter(|&n| n > 0) {
+        let l = f.late_counts();
+        if l.requests > 0 {
             eprintln!(
-                "scrapemeter: warning: {}: {n} late requests (before the previous watermark {}): counted, not billed",
+                "scrapemeter: warning: {}: {} late requests ({} posts, {} to {}) before the watermark {watermark}: counted, not billed",
                 crate::engine::text::terminal_safe(&f.path),
-                run.prev
-                    .watermark
-                    .map(crate::engine::time::format_rfc3339)
-                    .unwrap_or_default()
+                thousands(l.requests),
+                thousands(l.posts),
+                crate::engine::time::format_rfc3339(l.earliest),
+                crate::engine::time::format_rfc3339(l.latest),
             );
         }
     }
-    for c in &run.nightly.changed_inputs {
+    if n.late_requests > 0 {
+        let clients: Vec<String> = n
+            .late_clients
+            .iter()
+            .take(5)
+            .map(|c| format!("{} ({} posts)", c.client, thousands(c.posts)))
+            .collect();
+        let more = n.late_clients.len().saturating_sub(clients.len());
+        eprintln!(
+            "scrapemeter: warning: {} late requests, {} posts not billed, up to {} before the watermark; clients: {}{}; a --lateness of {} would have covered them (exit status 4)",
+            thousands(n.late_requests),
+            thousands(n.late_posts),
+            n.late_by.as_deref().unwrap_or("0s"),
+            if clients.is_empty() { "none with a key".to_string() } else { crate::engine::text::terminal_safe(&clients.join(", ")).into_owned() },
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+            n.lateness_needed.as_deref().unwrap_or("?"),
+        );
+    }
+    for c in &n.changed_inputs {
         eprintln!(
             "scrapemeter: warning: {}: content changed since run {} read it (SHA-256 was {}, now {}); read again",
             crate::engine::text::terminal_safe(&c.path),

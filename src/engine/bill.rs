@@ -87,18 +87,23 @@ impl Horizon {
     }
 }
 
-/// The watermark after a run: the newest request time seen minus `lateness`, never
-/// moving back from `previous`.
+/// The watermark after a run: the minimum, over the inputs this run read, of each
+/// input's newest request time, minus `lateness`; never moving back from `previous`.
+///
+/// The slowest input holds it back (the rule of stream processors such as Apache
+/// Flink and Beam: an operator's watermark is the minimum of its inputs'), so that
+/// one server whose logs run ahead cannot make another server's requests late. A run
+/// that read no request leaves it where it was.
 pub fn watermark(
     previous: Option<Micros>,
-    newest: Option<Micros>,
+    newest_per_input: impl IntoIterator<Item = Micros>,
     lateness: Micros,
 ) -> Option<Micros> {
-    newest
-        .map(|n| n.saturating_sub(lateness))
+    let candidate = newest_per_input
         .into_iter()
-        .chain(previous)
-        .max()
+        .min()
+        .map(|n| n.saturating_sub(lateness));
+    candidate.into_iter().chain(previous).max()
 }
 
 /// What one run hands the next about one client (nightly state).
@@ -116,11 +121,41 @@ pub struct Carry {
     pub ledger: Vec<Settled>,
 }
 
-/// A window billed final by a run, with the run that billed it.
+/// A window billed final by a run, with the run that billed it, and what its chart
+/// needs once its buckets have left the state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
     pub window: BilledWindow,
     pub run: u64,
+    /// Posts per minute over the window (minutes counted from its start; each at its
+    /// minute's first instant; empty minutes left out; `requests` 0): they add up to
+    /// its posts.
+    pub activity: Vec<Bucket>,
+}
+
+/// The length of one step of a settled window's activity.
+pub const ACTIVITY_STEP: Micros = 60_000_000;
+
+/// Posts per [`ACTIVITY_STEP`] of sorted `buckets` over `[start, end)`, steps counted
+/// from `start`, each at its first instant (minutes without posts left out).
+pub fn activity(buckets: &[Bucket], start: Micros, end: Micros) -> Vec<Bucket> {
+    let from = buckets.partition_point(|b| b.t < start);
+    let mut out: Vec<Bucket> = Vec::new();
+    for b in buckets[from..].iter().take_while(|b| b.t < end) {
+        if b.posts == 0 {
+            continue;
+        }
+        let t = start + (b.t - start) / ACTIVITY_STEP * ACTIVITY_STEP;
+        match out.last_mut() {
+            Some(last) if last.t == t => last.posts += b.posts,
+            _ => out.push(Bucket {
+                t,
+                posts: b.posts,
+                requests: 0,
+            }),
+        }
+    }
+    out
 }
 
 /// One client billed: its result, what the next run needs (with a [`Horizon::Watermark`];
@@ -246,6 +281,16 @@ pub fn bill(
     let held = buckets.len();
     // Buckets are kept only for flagged and exempt clients (charts and rate profile).
     let keep_buckets = !windows.is_empty() || id.exempt;
+    // With nightly state, the chart shows what the state keeps: the activity per
+    // minute of every window billed final, and the buckets from `watermark − window`
+    // on outside them; so a rerun that reads nothing new draws the same chart.
+    let chart = match (horizon, &next, keep_buckets) {
+        (Horizon::Watermark { watermark, .. }, Some(c), true) => {
+            let keep_from = watermark.map_or(Micros::MIN, |w| w.saturating_sub(policy.window));
+            Some(chart_series(&c.ledger, &buckets, keep_from))
+        }
+        _ => None,
+    };
     Billed {
         result: ClientResult {
             key,
@@ -259,6 +304,7 @@ pub fn bill(
             last_request: totals.last,
             exempt: id.exempt,
             buckets: if keep_buckets { buckets } else { Vec::new() },
+            chart,
             members: None,
             tops: None,
         },
@@ -307,6 +353,7 @@ fn next_carry(
                     ..w.clone()
                 },
                 run,
+                activity: activity(buckets, w.start, w.end),
             }),
     );
     let over = settled_peak.is_some_and(|p| p.posts > policy.threshold);
@@ -319,6 +366,27 @@ fn next_carry(
         last_request: totals.last,
         ledger,
     })
+}
+
+/// The activity of the `ledger`'s windows, and the `buckets` from `keep_from` on that
+/// fall outside them, in time order.
+fn chart_series(ledger: &[Settled], buckets: &[Bucket], keep_from: Micros) -> Vec<Bucket> {
+    let inside = |t: Micros| {
+        let i = ledger.partition_point(|s| s.window.end <= t);
+        i < ledger.len() && ledger[i].window.start <= t
+    };
+    let mut out: Vec<Bucket> = ledger
+        .iter()
+        .flat_map(|s| s.activity.iter().copied())
+        .collect();
+    out.extend(
+        buckets
+            .iter()
+            .filter(|b| b.t >= keep_from && !inside(b.t))
+            .copied(),
+    );
+    out.sort_by_key(|b| b.t);
+    out
 }
 
 /// The larger peak; the earlier on a tie.
@@ -462,6 +530,10 @@ pub struct ClientResult {
     /// The client's buckets, kept only for flagged and exempt clients (for the charts
     /// and rate profile of report.html); empty for everyone else.
     pub buckets: Vec<Bucket>,
+    /// With nightly state, what the chart draws: the activity per minute of every
+    /// window billed final ([`Settled::activity`]) and the buckets the state still
+    /// holds outside them; `None` without state (the chart draws `buckets`).
+    pub chart: Option<Vec<Bucket>>,
     /// With an organisations file, for an organisation: its top member keys by posts
     /// ([`crate::engine::members`]); `None` otherwise.
     pub members: Option<Vec<crate::engine::members::Member>>,
@@ -610,7 +682,7 @@ fn decade(p: u64) -> (u64, u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::decade;
+    use super::{decade, watermark};
 
     #[test]
     fn decades() {
@@ -619,5 +691,17 @@ mod tests {
         assert_eq!(decade(9), (1, 10));
         assert_eq!(decade(10), (10, 100));
         assert_eq!(decade(1_000_001), (1_000_000, 10_000_000));
+    }
+
+    #[test]
+    fn the_slowest_input_holds_the_watermark_back_and_it_never_moves_back() {
+        // Two servers: one has logs up to 100, the other only up to 40.
+        assert_eq!(watermark(None, [100, 40], 10), Some(30));
+        assert_eq!(watermark(Some(50), [100, 40], 10), Some(50));
+        assert_eq!(watermark(Some(20), [100, 40], 10), Some(30));
+        // A run that read no request leaves it where it was.
+        assert_eq!(watermark(Some(20), [], 10), Some(20));
+        assert_eq!(watermark(None, [], 10), None);
+        assert_eq!(watermark(None, [i64::MIN + 1], 10), Some(i64::MIN));
     }
 }

@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod bill;
 pub mod damages;
 pub mod evidence;
+pub mod late;
 pub mod limits;
 pub mod members;
 pub mod rate_profile;

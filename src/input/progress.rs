@@ -69,6 +69,10 @@ impl<S: RequestSink> RequestSink for Counting<S> {
         self.inner.keep(line)
     }
 
+    fn late(&mut self, req: &Request<'_>, key: &[u8], posts: u64) {
+        self.inner.late(req, key, posts);
+    }
+
     fn counters(&self) -> Option<Arc<ReadCounters>> {
         self.counters.clone()
     }

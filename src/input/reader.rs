@@ -5,6 +5,7 @@
 //! malformed lines, whether it was complete) lands in its [`FileReport`].
 
 use crate::engine::aggregate::Aggregate;
+use crate::engine::late::{merge_by_client, Late, LateByClient};
 use crate::engine::text::display_key;
 use crate::engine::time::Micros;
 use crate::input::client::Keyed;
@@ -74,6 +75,19 @@ pub struct FileReport {
     /// and never merged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub late: Option<u64>,
+    /// The late requests' posts, and the oldest and newest of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_posts: Option<u64>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::engine::time::opt_time"
+    )]
+    pub late_earliest: Option<Micros>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::engine::time::opt_time"
+    )]
+    pub late_latest: Option<Micros>,
     /// False when the input ended early (truncated or corrupt archive, read error).
     pub complete: bool,
     pub dropped_partial_line: bool,
@@ -103,6 +117,9 @@ impl FileReport {
             malformed_examples: Vec::new(),
             out_of_range: 0,
             late: None,
+            late_posts: None,
+            late_earliest: None,
+            late_latest: None,
             complete: true,
             dropped_partial_line: false,
             error: None,
@@ -120,6 +137,33 @@ impl FileReport {
         }
     }
 
+    /// Counts a late request at `t` of `posts` posts.
+    fn count_late(&mut self, t: Micros, posts: u64) {
+        *self.late.get_or_insert(0) += 1;
+        *self.late_posts.get_or_insert(0) += posts;
+        self.late_earliest = Some(self.late_earliest.map_or(t, |e| e.min(t)));
+        self.late_latest = Some(self.late_latest.map_or(t, |e| e.max(t)));
+    }
+
+    /// The late requests of this input, counted together.
+    pub fn late_counts(&self) -> Late {
+        match (self.late, self.late_earliest, self.late_latest) {
+            (Some(requests), Some(earliest), Some(latest)) if requests > 0 => Late {
+                requests,
+                posts: self.late_posts.unwrap_or(0),
+                earliest,
+                latest,
+            },
+            _ => Late::default(),
+        }
+    }
+
+    /// The newest request this input holds, late ones included: what the watermark
+    /// waits for.
+    pub fn newest_request(&self) -> Option<Micros> {
+        self.last_request.into_iter().chain(self.late_latest).max()
+    }
+
     /// Whether `--strict` should fail because of this input.
     pub fn has_problems(&self) -> bool {
         self.status != FileStatus::Read || !self.complete || self.malformed > 0
@@ -133,6 +177,8 @@ pub struct ScanOutput {
     pub files: Vec<FileReport>,
     pub skipped: Vec<Skipped>,
     pub aggregate: Aggregate,
+    /// Late requests per client (nightly state; empty without).
+    pub late: LateByClient,
 }
 
 /// What a pass over the logs does with them (as ripgrep's `Sink`): the one reader,
@@ -146,6 +192,10 @@ pub trait RequestSink {
     /// One request of client `key`, read from line `line_no` (`line`, as logged).
     /// Returns the request's posts (counted into the input's report).
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64;
+
+    /// A request of client `key` of `posts` posts older than the previous run's
+    /// watermark (nightly state): never billed, only counted.
+    fn late(&mut self, _req: &Request<'_>, _key: &[u8], _posts: u64) {}
 
     /// The input is read (in whole or in part: see the report).
     fn finish(&mut self, _report: &FileReport) {}
@@ -171,6 +221,34 @@ impl RequestSink for (&ReadSpec, &mut Aggregate) {
         let posts = self.0.weigher.weight(req);
         self.1.add(key, req.time, posts, 1);
         posts
+    }
+}
+
+/// The first pass of `scan`: weighs each request into the aggregate, and counts the
+/// late ones per client.
+pub struct FirstPass<'a> {
+    pub spec: &'a ReadSpec,
+    pub aggregate: &'a mut Aggregate,
+    pub late: &'a mut LateByClient,
+}
+
+impl RequestSink for FirstPass<'_> {
+    #[inline]
+    fn request(&mut self, _: u64, req: &Request<'_>, key: &[u8], _: &[u8]) -> u64 {
+        let posts = self.spec.weigher.weight(req);
+        self.aggregate.add(key, req.time, posts, 1);
+        posts
+    }
+
+    fn late(&mut self, req: &Request<'_>, key: &[u8], posts: u64) {
+        match self.late.get_mut(key) {
+            Some(l) => l.add(req.time, posts),
+            None => {
+                let mut l = Late::default();
+                l.add(req.time, posts);
+                self.late.insert(key.into(), l);
+            }
+        }
     }
 }
 
@@ -225,13 +303,21 @@ impl<S: RequestSink> LineSink<'_, S> {
             self.report.out_of_range += 1;
             return;
         }
+        let keyed = self.spec.keyer.key_into(&req, &mut self.key);
         if let Some(w) = self.spec.late_before {
             if req.time < w {
-                *self.report.late.get_or_insert(0) += 1;
+                if let Keyed::Malformed(reason) = keyed {
+                    return self.malformed(line_no, reason, line);
+                }
+                let posts = self.spec.weigher.weight(&req);
+                self.report.count_late(req.time, posts);
+                if matches!(keyed, Keyed::Client) {
+                    self.on.late(&req, &self.key, posts);
+                }
                 return;
             }
         }
-        match self.spec.keyer.key_into(&req, &mut self.key) {
+        match keyed {
             Keyed::Client => {
                 let w = self.on.request(line_no, &req, &self.key, line);
                 // A statistic of the manifest: it saturates; billing refuses an overflow.
@@ -370,14 +456,30 @@ fn is_blank_or_comment(l: &[u8]) -> bool {
 pub fn scan_input(
     spec: &ReadSpec,
     input: &Input,
-    agg: &mut Aggregate,
+    collected: &mut Collected,
     progress: Option<&Arc<ReadCounters>>,
 ) -> FileReport {
-    read_input(
+    let pass = FirstPass {
         spec,
-        input,
-        &mut Counting::new((spec, agg), progress.cloned()),
-    )
+        aggregate: &mut collected.aggregate,
+        late: &mut collected.late,
+    };
+    read_input(spec, input, &mut Counting::new(pass, progress.cloned()))
+}
+
+/// What the first pass collects over some inputs: the aggregate, and the late
+/// requests per client (nightly state).
+#[derive(Default)]
+pub struct Collected {
+    pub aggregate: Aggregate,
+    pub late: LateByClient,
+}
+
+impl Collected {
+    fn merge(&mut self, other: Collected) {
+        self.aggregate.merge(other.aggregate);
+        merge_by_client(&mut self.late, other.late);
+    }
 }
 
 /// The one reader: reads one input, handing each request to `on` (see
@@ -511,17 +613,17 @@ pub fn scan_with_progress(
         inputs.into_iter().partition(|i| i.source == Source::Stdin);
 
     let paths = skip_identical_files(paths, &mut skipped);
-    let (mut aggregate, path_reports) = paths
+    let (mut collected, path_reports) = paths
         .par_iter()
         .fold(
-            || (Aggregate::new(), Vec::new()),
+            || (Collected::default(), Vec::new()),
             |(mut agg, mut reports), input| {
                 reports.push(scan_input(spec, input, &mut agg, progress));
                 (agg, reports)
             },
         )
         .reduce(
-            || (Aggregate::new(), Vec::new()),
+            || (Collected::default(), Vec::new()),
             |(mut a, mut ra), (b, rb)| {
                 a.merge(b);
                 ra.extend(rb);
@@ -532,7 +634,7 @@ pub fn scan_with_progress(
     // of an input an earlier run read (nightly state), can be left out after the fact.
     let mut stdin_inputs = Vec::new();
     for input in stdin {
-        let mut agg = Aggregate::new();
+        let mut agg = Collected::default();
         let report = scan_input(spec, &input, &mut agg, progress);
         let twin = path_reports
             .iter()
@@ -553,7 +655,7 @@ pub fn scan_with_progress(
                 same_as: Some(e.same_as.clone()),
             }),
             (None, None) => {
-                aggregate.merge(agg);
+                collected.merge(agg);
                 files.push(report);
                 stdin_inputs.push(input);
             }
@@ -569,7 +671,8 @@ pub fn scan_with_progress(
         inputs,
         files,
         skipped,
-        aggregate,
+        aggregate: collected.aggregate,
+        late: collected.late,
     }
 }
 

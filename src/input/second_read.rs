@@ -24,7 +24,7 @@ use crate::input::client::Keyed;
 use crate::input::client::{parse_canonical_ipv4, ClientKind};
 use crate::input::discover::{Input, Source};
 use crate::input::format::Request;
-use crate::input::reader::{read_input, RequestSink, ScanOutput};
+use crate::input::reader::{read_input, FileStatus, RequestSink, ScanOutput};
 use crate::input::spec::ReadSpec;
 use aho_corasick::AhoCorasick;
 use rayon::prelude::*;
@@ -39,15 +39,52 @@ pub enum Prefilter {
     Off,
 }
 
-/// Fills the evidence, members and tops of every client in `analysis`.
-pub fn attach(spec: &ReadSpec, scan: &ScanOutput, analysis: &mut Analysis) {
-    attach_with(spec, scan, analysis, Prefilter::Auto);
+/// An input an earlier run read (nightly state), read again for evidence only: a
+/// window billed tonight may start at a request read on an earlier night.
+#[derive(Debug, Clone)]
+pub struct EarlierInput {
+    pub input: Input,
+    /// As that run recorded it: the file is used only if it still has these bytes.
+    pub sha256: String,
+    pub first_request: Micros,
+    pub last_request: Micros,
+    /// The watermark before that run: its requests before it were late, not billed.
+    pub late_before: Option<Micros>,
+}
+
+/// Fills the evidence, members and tops of every client in `analysis`, looking for
+/// evidence in `earlier` inputs too. Returns a note per earlier input that could not
+/// be used (gone, or changed since).
+pub fn attach(
+    spec: &ReadSpec,
+    scan: &ScanOutput,
+    earlier: &[EarlierInput],
+    analysis: &mut Analysis,
+) -> Vec<String> {
+    attach_with(spec, scan, earlier, analysis, Prefilter::Auto)
+}
+
+/// One file of the second read.
+struct ToRead<'a> {
+    /// The place of the file among all inputs (this run's and earlier ones) by name:
+    /// the order that picks the first and last of several requests at one instant.
+    file: usize,
+    input: &'a Input,
+    /// An earlier run's input: evidence only (tops and members cover this run's
+    /// inputs), and only if it still has the bytes that run read.
+    earlier: Option<&'a EarlierInput>,
 }
 
 /// [`attach`], choosing whether lines may be skipped unparsed.
-pub fn attach_with(spec: &ReadSpec, scan: &ScanOutput, analysis: &mut Analysis, pre: Prefilter) {
+pub fn attach_with(
+    spec: &ReadSpec,
+    scan: &ScanOutput,
+    earlier: &[EarlierInput],
+    analysis: &mut Analysis,
+    pre: Prefilter,
+) -> Vec<String> {
     if analysis.clients.is_empty() {
-        return;
+        return Vec::new();
     }
     let clients: FxHashMap<Box<[u8]>, usize> = analysis
         .clients
@@ -71,12 +108,22 @@ pub fn attach_with(spec: &ReadSpec, scan: &ScanOutput, analysis: &mut Analysis, 
             .iter()
             .map(|c| (c.first_request, c.last_request)),
     );
-    let files: Vec<(usize, &Input)> = scan
+    // Earlier inputs whose time range holds an edge of a window billed in this run.
+    let edge_times: Vec<Micros> = {
+        let mut v: Vec<Micros> = edges.iter().flatten().flat_map(|e| [e.1, e.2]).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let holds_edge = |a: Micros, b: Micros| {
+        let i = edge_times.partition_point(|&t| t < a);
+        i < edge_times.len() && edge_times[i] <= b
+    };
+    let mut files: Vec<ToRead<'_>> = scan
         .inputs
         .iter()
-        .enumerate()
-        .filter(|(_, i)| rereadable(i))
-        .filter(|(_, i)| {
+        .filter(|i| rereadable(i))
+        .filter(|i| {
             scan.files
                 .iter()
                 .find(|f| f.path == i.name)
@@ -85,26 +132,74 @@ pub fn attach_with(spec: &ReadSpec, scan: &ScanOutput, analysis: &mut Analysis, 
                     _ => false,
                 })
         })
+        .map(|input| ToRead {
+            file: 0,
+            input,
+            earlier: None,
+        })
         .collect();
+    files.extend(
+        earlier
+            .iter()
+            .filter(|e| holds_edge(e.first_request, e.last_request))
+            // Standard input and FIFOs read by an earlier run are gone.
+            .filter(|e| rereadable(&e.input))
+            .filter(|e| !scan.inputs.iter().any(|i| i.name == e.input.name))
+            .map(|e| ToRead {
+                file: 0,
+                input: &e.input,
+                earlier: Some(e),
+            }),
+    );
+    files.sort_by(|a, b| a.input.name.cmp(&b.input.name));
+    for (i, f) in files.iter_mut().enumerate() {
+        f.file = i;
+    }
     let mut all = Part::default();
+    let mut notes = Vec::new();
     in_file_order(
         &files,
-        |&(file, input)| {
+        |f| {
+            let earlier_spec;
+            let spec = match f.earlier {
+                Some(e) => {
+                    earlier_spec = ReadSpec {
+                        late_before: e.late_before,
+                        ..spec.clone()
+                    };
+                    &earlier_spec
+                }
+                None => spec,
+            };
             let mut reader = Reader {
                 spec,
                 clients: &clients,
                 edges: &edges,
                 orgs: &orgs,
                 filter: filter.as_ref(),
-                file,
-                name: &input.name,
+                file: f.file,
+                name: &f.input.name,
                 own: Vec::new(),
                 part: Part::default(),
+                evidence_only: f.earlier.is_some(),
             };
-            read_input(spec, input, &mut reader);
-            reader.part
+            let report = read_input(spec, f.input, &mut reader);
+            match f.earlier {
+                Some(e) if report.sha256.as_deref() != Some(e.sha256.as_str()) => Err(format!(
+                    "{} (read by an earlier run) not used for evidence: {}",
+                    f.input.name,
+                    match (&report.status, &report.error) {
+                        (FileStatus::Unreadable, Some(err)) => err.clone(),
+                        _ => "its content changed since".to_string(),
+                    }
+                )),
+                _ => Ok(reader.part),
+            }
         },
-        |part| all.merge(part),
+        |part| match part {
+            Ok(p) => all.merge(p),
+            Err(note) => notes.push(note),
+        },
     );
     evidence::place(all.found, analysis);
     // Inputs read once and never again (standard input, FIFOs) may hold a window's
@@ -136,6 +231,7 @@ pub fn attach_with(spec: &ReadSpec, scan: &ScanOutput, analysis: &mut Analysis, 
             c.members = Some(members::top(all.members.remove(&i).unwrap_or_default()));
         }
     }
+    notes
 }
 
 /// Whether an input can be read again: a regular file (a FIFO or standard input gives
@@ -278,6 +374,8 @@ struct Reader<'a> {
     name: &'a str,
     own: Vec<u8>,
     part: Part,
+    /// Look for evidence lines only (an earlier run's input).
+    evidence_only: bool,
 }
 
 impl RequestSink for Reader<'_> {
@@ -303,6 +401,9 @@ impl RequestSink for Reader<'_> {
             &at,
             &mut self.part.found,
         );
+        if self.evidence_only {
+            return 0;
+        }
         if self.orgs[client] {
             let counts = self.part.members.entry(client).or_default();
             count_member(self.spec, req, &mut self.own, counts);

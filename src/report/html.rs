@@ -20,6 +20,7 @@ use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SE
 use crate::engine::window::Mode;
 use crate::input::client::ClientKind;
 use crate::input::post_weight::STATIC_EXTENSIONS;
+use crate::store::nightly::Nightly;
 use std::fmt::Write;
 
 /// Flagged clients given a section of their own; the rest are in the tables.
@@ -76,6 +77,7 @@ svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:.15em 1em}
 dl.facts dt{font-weight:bold}
 dl.facts dd{margin:0}
+p.late{border-left:4px solid #c0392b;padding-left:.6em}
 footer{margin-top:3em;border-top:1px solid #bbb;padding-top:.5em;color:#555;font-size:12px}
 @page{size:A4;margin:14mm}
 @media print{body{margin:0;max-width:none;padding:0;font-size:12px}section.client{break-before:page}tr,pre,svg,.example{break-inside:avoid}h2,h3{break-after:avoid}}
@@ -100,6 +102,9 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     o.push_str(CSS);
     o.push_str("</style>\n</head>\n<body>\n");
     summary(&mut o, input, &flagged, &exempt);
+    if let Some(n) = input.nightly {
+        nightly(&mut o, cfg, n);
+    }
     methodology(&mut o, input, &flagged);
     o.push_str("<h2 id=\"clients\">Flagged clients in detail</h2>\n");
     if flagged.is_empty() && exempt.is_empty() {
@@ -130,6 +135,99 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     );
     o.push_str("</body>\n</html>\n");
     o.into_bytes()
+}
+
+/// `1 input`, `2 inputs`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// Clients with late requests shown in the page (report.json has them all).
+const MAX_LATE_ROWS: usize = 50;
+
+/// With `--state`: the watermark, what is final, and the late requests (never quiet).
+fn nightly(o: &mut String, cfg: &Config, n: &Nightly) {
+    o.push_str("<h2 id=\"state\">Nightly state</h2>\n<dl class=\"facts\">\n");
+    let _ = writeln!(
+        o,
+        "<dt>Run</dt><dd>run {} of the state in <span class=\"key\">{}</span>{}</dd>",
+        n.run,
+        esc(&n.dir),
+        if n.reset {
+            " (started afresh with --state-reset)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        o,
+        "<dt>Watermark</dt><dd>{} (before this run: {}). The logs are taken as complete up to it: it is the oldest of the newest requests of the inputs read in this run, minus the lateness of {}, and it never moves back, so that one server whose logs run ahead cannot make another server&#39;s requests late.</dd>",
+        esc(&n.watermark.map_or("none yet".into(), t)),
+        esc(&n.previous_watermark.map_or("none".into(), t)),
+        esc(&format_duration(cfg.lateness))
+    );
+    let _ = writeln!(
+        o,
+        "<dt>Windows</dt><dd>{} billed final in this run, {} provisional (a window is final once its end is at or before the watermark; a provisional window may still grow with later logs).</dd>",
+        thousands(n.final_windows_new),
+        thousands(n.provisional_windows)
+    );
+    o.push_str("</dl>\n<h3 id=\"late\">Late requests</h3>\n");
+    if n.late_requests == 0 {
+        let _ = writeln!(
+            o,
+            "<p>No request read in this run was late (older than the previous watermark). Over every run of this state: {} late requests, {} posts not billed.</p>",
+            thousands(n.late_requests_all_runs),
+            thousands(n.late_posts_all_runs)
+        );
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<p class=\"late\"><strong>{} requests ({} posts) read in this run were late</strong>: older than the previous watermark {}, by up to {}. They are counted here and never billed, because the windows they fall in were already final. A <code>--lateness</code> of {} would have covered them. Over every run of this state: {} late requests, {} posts not billed.</p>",
+        thousands(n.late_requests),
+        thousands(n.late_posts),
+        esc(&n.previous_watermark.map_or(String::new(), t)),
+        esc(n.late_by.as_deref().unwrap_or("0s")),
+        esc(n.lateness_needed.as_deref().unwrap_or("")),
+        thousands(n.late_requests_all_runs),
+        thousands(n.late_posts_all_runs)
+    );
+    if !n.late_clients.is_empty() {
+        o.push_str("<table id=\"late-clients\"><thead><tr><th>Client</th><th class=\"n\">Late requests</th><th class=\"n\">Posts not billed</th><th>Oldest</th><th>Newest</th></tr></thead><tbody>\n");
+        for c in n.late_clients.iter().take(MAX_LATE_ROWS) {
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.client),
+                thousands(c.requests),
+                thousands(c.posts),
+                t(c.earliest),
+                t(c.latest)
+            );
+        }
+        o.push_str("</tbody></table>\n");
+        if n.late_clients.len() > MAX_LATE_ROWS {
+            let _ = writeln!(
+                o,
+                "<p class=\"note\">The other {} clients with late requests are listed in report.json (<code>state.late_clients</code>).</p>",
+                thousands(n.late_clients.len() - MAX_LATE_ROWS)
+            );
+        }
+    }
+    o.push_str("<table id=\"late-inputs\"><thead><tr><th>Input</th><th class=\"n\">Late requests</th><th class=\"n\">Posts not billed</th><th>Oldest</th><th>Newest</th></tr></thead><tbody>\n");
+    for f in &n.late_inputs {
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&f.path),
+            thousands(f.requests),
+            thousands(f.posts),
+            t(f.earliest),
+            t(f.latest)
+        );
+    }
+    o.push_str("</tbody></table>\n");
 }
 
 fn client_kind_words(k: &ClientKind) -> String {
@@ -177,8 +275,16 @@ fn summary(
         thousands(cfg.policy.threshold)
     );
     o.push_str("<h2 id=\"summary\">Summary</h2>\n<dl class=\"facts\">\n");
-    let period = match (tot.first_request, tot.last_request) {
-        (Some(f), Some(l)) => format!("{} to {} (UTC, first and last request read)", t(f), t(l)),
+    let period = match (input.nightly, tot.first_request, tot.last_request) {
+        (Some(n), _, _) if n.covered_from.is_some() => format!(
+            "{} to {} (UTC, first and last request of the {} inputs read by runs 1 to {} of the nightly state; this run read {})",
+            n.covered_from.map_or(String::new(), t),
+            n.covered_to.map_or(String::new(), t),
+            n.earlier_inputs.len() + tot.files_read,
+            n.run,
+            plural(tot.files_read as u64, "input", "inputs")
+        ),
+        (_, Some(f), Some(l)) => format!("{} to {} (UTC, first and last request read)", t(f), t(l)),
         _ => "no request was read".into(),
     };
     let _ = writeln!(o, "<dt>Period covered</dt><dd>{}</dd>", esc(&period));
@@ -627,7 +733,10 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
         .last_request
         .saturating_add(cfg.policy.window)
         .max(from + 1);
-    let curve = trailing_envelope(&c.buckets, cfg.policy.window, from, to, CHART_COLUMNS);
+    // With nightly state, the windows settled by earlier runs are drawn from the
+    // activity per minute the state keeps for them.
+    let series = c.chart.as_deref().unwrap_or(&c.buckets);
+    let curve = trailing_envelope(series, cfg.policy.window, from, to, CHART_COLUMNS);
     let top_value = curve
         .iter()
         .copied()
@@ -730,6 +839,9 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
         esc(&format_duration(cfg.policy.window)),
         CHART_COLUMNS
     );
+    if c.chart.is_some() {
+        o.push_str("<p class=\"note\">Drawn from what the nightly state keeps: for each window billed final, its posts per minute (each minute&#39;s posts at its first instant, so the curve at the window&#39;s end is its posts); elsewhere, every request of the last window before the watermark. Activity outside these is not kept.</p>\n");
+    }
 }
 
 /// `[0,1)` → `0`, `[1,10)` → `1–9`, `[1000000,10000000)` → `1M–10M`.
@@ -896,6 +1008,23 @@ fn appendix(o: &mut String, input: &ReportInput<'_>) {
         );
     }
     o.push_str("</tbody></table>\n");
+    if let Some(n) = input.nightly.filter(|n| !n.earlier_inputs.is_empty()) {
+        o.push_str("<h3 id=\"earlier-inputs\">Inputs read by earlier runs of the nightly state</h3>\n<p class=\"note\">The windows and figures carried from earlier runs come from these inputs, as each run recorded them.</p>\n");
+        o.push_str("<table class=\"inputs\"><thead><tr><th>File</th><th class=\"n\">Run</th><th class=\"n\">Bytes</th><th>First request</th><th>Last request</th><th>SHA-256</th></tr></thead><tbody>\n");
+        for r in &n.earlier_inputs {
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
+                esc(&r.path),
+                r.run,
+                thousands(r.size),
+                r.first_request.map_or(String::new(), t),
+                r.last_request.map_or(String::new(), t),
+                esc(&r.sha256)
+            );
+        }
+        o.push_str("</tbody></table>\n");
+    }
     if !input.skipped.is_empty() {
         o.push_str("<h3>Skipped</h3>\n<ul>\n");
         for s in input.skipped {

@@ -138,6 +138,29 @@ pub fn render(input: &ReportInput<'_>) -> String {
         thousands(t.malformed),
         thousands(t.out_of_range),
     );
+    if let Some(n) = input.nightly {
+        let _ = writeln!(
+            out,
+            "state: run {}, watermark {}; {} windows billed final in this run, {} provisional",
+            n.run,
+            n.watermark
+                .map_or("none yet".into(), crate::engine::time::format_rfc3339),
+            thousands(n.final_windows_new),
+            thousands(n.provisional_windows),
+        );
+        if n.late_requests > 0 {
+            let _ = writeln!(
+                out,
+                "LATE: {} requests ({} posts) of {} clients in {} files were not billed,\n      up to {} before the watermark; --lateness {} would have covered them",
+                thousands(n.late_requests),
+                thousands(n.late_posts),
+                thousands(n.late_clients.len()),
+                thousands(n.late_inputs.len()),
+                n.late_by.as_deref().unwrap_or("0s"),
+                n.lateness_needed.as_deref().unwrap_or("?"),
+            );
+        }
+    }
     // Client names and paths come from the logs: no control character reaches the
     // terminal.
     crate::engine::text::terminal_safe(&out).into_owned()
@@ -161,6 +184,20 @@ pub fn render_json(input: &ReportInput<'_>) -> String {
         "input": Totals::of(input.files, input.skipped.len()),
         "out": input.cfg.out_dir.display().to_string(),
     });
+    let mut doc = doc;
+    if let Some(n) = input.nightly {
+        doc["state"] = serde_json::json!({
+            "run": n.run,
+            "watermark": n.watermark.map(crate::engine::time::format_rfc3339),
+            "final_windows_new": n.final_windows_new,
+            "provisional_windows": n.provisional_windows,
+            "late_requests": n.late_requests,
+            "late_posts": n.late_posts,
+            "late_clients": n.late_clients,
+            "late_inputs": n.late_inputs,
+            "lateness_needed": n.lateness_needed,
+        });
+    }
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
@@ -208,6 +245,7 @@ mod tests {
             files: vec![file],
             skipped: Vec::new(),
             aggregate: Default::default(),
+            late: Default::default(),
         };
         let analysis = Analysis {
             clients: vec![client],

@@ -7,10 +7,12 @@
 //! totals and a ledger of the windows billed final; the inputs already read (path,
 //! size, SHA-256); the watermark; and the settings that shape the results.
 //!
-//! The **watermark** is the newest request time seen over all runs minus
-//! `--lateness`. Data before it is taken as complete: a window ending at or before it
-//! is final, and a request before the previous run's watermark is **late** (counted
-//! per file, never merged). A window starting before `watermark − window` cannot
+//! The **watermark** is the oldest of the newest request times of the inputs a run
+//! read, minus `--lateness`, never moving back ([`bill::watermark`]): the slowest
+//! server holds it back. Data before it is taken as complete: a window ending at or
+//! before it is final, and a request before the previous run's watermark is **late**
+//! (counted per input and per client, never merged; the run exits 4). A window
+//! starting before `watermark − window` cannot
 //! change any more, so only the buckets from there on are kept.
 //!
 //! On disk: one file, `scrapemeter.state`: a header line `scrapemeter-state <version>`,
@@ -28,14 +30,17 @@ use crate::config::Config;
 use crate::engine::aggregate::{Aggregate, Bucket, Series};
 use crate::engine::bill::{
     self, Analysis, BilledWindow, Carry, ClientResult, Horizon, Settled, ToBill, WindowStatus,
+    ACTIVITY_STEP,
 };
 use crate::engine::damages::Cents;
 use crate::engine::evidence::{Evidence, WindowEvidence};
+use crate::engine::late::{Late, LateByClient};
 use crate::engine::time::{format_duration, format_rfc3339, Micros};
 use crate::engine::window::Span;
-use crate::input::discover::{Discovery, ReadBefore, Skipped, Source};
+use crate::input::discover::{Discovery, Input, ReadBefore, Skipped, Source};
 use crate::input::post_weight::Weigher;
 use crate::input::reader::{FileReport, FileStatus};
+use crate::input::second_read::EarlierInput;
 use crate::store::fingerprint::Fingerprint;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -51,7 +56,9 @@ const MAGIC: &str = "scrapemeter-state";
 /// Bumped whenever the body changes shape; a newer file is refused. Version 1 (settings
 /// as a map of strings) is still read, and written back as version 2 (settings as a
 /// typed [`Fingerprint`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 3 added the late requests (per client and per input) and each input's time
+/// range; a version-2 file reads as having none.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest version this build reads.
 const OLDEST_VERSION: u32 = 1;
 
@@ -64,13 +71,26 @@ pub struct Body {
     pub runs: u64,
     /// Newest request time seen over all runs.
     pub newest: Option<Micros>,
-    /// Newest minus lateness (never moves back).
+    /// The slowest input's newest request minus lateness (never moves back): see
+    /// [`bill::watermark`].
     pub watermark: Option<Micros>,
     /// Inputs already read, in the order read.
     pub inputs: Vec<InputRecord>,
     /// Clients with buckets still inside the trailing window or windows billed final,
     /// sorted by key.
     pub clients: Vec<ClientState>,
+    /// Late requests (never billed) over all runs, per client, sorted by key.
+    #[serde(default)]
+    pub late: Vec<LateRecord>,
+}
+
+/// A client's late requests over all runs, and the last run that saw one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateRecord {
+    pub key: Key,
+    #[serde(flatten)]
+    pub late: Late,
+    pub last_run: u64,
 }
 
 /// The settings a state was made with.
@@ -97,6 +117,17 @@ pub struct InputRecord {
     pub sha256: String,
     /// The run that read it (1, 2, …).
     pub run: u64,
+    /// Its first and last request (late ones included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_request: Option<Micros>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<Micros>,
+    /// Its late requests (never billed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<Late>,
+    /// The watermark before the run that read it: its requests before that were late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_before: Option<Micros>,
 }
 
 /// A client key: text when it is UTF-8, else its bytes in hex.
@@ -156,6 +187,11 @@ pub struct LedgerWindow {
     pub run: u64,
     pub first_line: Option<LineRecord>,
     pub last_line: Option<LineRecord>,
+    /// `[minute from the start, posts]` for each minute of the window with posts, for
+    /// its chart once its buckets have left the state (see
+    /// `engine::bill::Settled::activity`).
+    #[serde(default)]
+    pub activity: Vec<(i64, u64)>,
 }
 
 /// An evidence line, kept with its window.
@@ -497,16 +533,65 @@ pub struct Nightly {
     pub watermark: Option<Micros>,
     #[serde(serialize_with = "crate::engine::time::opt_time")]
     pub newest_request: Option<Micros>,
-    /// Requests before the previous watermark: counted, not merged.
+    /// Requests before the previous watermark: counted, not merged (this run).
     pub late_requests: u64,
+    /// Their posts (never billed).
+    pub late_posts: u64,
+    /// This run's late requests per client (by posts, most first) and per input.
+    pub late_clients: Vec<LateClient>,
+    pub late_inputs: Vec<LateInput>,
+    /// How far before the previous watermark the oldest late request was, and the
+    /// `--lateness` that would have covered it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lateness_needed: Option<String>,
+    /// Late requests and posts over every run of this state, this one included.
+    pub late_requests_all_runs: u64,
+    pub late_posts_all_runs: u64,
     /// Inputs whose content changed since an earlier run read them under that name.
     pub changed_inputs: Vec<ChangedInput>,
+    /// The inputs earlier runs of this state read: with this run's, every input
+    /// behind a figure of the report.
+    pub earlier_inputs: Vec<InputRecord>,
+    /// The first and last request of every input read by any run of this state.
+    #[serde(serialize_with = "crate::engine::time::opt_time")]
+    pub covered_from: Option<Micros>,
+    #[serde(serialize_with = "crate::engine::time::opt_time")]
+    pub covered_to: Option<Micros>,
     pub final_windows_new: usize,
     pub provisional_windows: usize,
     /// Size of the state file written.
     pub state_bytes: usize,
     pub state_clients: usize,
     pub state_buckets: usize,
+}
+
+/// A client's late requests in this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LateClient {
+    pub client: String,
+    /// As written in CSV.
+    #[serde(skip)]
+    pub cell: String,
+    pub requests: u64,
+    pub posts: u64,
+    #[serde(serialize_with = "crate::engine::time::time")]
+    pub earliest: Micros,
+    #[serde(serialize_with = "crate::engine::time::time")]
+    pub latest: Micros,
+}
+
+/// An input's late requests in this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LateInput {
+    pub path: String,
+    pub requests: u64,
+    pub posts: u64,
+    #[serde(serialize_with = "crate::engine::time::time")]
+    pub earliest: Micros,
+    #[serde(serialize_with = "crate::engine::time::time")]
+    pub latest: Micros,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -563,6 +648,15 @@ impl ClientState {
                         new_in_this_run: false,
                     },
                     run: w.run,
+                    activity: w
+                        .activity
+                        .iter()
+                        .map(|&(minute, posts)| Bucket {
+                            t: w.start.saturating_add(minute.saturating_mul(ACTIVITY_STEP)),
+                            posts,
+                            requests: 0,
+                        })
+                        .collect(),
                 })
                 .collect(),
         }
@@ -596,6 +690,11 @@ impl ClientState {
                     run: s.run,
                     first_line: s.window.evidence.first.as_ref().map(LineRecord::of),
                     last_line: s.window.evidence.last.as_ref().map(LineRecord::of),
+                    activity: s
+                        .activity
+                        .iter()
+                        .map(|b| ((b.t - s.window.start) / ACTIVITY_STEP, b.posts))
+                        .collect(),
                 })
                 .collect(),
         }
@@ -603,18 +702,26 @@ impl ClientState {
 }
 
 /// Continues the billing of `prev` with this run's `new` aggregate (no late request
-/// in it) whose newest request is `newest`, through the engine's one billing
-/// function. Returns the analysis (windows of earlier runs first, then this run's,
+/// in it), through the engine's one billing function; `newest_per_input` holds the
+/// newest request of each input this run read (what the watermark waits for). Returns the analysis (windows of earlier runs first, then this run's,
 /// each `final` or `provisional`) and the body for the next run (its ledger evidence
 /// is filled by [`NightlyRun::finish`]).
 pub fn continue_from(
     cfg: &Config,
     prev: &Body,
     new: Aggregate,
-    newest: Option<Micros>,
+    newest_per_input: &[Micros],
 ) -> (Analysis, Body) {
-    let newest = prev.newest.into_iter().chain(newest).max();
-    let watermark = bill::watermark(prev.watermark, newest, cfg.lateness);
+    let newest = prev
+        .newest
+        .into_iter()
+        .chain(newest_per_input.iter().copied())
+        .max();
+    let watermark = bill::watermark(
+        prev.watermark,
+        newest_per_input.iter().copied(),
+        cfg.lateness,
+    );
     let horizon = Horizon::Watermark {
         previous: prev.watermark,
         watermark,
@@ -650,8 +757,14 @@ pub fn continue_from(
             .into_iter()
             .map(|(k, c)| ClientState::of(&k, c))
             .collect(),
+        late: prev.late.clone(),
     };
     (analysis, next)
+}
+
+fn round_up_to_minute(us: Micros) -> Micros {
+    const MINUTE: Micros = 60 * crate::engine::time::MICROS_PER_SEC;
+    us.saturating_add((MINUTE - us.rem_euclid(MINUTE)) % MINUTE)
 }
 
 impl NightlyRun {
@@ -675,7 +788,17 @@ impl NightlyRun {
                 watermark: None,
                 newest_request: None,
                 late_requests: 0,
+                late_posts: 0,
+                late_clients: Vec::new(),
+                late_inputs: Vec::new(),
+                late_by: None,
+                lateness_needed: None,
+                late_requests_all_runs: 0,
+                late_posts_all_runs: 0,
                 changed_inputs: Vec::new(),
+                earlier_inputs: prev.inputs.clone(),
+                covered_from: None,
+                covered_to: None,
                 final_windows_new: 0,
                 provisional_windows: 0,
                 state_bytes: 0,
@@ -687,22 +810,23 @@ impl NightlyRun {
         })
     }
 
-    /// Continues the billing with this run's files and aggregate.
+    /// Continues the billing with this run's files, aggregate and late requests.
     pub fn analyze(
         &mut self,
         cfg: &Config,
         files: &mut [FileReport],
         aggregate: Aggregate,
+        late: LateByClient,
     ) -> Analysis {
-        let mut newest = None;
+        let mut newest = Vec::new();
         for f in files.iter_mut() {
             if f.status == FileStatus::Read {
                 f.late.get_or_insert(0);
             }
-            self.nightly.late_requests += f.late.unwrap_or(0);
-            newest = newest.into_iter().chain(f.last_request).max();
+            newest.extend(f.newest_request());
         }
-        let (analysis, mut next) = continue_from(cfg, &self.prev, aggregate, newest);
+        let (analysis, mut next) = continue_from(cfg, &self.prev, aggregate, &newest);
+        self.count_late(cfg, files, late, &mut next);
         for f in files.iter() {
             let (Some(sha), Some(size)) = (&f.sha256, f.size) else {
                 continue;
@@ -729,15 +853,22 @@ impl NightlyRun {
                     });
                 }
             }
+            let late = f.late_counts();
             next.inputs.push(InputRecord {
                 path: f.path.clone(),
                 size,
                 sha256: sha.clone(),
                 run: next.runs,
+                first_request: f.first_request.into_iter().chain(f.late_earliest).min(),
+                last_request: f.newest_request(),
+                late: (late.requests > 0).then_some(late),
+                late_before: self.prev.watermark,
             });
         }
         self.nightly.watermark = next.watermark;
         self.nightly.newest_request = next.newest;
+        self.nightly.covered_from = next.inputs.iter().filter_map(|r| r.first_request).min();
+        self.nightly.covered_to = next.inputs.iter().filter_map(|r| r.last_request).max();
         for c in &analysis.clients {
             for w in c.windows.iter().filter(|w| w.new_in_this_run) {
                 match w.status {
@@ -748,6 +879,105 @@ impl NightlyRun {
         }
         self.next = next;
         analysis
+    }
+
+    /// Counts this run's late requests per client and per input, into the summary and
+    /// into the state's history.
+    fn count_late(
+        &mut self,
+        cfg: &Config,
+        files: &[FileReport],
+        late: LateByClient,
+        next: &mut Body,
+    ) {
+        let n = &mut self.nightly;
+        for f in files {
+            let l = f.late_counts();
+            if l.requests == 0 {
+                continue;
+            }
+            n.late_requests += l.requests;
+            n.late_posts += l.posts;
+            n.late_inputs.push(LateInput {
+                path: f.path.clone(),
+                requests: l.requests,
+                posts: l.posts,
+                earliest: l.earliest,
+                latest: l.latest,
+            });
+        }
+        let mut history: BTreeMap<Box<[u8]>, LateRecord> = BTreeMap::new();
+        for r in std::mem::take(&mut next.late) {
+            if let Ok(k) = r.key.bytes() {
+                history.insert(k, r);
+            }
+        }
+        let mut all = Late::default();
+        for (key, l) in late {
+            let id = cfg.read.identify(&key);
+            n.late_clients.push(LateClient {
+                client: id.name,
+                cell: id.cell,
+                requests: l.requests,
+                posts: l.posts,
+                earliest: l.earliest,
+                latest: l.latest,
+            });
+            all.merge(&l);
+            let r = history.entry(key.clone()).or_insert_with(|| LateRecord {
+                key: Key::of(&key),
+                late: Late::default(),
+                last_run: next.runs,
+            });
+            r.late.merge(&l);
+            r.last_run = next.runs;
+        }
+        n.late_clients.sort_by(|a, b| {
+            b.posts
+                .cmp(&a.posts)
+                .then(b.requests.cmp(&a.requests))
+                .then(a.client.cmp(&b.client))
+        });
+        next.late = history.into_values().collect();
+        n.late_requests_all_runs = next.late.iter().map(|r| r.late.requests).sum();
+        n.late_posts_all_runs = next.late.iter().map(|r| r.late.posts).sum();
+        // Late requests without a client key are in the inputs' counts only.
+        let mut by_input = Late::default();
+        for f in files {
+            by_input.merge(&f.late_counts());
+        }
+        all.merge(&by_input);
+        if let (Some(w), true) = (self.prev.watermark, all.requests > 0) {
+            // Not late needs a watermark at or before the oldest request: `behind`
+            // more lateness (rounded up to the minute, as people write it).
+            let behind = all.behind(w);
+            n.late_by = Some(format_duration(behind));
+            n.lateness_needed = Some(format_duration(round_up_to_minute(
+                cfg.lateness.saturating_add(behind),
+            )));
+        }
+    }
+
+    /// The inputs earlier runs read, for the second read to look for evidence in: a
+    /// window billed in this run may start at a request read on an earlier night.
+    pub fn earlier_inputs(&self) -> Vec<EarlierInput> {
+        self.prev
+            .inputs
+            .iter()
+            .filter(|r| r.path != "-")
+            .filter_map(|r| {
+                Some(EarlierInput {
+                    input: Input {
+                        name: r.path.clone(),
+                        source: Source::Path(PathBuf::from(&r.path)),
+                    },
+                    sha256: r.sha256.clone(),
+                    first_request: r.first_request?,
+                    last_request: r.last_request?,
+                    late_before: r.late_before,
+                })
+            })
+            .collect()
     }
 
     /// Copies the evidence found for the windows billed final in this run into the
@@ -814,14 +1044,14 @@ mod tests {
             .to_string()
             .contains("checksum"));
         let other = String::from_utf8(bytes.clone()).unwrap().replacen(
-            "scrapemeter-state 2",
             "scrapemeter-state 3",
+            "scrapemeter-state 4",
             1,
         );
         assert!(decode(other.as_bytes())
             .unwrap_err()
             .to_string()
-            .contains("format 3"));
+            .contains("format 4"));
         assert!(decode(b"{\"runs\": 1}")
             .unwrap_err()
             .to_string()
@@ -864,7 +1094,7 @@ mod tests {
         let e = load(dir.path(), &config(6)).unwrap_err().to_string();
         assert!(e.contains("threshold: 5 in the state, 6 now"), "{e}");
 
-        // Version 2: the typed fingerprint, differences named by their dotted path.
+        // Version 2 on: the typed fingerprint, differences named by their dotted path.
         let body = Body {
             settings: settings(&cfg),
             ..Default::default()
@@ -872,7 +1102,7 @@ mod tests {
         std::fs::write(dir.path().join(FILE_NAME), encode(&body)).unwrap();
         assert!(String::from_utf8(encode(&body))
             .unwrap()
-            .starts_with("scrapemeter-state 2\n"));
+            .starts_with("scrapemeter-state 3\n"));
         assert!(load(dir.path(), &cfg).unwrap().is_some());
         let e = load(dir.path(), &config(6)).unwrap_err().to_string();
         assert!(e.contains("policy.threshold: 5 in the state, 6 now"), "{e}");

@@ -10,6 +10,7 @@ mod disk_faults;
 mod edges;
 mod inputs;
 mod nightly;
+mod nightly_readme;
 mod real_logs;
 mod safety;
 mod sample_logs;

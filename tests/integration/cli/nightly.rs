@@ -122,7 +122,10 @@ fn daily_runs_bill_what_one_run_bills() {
     let batches: [Vec<&str>; 4] = [vec![d[0]], vec![d[1]], vec![d[2], d[1], &late], vec![d[3]]];
     let mut finals_so_far: Vec<String> = Vec::new();
     for (i, batch) in batches.iter().enumerate() {
-        scan_state(&f, &state, batch, &[]).success();
+        // Late requests are never quiet: the run that reads them exits 4.
+        let out = scan_state(&f, &state, batch, &[]).code(if i == 2 { 4 } else { 0 });
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert_eq!(i == 2, stderr.contains("late requests"), "{stderr}");
         let (rows, finals) = without_status(&f.read("violations.csv"));
         // What was final stays, unchanged, in every later run.
         for r in &finals_so_far {
@@ -144,6 +147,19 @@ fn daily_runs_bill_what_one_run_bills() {
             assert_eq!(li["late"], 360);
             assert_eq!(li["requests"], 0);
             assert_eq!(r["state"]["late_requests"], 360);
+            assert_eq!(r["state"]["late_posts"], li["late_posts"]);
+            let lc = &r["state"]["late_clients"];
+            assert_eq!(lc.as_array().unwrap().len(), 1, "{lc:#}");
+            assert_eq!(lc[0]["client"], "10.0.0.9");
+            assert_eq!(lc[0]["requests"], 360);
+            assert_eq!(r["state"]["late_inputs"][0]["requests"], 360);
+            let needed = r["state"]["lateness_needed"].as_str().unwrap();
+            assert!(needed.contains('h') && needed != "26h", "{needed}");
+            assert!(stderr.contains("10.0.0.9"), "{stderr}");
+            assert!(stderr.contains("would have covered"), "{stderr}");
+            let html = f.read("report.html");
+            assert!(html.contains("id=\"late-clients\""), "no late section");
+            assert!(html.contains("10.0.0.9"));
             assert!(!rows.iter().any(|r| r.starts_with("10.0.0.9")));
         }
         if i == 3 {
@@ -160,11 +176,12 @@ fn daily_runs_bill_what_one_run_bills() {
             }
         }
     }
-    // The state stays small: a day of trailing buckets, a ledger and an input list.
+    // The state stays small: a day of trailing buckets, a ledger (with each final
+    // window's posts per minute: here 720 minutes with posts a day) and an input list.
     let size = std::fs::metadata(state.join("scrapemeter.state"))
         .unwrap()
         .len();
-    assert!(size < 64 * 1024, "state of {size} bytes");
+    assert!(size < 96 * 1024, "state of {size} bytes");
 }
 
 #[test]
@@ -184,7 +201,7 @@ fn a_damaged_or_foreign_state_is_refused_whole() {
         ("foreign", b"{\"watermark\": 0}\n".to_vec()),
         ("future", {
             let s = String::from_utf8(good.clone()).unwrap();
-            s.replacen("scrapemeter-state 2", "scrapemeter-state 9", 1)
+            s.replacen("scrapemeter-state 3", "scrapemeter-state 9", 1)
                 .into_bytes()
         }),
     ];

@@ -192,7 +192,7 @@ fn second_read(cfg: &Config, pre: Prefilter) -> Vec<String> {
     let mut out = scan(&cfg.read, discover(&cfg.inputs));
     let aggregate = std::mem::take(&mut out.aggregate);
     let mut analysis = analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k));
-    attach_with(&cfg.read, &out, &mut analysis, pre);
+    attach_with(&cfg.read, &out, &[], &mut analysis, pre);
     analysis
         .clients
         .iter()
