@@ -223,7 +223,10 @@ pub fn main() -> i32 {
     match outcome {
         Ok(exit) => exit as i32,
         Err(e) => {
-            eprintln!("scrapemeter: error: {e}");
+            eprintln!(
+                "scrapemeter: error: {}",
+                crate::engine::text::terminal_safe(&e.to_string())
+            );
             e.exit() as i32
         }
     }

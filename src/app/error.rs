@@ -6,6 +6,7 @@ use crate::engine::InvalidValue;
 use crate::input::rules::RulesError;
 use crate::report::WriteError;
 use crate::store::nightly::StateError;
+use crate::store::out_lock::OutError;
 use crate::store::partials::PartialsError;
 
 /// What each exit status means (the README's table).
@@ -50,6 +51,9 @@ pub enum Error {
     /// Any other usage error: a flag's value, a missing argument (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// The output folder is held by another run, or is not a writable folder (exit 3).
+    #[error(transparent)]
+    OutFolder(#[from] OutError),
     /// Any other output that could not be written (exit 3).
     #[error("{0}")]
     Output(String),
@@ -69,7 +73,7 @@ impl Error {
             Error::State(_) => Exit::Usage,
             Error::Partials(e) if e.is_output() => Exit::Output,
             Error::Partials(_) => Exit::Usage,
-            Error::Write(_) | Error::Output(_) => Exit::Output,
+            Error::Write(_) | Error::Output(_) | Error::OutFolder(_) => Exit::Output,
         }
     }
 }

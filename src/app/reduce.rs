@@ -85,6 +85,11 @@ pub fn run(args: ReduceArgs) -> Result<Exit, Error> {
     }
     let started = Instant::now();
     let started_at = now_rfc3339();
+    // One writer per output folder, checked and taken before any partial is read.
+    let _out_lock = match (&args.out, args.check) {
+        (Some(out), false) => Some(crate::store::out_lock::lock(out, &started_at)?),
+        _ => None,
+    };
     let files = partial_files(&args.paths)?;
     let checked = check(&files)?;
     if args.check {
@@ -131,11 +136,23 @@ pub fn run(args: ReduceArgs) -> Result<Exit, Error> {
             return Err(Error::Usage(format!("{e}")));
         }
     };
+    // The buckets of clients this reduce covered: `reduce --merge` refuses parts that
+    // share one (a client's rows split, or counted twice).
+    let buckets: std::collections::BTreeSet<String> = checked
+        .metas
+        .iter()
+        .map(|m| format!("{}/{}", m.bucket, m.buckets))
+        .collect();
     let sidecar = serde_json::json!({
         "settings_sha256": checked.metas[0].digest,
         "runs": checked.runs,
+        "buckets": buckets,
     });
     let analysis = pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k)));
+    // Partials whose counts overflow or whose times cannot print are bad partials.
+    analysis
+        .check()
+        .map_err(|e| Error::Usage(format!("partials refused: {e}")))?;
     let input = ReportInput {
         cfg: &cfg,
         files: &checked.files,
@@ -188,6 +205,65 @@ fn read_csv_records(path: &Path) -> Result<(csv::StringRecord, Vec<csv::StringRe
     Ok((header, rows))
 }
 
+/// `reduce --merge` joins parts over disjoint sets of clients: a part named twice (by
+/// any spelling), two parts that reduced the same bucket of clients, or a client in
+/// two parts' `clients.csv` would bill some clients twice (or split their windows).
+fn refuse_overlaps(dirs: &[PathBuf]) -> Result<(), Error> {
+    let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
+    let mut buckets: BTreeMap<String, &Path> = BTreeMap::new();
+    let mut clients: std::collections::HashMap<String, &Path> = Default::default();
+    for d in dirs {
+        let canon =
+            std::fs::canonicalize(d).map_err(|e| Error::Usage(format!("{}: {e}", d.display())))?;
+        if let Some(prev) = seen.insert(canon, d) {
+            return Err(Error::Usage(format!(
+                "{} and {} are the same part: its clients would be billed twice",
+                prev.display(),
+                d.display()
+            )));
+        }
+        let p = d.join(SIDECAR);
+        let doc: Value = std::fs::read(&p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let Some(list) = doc["buckets"].as_array() else {
+            return Err(Error::Usage(format!(
+                "{}: no list of buckets (is it the output of reduce, by this version? reduce it again)",
+                p.display()
+            )));
+        };
+        for b in list.iter().filter_map(Value::as_str) {
+            if let Some(prev) = buckets.insert(b.to_string(), d) {
+                return Err(Error::Usage(format!(
+                    "{} and {} both reduced bucket {b} of clients: parts must cover disjoint buckets",
+                    prev.display(),
+                    d.display()
+                )));
+            }
+        }
+        // Two keys can share a cell (non-UTF-8 bytes are written `\xHH`), so a part may
+        // repeat one; only a cell in two parts is an overlap.
+        let (_, rows) = read_csv(&d.join("clients.csv"))?;
+        let cells: std::collections::BTreeSet<String> = rows
+            .iter()
+            .map(|r| r.get(0).unwrap_or_default().to_string())
+            .collect();
+        for c in cells {
+            if let Some(prev) = clients.get(&c) {
+                return Err(Error::Usage(format!(
+                    "client {} is in both {} and {}: parts must cover disjoint sets of clients",
+                    crate::engine::text::display_key(c.as_bytes()),
+                    prev.display(),
+                    d.display()
+                )));
+            }
+            clients.insert(c, d);
+        }
+    }
+    Ok(())
+}
+
 /// `reduce --merge`: the reports of reduces over disjoint sets of clients, joined. Each
 /// part is already in order; rows are stably sorted by the bytes of their client cell,
 /// which is the order `scan` writes (billing is per client, so nothing is recomputed).
@@ -195,8 +271,10 @@ fn run_merge(args: &ReduceArgs) -> Result<Exit, Error> {
     let Some(out) = &args.out else {
         return Err(Error::Usage("--merge needs --out".into()));
     };
+    let _out_lock = crate::store::out_lock::lock(out, &now_rfc3339())?;
     let mut dirs = args.paths.clone();
     dirs.sort();
+    refuse_overlaps(&dirs)?;
     let mut outputs = Vec::new();
     let mut settings: Option<(PathBuf, Value)> = None;
     for name in ["violations.csv", "clients.csv"] {
@@ -237,6 +315,7 @@ fn run_merge(args: &ReduceArgs) -> Result<Exit, Error> {
     // The parts must come from partials with one settings digest and no input twice.
     let mut digest: Option<(PathBuf, String)> = None;
     let mut runs: BTreeMap<String, (MapRun, String)> = BTreeMap::new();
+    let mut all_buckets: std::collections::BTreeSet<String> = Default::default();
     for d in &dirs {
         let p = d.join(SIDECAR);
         let doc: Value = match std::fs::read(&p)
@@ -265,6 +344,13 @@ fn run_merge(args: &ReduceArgs) -> Result<Exit, Error> {
             Some(_) => {}
             None => digest = Some((d.clone(), dg)),
         }
+        all_buckets.extend(
+            doc["buckets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b.as_str().map(str::to_string)),
+        );
         let list: Vec<MapRun> = serde_json::from_value(doc["runs"].clone()).unwrap_or_default();
         for r in list {
             runs.entry(r.run.clone())
@@ -277,6 +363,7 @@ fn run_merge(args: &ReduceArgs) -> Result<Exit, Error> {
     let mut sidecar = serde_json::to_vec_pretty(&serde_json::json!({
         "settings_sha256": digest.map(|d| d.1),
         "runs": runs.into_values().map(|(r, _)| r).collect::<Vec<_>>(),
+        "buckets": all_buckets,
     }))
     .expect("json");
     sidecar.push(b'\n');

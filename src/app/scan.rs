@@ -99,10 +99,21 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let pool = thread_pool(cfg.threads)?;
+    // One writer per output folder, checked and taken before any input is read.
+    let _out_lock = crate::store::out_lock::lock(&cfg.out_dir, &started_at)?;
     // With nightly state: one run at a time holds the state folder, from before it
     // reads the state until it has written the new one (the lock goes with `_lock`).
     let _lock = match &cfg.state {
         Some(dir) => Some(nightly::lock(dir, &started_at)?),
+        None => None,
+    };
+    // With nightly state: its hash-chained ledger, checked against the chain head the
+    // output folder records (a state rolled back, replaced or deleted is refused).
+    let mut ledger = match &cfg.state {
+        Some(dir) => Some(
+            crate::store::ledger::Ledger::open(dir, &cfg.out_dir, cfg.state_reset)
+                .map_err(Error::Usage)?,
+        ),
         None => None,
     };
     let mut discovery = discover(&cfg.inputs);
@@ -134,6 +145,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         }
         None => pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k))),
     };
+    analysis.check()?;
     if cfg.evidence {
         let earlier = night
             .as_ref()
@@ -143,13 +155,23 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
             crate::input::second_read::attach(&cfg.read, &output, &earlier, &mut analysis)
         });
         for n in notes {
-            eprintln!("scrapemeter: note: {n}");
+            eprintln!(
+                "scrapemeter: note: {}",
+                crate::engine::text::terminal_safe(&n)
+            );
         }
     }
-    let state_file = night.as_mut().map(|run| {
+    let mut state_files = Vec::new();
+    let mut head = None;
+    if let Some(run) = night.as_mut() {
         let (dir, bytes) = run.finish(&analysis);
-        (dir, nightly::FILE_NAME, bytes)
-    });
+        if let Some(l) = ledger.as_mut() {
+            let (files, h) = l.append(run.nightly.run, &bytes, &started_at);
+            state_files.extend(files);
+            head = Some(h);
+        }
+        state_files.push((dir, nightly::FILE_NAME, bytes));
+    }
     let input = ReportInput {
         cfg,
         files: &output.files,
@@ -166,7 +188,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         ),
     };
     // The state is committed last, with the reports: all of them or none.
-    if let Err(e) = report::write_all_with(&input, state_file.into_iter().collect()) {
+    if let Err(e) = report::write_all_with(&input, state_files) {
         return Err(Error::Output(format!(
             "{e}; no report and no state was changed"
         )));
@@ -175,6 +197,9 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         println!("{}", report::summary::render_json(&input));
     } else if !cfg.quiet {
         print!("{}", report::summary::render(&input));
+        if let Some(h) = &head {
+            println!("ledger: run {}, chain head {}", h.run, h.head);
+        }
         println!("reports written to {}", cfg.out_dir.display());
     }
     if cfg.strict && output.files.iter().any(|f| f.has_problems()) {
@@ -200,7 +225,7 @@ fn warn_nightly(run: &nightly::NightlyRun, files: &[FileReport]) {
         if l.requests > 0 {
             eprintln!(
                 "scrapemeter: warning: {}: {} late requests ({} posts, {} to {}) before the watermark {watermark}: counted, not billed",
-                f.path,
+                crate::engine::text::terminal_safe(&f.path),
                 thousands(l.requests),
                 thousands(l.posts),
                 crate::engine::time::format_rfc3339(l.earliest),
@@ -221,7 +246,7 @@ fn warn_nightly(run: &nightly::NightlyRun, files: &[FileReport]) {
             thousands(n.late_requests),
             thousands(n.late_posts),
             n.late_by.as_deref().unwrap_or("0s"),
-            if clients.is_empty() { "none with a key".to_string() } else { clients.join(", ") },
+            if clients.is_empty() { "none with a key".to_string() } else { crate::engine::text::terminal_safe(&clients.join(", ")).into_owned() },
             if more > 0 { format!(" and {more} more") } else { String::new() },
             n.lateness_needed.as_deref().unwrap_or("?"),
         );
@@ -229,7 +254,10 @@ fn warn_nightly(run: &nightly::NightlyRun, files: &[FileReport]) {
     for c in &n.changed_inputs {
         eprintln!(
             "scrapemeter: warning: {}: content changed since run {} read it (SHA-256 was {}, now {}); read again",
-            c.path, c.earlier_run, c.earlier_sha256, c.sha256
+            crate::engine::text::terminal_safe(&c.path),
+            c.earlier_run,
+            c.earlier_sha256,
+            c.sha256
         );
     }
 }

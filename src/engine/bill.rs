@@ -10,6 +10,7 @@
 
 use crate::engine::aggregate::{Aggregate, Bucket, Series};
 use crate::engine::damages::{window_damages, Cents, Rate, Rounding};
+use crate::engine::limits;
 use crate::engine::time::Micros;
 use crate::engine::window::{self, Mode, Span};
 use hdrhistogram::Histogram;
@@ -178,8 +179,9 @@ impl Totals {
     /// The totals of sorted `buckets` (times 0 when there are none).
     fn of(buckets: &[Bucket]) -> Totals {
         Totals {
-            posts: buckets.iter().map(|b| b.posts).sum(),
-            requests: buckets.iter().map(|b| b.requests).sum(),
+            // Saturating: a sum past `MAX_COUNT` is refused by `limits::check_client`.
+            posts: buckets.iter().fold(0, |a, b| a.saturating_add(b.posts)),
+            requests: buckets.iter().fold(0, |a, b| a.saturating_add(b.requests)),
             first: buckets.first().map_or(0, |b| b.t),
             last: buckets.last().map_or(0, |b| b.t),
         }
@@ -189,8 +191,8 @@ impl Totals {
     /// carried ones.
     fn after(self, carry: &Carry, new: bool) -> Totals {
         Totals {
-            posts: carry.total_posts + self.posts,
-            requests: carry.total_requests + self.requests,
+            posts: carry.total_posts.saturating_add(self.posts),
+            requests: carry.total_requests.saturating_add(self.requests),
             first: if new {
                 self.first.min(carry.first_request)
             } else {
@@ -425,21 +427,37 @@ pub fn bill_all(
     // Each client's buckets are decoded, used and dropped in turn; the results go
     // straight into their own vector (one `ClientResult` each, no second copy).
     // Per client: the buckets it held, and what it carries to the next run.
-    type Rest = (u64, Option<Box<Carry>>);
+    // A client whose counts or times the reports cannot hold is refused (by name).
+    type Rest = (u64, Option<Box<Carry>>, Option<Box<str>>);
     let (results, rest): (Vec<ClientResult>, Vec<Rest>) = clients
         .map(|c| {
             let id = identify(&c.key);
-            let b = bill(policy, horizon, c.key, id, c.new.into_buckets(), c.carry);
-            (b.result, (b.buckets as u64, b.carry.map(Box::new)))
+            let new = c.new.into_buckets();
+            let carried = c
+                .carry
+                .as_ref()
+                .map_or((0, 0), |k| (k.total_posts, k.total_requests));
+            let refused = limits::check_client(&id.name, &new, carried, policy.window)
+                .and_then(|_| match &c.carry {
+                    Some(k) => limits::check_client(&id.name, &k.buckets, (0, 0), policy.window),
+                    None => Ok(()),
+                })
+                .err()
+                .map(Into::into);
+            let b = bill(policy, horizon, c.key, id, new, c.carry);
+            (b.result, (b.buckets as u64, b.carry.map(Box::new), refused))
         })
         .unzip();
-    let buckets = rest.iter().map(|r| r.0).sum();
+    let buckets = rest.iter().fold(0u64, |a, r| a.saturating_add(r.0));
+    let refused = rest.iter().find_map(|r| r.2.as_deref().map(str::to_string));
     let carried = rest
         .into_iter()
         .zip(&results)
-        .filter_map(|((_, c), r)| Some((r.key.clone(), *c?)))
+        .filter_map(|((_, c, _), r)| Some((r.key.clone(), *c?)))
         .collect();
-    (assemble(results, buckets), carried)
+    let mut analysis = assemble(results, buckets);
+    analysis.refused = refused;
+    (analysis, carried)
 }
 
 /// Every client of `aggregate` billed over complete data (one run, no state).
@@ -575,9 +593,41 @@ pub struct Analysis {
     /// Flagged and exempt clients, sorted by their written key.
     pub clients: Vec<ClientResult>,
     pub population: Population,
+    /// The first client (in key order) whose counts or times the reports cannot hold
+    /// ([`limits::check_client`]): the run must stop ([`Analysis::check`]).
+    pub refused: Option<String>,
 }
 
 impl Analysis {
+    /// Refuses an analysis that a report could only print wrapped or wrong: a client
+    /// whose counts overflow or whose times are outside the years 0000–9999, or totals
+    /// over all clients that overflow.
+    pub fn check(&self) -> Result<(), crate::engine::InvalidValue> {
+        if let Some(r) = &self.refused {
+            return Err(r.clone().into());
+        }
+        let mut money = Some(Cents(0));
+        let (mut posts, mut requests) = (Some(0u64), Some(0u64));
+        for c in self.clients.iter() {
+            for w in &c.windows {
+                money = money.and_then(|m| m.0.checked_add(w.damages.0).map(Cents));
+                posts = posts.and_then(|p| p.checked_add(w.posts));
+                requests = requests.and_then(|r| r.checked_add(w.requests));
+                if !limits::printable(w.end) {
+                    return Err(format!(
+                        "client {}: window {} ends after 9999-12-31: refused",
+                        c.name, w.index
+                    )
+                    .into());
+                }
+            }
+        }
+        if money.is_none() || posts.is_none() || requests.is_none() {
+            return Err("the totals over all clients overflow (posts, requests or damages): refused rather than wrapped".into());
+        }
+        Ok(())
+    }
+
     pub fn total_damages(&self) -> Cents {
         self.clients.iter().map(|c| c.damages()).sum()
     }
@@ -655,6 +705,7 @@ pub fn assemble(all: Vec<ClientResult>, buckets: u64) -> Analysis {
             near_misses: near,
         },
         clients,
+        refused: None,
     }
 }
 

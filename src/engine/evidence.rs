@@ -5,7 +5,9 @@
 //! files whose time range meets a reported client's, and keeps only the lines of those
 //! clients at the first and last instants of their windows. Of several requests at the
 //! same instant, the first is the one first in (path, line) order and the last the one
-//! last in it.
+//! last in it. Only those two are held per window ([`Kept`]): memory does not grow with
+//! the number of requests at one instant (a gzip of one line repeated 18 million times
+//! once took 6 GB here).
 
 use crate::engine::bill::Analysis;
 use crate::engine::text::display_key;
@@ -30,6 +32,10 @@ pub struct Evidence {
 pub struct WindowEvidence {
     pub first: Option<Evidence>,
     pub last: Option<Evidence>,
+    /// Why a request is missing, when the reason is known (an input that cannot be
+    /// read twice); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// The billed windows whose edges are looked for, of one client:
@@ -73,13 +79,54 @@ pub struct At<'a> {
     pub line: &'a [u8],
 }
 
+/// The candidates kept: per (client, window, edge) only the best so far, the first in
+/// (file, line) order for a window's first request and the last for its last.
+#[derive(Default)]
+pub struct Kept {
+    best: rustc_hash::FxHashMap<(usize, usize, bool), Found>,
+}
+
+impl Kept {
+    /// Whether a line at (`file`, `line`) would beat what is kept for this edge.
+    fn wants(&self, key: (usize, usize, bool), file: usize, line: u64) -> bool {
+        match self.best.get(&key) {
+            None => true,
+            Some(k) if key.2 => (file, line) < (k.file, k.evidence.line),
+            Some(k) => (file, line) > (k.file, k.evidence.line),
+        }
+    }
+
+    fn offer(&mut self, f: Found) {
+        let key = (f.client, f.window, f.is_first);
+        if self.wants(key, f.file, f.evidence.line) {
+            self.best.insert(key, f);
+        }
+    }
+
+    /// Adds the candidates of another part (any order: the choice is by position).
+    pub fn merge(&mut self, other: Kept) {
+        for f in other.best.into_values() {
+            self.offer(f);
+        }
+    }
+
+    /// Candidates held (at most two per window).
+    pub fn len(&self) -> usize {
+        self.best.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.best.is_empty()
+    }
+}
+
 /// Keeps the request at `time` (of client `client`) when it is at the edge of one of
-/// `edges`.
-pub fn look(edges: &Edges, client: usize, time: Micros, at: &At<'_>, found: &mut Vec<Found>) {
+/// `edges` and beats what is kept for that edge.
+pub fn look(edges: &Edges, client: usize, time: Micros, at: &At<'_>, found: &mut Kept) {
     for &(window, first, last) in edges {
         for (is_first, t) in [(true, first), (false, last)] {
-            if time == t {
-                found.push(Found {
+            if time == t && found.wants((client, window, is_first), at.file, at.line_no) {
+                found.offer(Found {
                     client,
                     window,
                     is_first,
@@ -96,16 +143,45 @@ pub fn look(edges: &Edges, client: usize, time: Micros, at: &At<'_>, found: &mut
     }
 }
 
-/// Stores the candidates found in every file into `analysis`: in (file, line) order,
-/// the first candidate is the first request and the last one the last.
-pub fn place(mut found: Vec<Found>, analysis: &mut Analysis) {
-    found.sort_by_key(|f| (f.client, f.window, f.file, f.evidence.line));
-    for f in found {
+/// Stores the first and last request of every window found into `analysis`.
+pub fn place(found: Kept, analysis: &mut Analysis) {
+    for f in found.best.into_values() {
         let slot = &mut analysis.clients[f.client].windows[f.window].evidence;
         if f.is_first {
-            slot.first.get_or_insert(f.evidence);
+            slot.first = Some(f.evidence);
         } else {
             slot.last = Some(f.evidence);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_first_and_one_last_per_window_whatever_the_lines() {
+        let edges: Edges = vec![(0, 10, 20)];
+        let mut kept = Kept::default();
+        for (file, name) in [(1usize, "b.log"), (0, "a.log")] {
+            let mut part = Kept::default();
+            for line_no in 1..=100_000u64 {
+                let t = if line_no % 2 == 0 { 10 } else { 20 };
+                let at = At {
+                    file,
+                    name,
+                    line_no,
+                    line: b"x",
+                };
+                look(&edges, 0, t, &at, &mut part);
+                assert!(part.len() <= 2);
+            }
+            kept.merge(part);
+        }
+        assert_eq!(kept.len(), 2);
+        let first = &kept.best[&(0, 0, true)].evidence;
+        let last = &kept.best[&(0, 0, false)].evidence;
+        assert_eq!((first.file.as_str(), first.line), ("a.log", 2));
+        assert_eq!((last.file.as_str(), last.line), ("b.log", 99_999));
     }
 }

@@ -6,6 +6,7 @@ pub mod bill;
 pub mod damages;
 pub mod evidence;
 pub mod late;
+pub mod limits;
 pub mod members;
 pub mod rate_profile;
 pub mod text;

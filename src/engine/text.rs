@@ -21,6 +21,31 @@ pub fn guard_formula(cell: &str) -> String {
     }
 }
 
+/// Whether `c` must not reach a terminal raw: a control character other than newline
+/// and tab (C0, DEL, C1: ESC starts the sequences that move the cursor or retitle the
+/// window) or a Unicode bidirectional control (which reorders what is shown).
+fn unsafe_on_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text for a terminal (stdout summary, stderr messages): every character of
+/// [`unsafe_on_terminal`] is written as a visible `\u{…}` escape.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(unsafe_on_terminal) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_on_terminal(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// The path of a request target: absolute-form targets (`http://host/x`) lose scheme and
 /// authority, then everything from the first `?` goes. No percent-decoding.
 pub fn path_of(target: &[u8]) -> &[u8] {
@@ -46,5 +71,24 @@ pub fn path_of(target: &[u8]) -> &[u8] {
     match memchr::memchr(b'?', t) {
         Some(q) => &t[..q],
         None => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_text_loses_escapes_and_bidi_controls() {
+        assert_eq!(terminal_safe("a.log\n\tok"), "a.log\n\tok");
+        assert_eq!(
+            terminal_safe("x\u{1b}[2Jy\u{202e}gol.exe\r\u{7f}\u{9b}"),
+            "x\\u{1b}[2Jy\\u{202e}gol.exe\\u{d}\\u{7f}\\u{9b}"
+        );
+        assert_eq!(terminal_safe("\u{2066}\u{200f}"), "\\u{2066}\\u{200f}");
+        assert_eq!(guard_formula("+1+1"), "'+1+1");
+        assert_eq!(guard_formula("@x"), "'@x");
+        assert_eq!(guard_formula("\tx"), "'\tx");
+        assert_eq!(guard_formula("198.51.100.7"), "198.51.100.7");
     }
 }

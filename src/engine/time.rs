@@ -248,7 +248,10 @@ pub fn parse_duration(s: &str) -> Result<Micros, InvalidValue> {
     }
     total
         .checked_mul(MICROS_PER_SEC)
-        .ok_or_else(|| "duration too large".into())
+        .filter(|&us| us <= crate::engine::limits::MAX_DURATION)
+        .ok_or_else(|| {
+            format!("duration '{s}' is too large (at most 10,000 years, the years 0000–9999 RFC 3339 can print)").into()
+        })
 }
 
 /// Human form of a duration for reports: `24h`, `1h30m`, `90s`.

@@ -77,6 +77,13 @@ fn add_path(path: PathBuf, found: &mut Found) {
                     name: e.path().display().to_string(),
                     source: Source::Path(e.into_path()),
                 }),
+                // A FIFO, socket or device in a folder is named in the manifest, not read
+                // (a FIFO would wait for a writer; a device may never end).
+                Ok(e) if !e.file_type().is_dir() => found.loops.push(Skipped {
+                    path: e.path().display().to_string(),
+                    reason: "not a regular file (a FIFO, socket or device): not read from a folder; name it to read it once".into(),
+                    same_as: None,
+                }),
                 Ok(_) => {}
                 // A link to a folder above it: not followed, and not a problem.
                 Err(e) if e.loop_ancestor().is_some() => found.loops.push(Skipped {

@@ -296,6 +296,9 @@ impl<S: RequestSink> LineSink<'_, S> {
             Ok(r) => r,
             Err(reason) => return self.malformed(line_no, reason, line),
         };
+        if !crate::engine::limits::printable(req.time) {
+            return self.malformed(line_no, "time outside the years 0000-9999", line);
+        }
         if !self.spec.in_range(req.time) {
             self.report.out_of_range += 1;
             return;
@@ -316,7 +319,9 @@ impl<S: RequestSink> LineSink<'_, S> {
         }
         match keyed {
             Keyed::Client => {
-                self.report.posts += self.on.request(line_no, &req, &self.key, line);
+                let w = self.on.request(line_no, &req, &self.key, line);
+                // A statistic of the manifest: it saturates; billing refuses an overflow.
+                self.report.posts = self.report.posts.saturating_add(w);
             }
             Keyed::NoClient => self.report.no_client += 1,
             Keyed::Malformed(reason) => return self.malformed(line_no, reason, line),
@@ -673,30 +678,37 @@ pub fn scan_with_progress(
 
 /// Prints on stderr, one line each, what went wrong with the inputs and what was skipped.
 pub fn warn_inputs(output: &ScanOutput) {
+    // File names and log text reach the terminal without control characters.
+    let safe = |s: &str| crate::engine::text::terminal_safe(s).into_owned();
     for f in &output.files {
         if let Some(e) = &f.error {
-            eprintln!("scrapemeter: warning: {}: {e}", f.path);
+            eprintln!(
+                "scrapemeter: warning: {}: {}",
+                safe(&f.path),
+                safe(&e.to_string())
+            );
         }
         if f.malformed > 0 {
             let first = f
                 .malformed_examples
                 .first()
-                .map(|m| format!(" (first at line {}: {})", m.line, m.reason))
+                .map(|m| format!(" (first at line {}: {})", m.line, safe(&m.reason)))
                 .unwrap_or_default();
             eprintln!(
                 "scrapemeter: warning: {}: {} malformed lines{first}",
-                f.path, f.malformed
+                safe(&f.path),
+                f.malformed
             );
         }
     }
     for s in &output.skipped {
         eprintln!(
             "scrapemeter: note: {} skipped: {}{}",
-            s.path,
-            s.reason,
+            safe(&s.path),
+            safe(&s.reason),
             s.same_as
                 .as_ref()
-                .map(|p| format!(" as {p}"))
+                .map(|p| format!(" as {}", safe(p)))
                 .unwrap_or_default()
         );
     }

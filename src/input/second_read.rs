@@ -16,7 +16,7 @@
 //! not even parsed (see [`ip_prefilter`]).
 
 use crate::engine::bill::Analysis;
-use crate::engine::evidence::{self, At, Edges, Found};
+use crate::engine::evidence::{self, At, Edges, Kept};
 use crate::engine::members;
 use crate::engine::time::Micros;
 use crate::engine::tops::Tops;
@@ -122,7 +122,7 @@ pub fn attach_with(
     let mut files: Vec<ToRead<'_>> = scan
         .inputs
         .iter()
-        .filter(|i| matches!(i.source, Source::Path(_)))
+        .filter(|i| rereadable(i))
         .filter(|i| {
             scan.files
                 .iter()
@@ -142,6 +142,8 @@ pub fn attach_with(
         earlier
             .iter()
             .filter(|e| holds_edge(e.first_request, e.last_request))
+            // Standard input and FIFOs read by an earlier run are gone.
+            .filter(|e| rereadable(&e.input))
             .filter(|e| !scan.inputs.iter().any(|i| i.name == e.input.name))
             .map(|e| ToRead {
                 file: 0,
@@ -200,6 +202,29 @@ pub fn attach_with(
         },
     );
     evidence::place(all.found, analysis);
+    // Inputs read once and never again (standard input, FIFOs) may hold a window's
+    // first or last request: the reports say so rather than show nothing.
+    let once: Vec<&str> = scan
+        .inputs
+        .iter()
+        .filter(|i| !rereadable(i))
+        .map(|i| i.name.as_str())
+        .collect();
+    if !once.is_empty() {
+        let note = format!(
+            "not available: {} cannot be read a second time (standard input or a FIFO is read once)",
+            once.join(", ")
+        );
+        for w in analysis
+            .clients
+            .iter_mut()
+            .flat_map(|c| c.windows.iter_mut())
+        {
+            if w.new_in_this_run && (w.evidence.first.is_none() || w.evidence.last.is_none()) {
+                w.evidence.unavailable = Some(note.clone());
+            }
+        }
+    }
     for (i, c) in analysis.clients.iter_mut().enumerate() {
         c.tops = Some(all.tops.remove(&i).unwrap_or_default().lists());
         if orgs[i] {
@@ -207,6 +232,15 @@ pub fn attach_with(
         }
     }
     notes
+}
+
+/// Whether an input can be read again: a regular file (a FIFO or standard input gives
+/// its bytes once, and opening a FIFO again waits for a writer that never comes).
+fn rereadable(input: &Input) -> bool {
+    match &input.source {
+        Source::Path(p) => std::fs::metadata(p).is_ok_and(|m| m.is_file()),
+        Source::Stdin => false,
+    }
 }
 
 /// A prefilter over raw lines when the client key is `ip`, there is no organisations
@@ -310,7 +344,7 @@ pub fn in_file_order<I: Sync, T: Send>(
 /// What the second read finds in one file.
 #[derive(Default)]
 struct Part {
-    found: Vec<Found>,
+    found: Kept,
     /// Per client (index into `analysis.clients`).
     members: FxHashMap<usize, members::Counts>,
     tops: FxHashMap<usize, Tops>,
@@ -318,7 +352,7 @@ struct Part {
 
 impl Part {
     fn merge(&mut self, other: Part) {
-        self.found.extend(other.found);
+        self.found.merge(other.found);
         for (client, counts) in other.members {
             members::merge(self.members.entry(client).or_default(), counts);
         }

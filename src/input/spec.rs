@@ -40,8 +40,11 @@ impl ReadSpec {
         let orgs = self.keyer.orgs.as_deref();
         let org = orgs.and_then(|o| o.by_name(key));
         let name = display_key(key);
-        // Organisation names are written as they are; other keys from log text are guarded.
-        let cell = if self.client.is_free_text() && org.is_none() {
+        // Organisation names are written as they are; every other key comes from log
+        // text and is guarded, whatever the key kind: an `ip` key whose field held no
+        // IP address (a JSON `remote_addr`, a combined host field) is log content too.
+        // (A real address or network never starts with a guarded character.)
+        let cell = if org.is_none() {
             guard_formula(&name)
         } else {
             name.clone()

@@ -111,6 +111,11 @@ pub fn write_all_with(
     input: &ReportInput<'_>,
     extra: Vec<(PathBuf, &str, Vec<u8>)>,
 ) -> Result<Vec<PathBuf>, WriteError> {
+    // A backstop: counts that overflow or times that cannot print are never written.
+    input
+        .analysis
+        .check()
+        .map_err(|e| WriteError(e.to_string()))?;
     let dir = input.cfg.out_dir.clone();
     let mut files: Vec<(PathBuf, &str, Vec<u8>)> = vec![
         (
@@ -172,20 +177,38 @@ fn commit_files(files: &[(PathBuf, &str, Vec<u8>)]) -> Result<Vec<PathBuf>, Stri
         tmp.write_all(bytes)
             .and_then(|_| tmp.as_file().sync_all())
             .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))?;
-        temps.push((tmp, dir.join(name), dir.join(format!(".{name}.bak"))));
+        // The backup's name is unique to this run (pid and the temporary file's own
+        // random suffix): two runs never share one.
+        let unique = tmp
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().trim_start_matches(&prefix).to_string())
+            .unwrap_or_default();
+        let backup = dir.join(format!(".{name}.bak-{}-{unique}", std::process::id()));
+        temps.push((tmp, dir.join(name), backup));
     }
-    // Backups of the targets there are (hard links: no copy, the target stays put).
-    let mut backups: Vec<Option<PathBuf>> = Vec::new();
+    // Backups of the targets there are: a hard link (the target stays put), or where
+    // the file system has none, the target renamed aside. Never a copy: copying onto
+    // a name that may be a hard link of another file would truncate that file.
+    let mut backups: Vec<Option<Backup>> = Vec::new();
     for (_, target, backup) in &temps {
         let b = match std::fs::symlink_metadata(target) {
             Ok(m) if m.is_file() => {
-                let made = std::fs::hard_link(target, backup)
-                    .or_else(|_| std::fs::copy(target, backup).map(|_| ()));
-                if let Err(e) = made {
-                    discard(&backups);
-                    return Err(format!("cannot write {}: {e}", backup.display()));
+                let made = match std::fs::hard_link(target, backup) {
+                    Ok(()) => Ok(false),
+                    Err(_) => std::fs::rename(target, backup).map(|_| true),
+                };
+                match made {
+                    Ok(moved) => Some(Backup {
+                        path: backup.clone(),
+                        target: target.clone(),
+                        moved,
+                    }),
+                    Err(e) => {
+                        restore(&backups, &[]);
+                        return Err(format!("cannot write {}: {e}", backup.display()));
+                    }
                 }
-                Some(backup.clone())
             }
             _ => None,
         };
@@ -196,12 +219,11 @@ fn commit_files(files: &[(PathBuf, &str, Vec<u8>)]) -> Result<Vec<PathBuf>, Stri
         if let Err(e) = tmp.persist(&target) {
             let error = format!("cannot write {}: {}", target.display(), e.error);
             for (done, backup) in written.iter().zip(&backups) {
-                let _ = match backup {
-                    Some(b) => std::fs::rename(b, done),
-                    None => std::fs::remove_file(done),
-                };
+                if backup.is_none() {
+                    let _ = std::fs::remove_file(done);
+                }
             }
-            discard(&backups);
+            restore(&backups, &written);
             return Err(error);
         }
         written.push(target);
@@ -216,14 +238,35 @@ fn commit_files(files: &[(PathBuf, &str, Vec<u8>)]) -> Result<Vec<PathBuf>, Stri
     Ok(written)
 }
 
-fn discard(backups: &[Option<PathBuf>]) {
+/// The old content of a target, kept aside until the new one is in place.
+struct Backup {
+    path: PathBuf,
+    target: PathBuf,
+    /// The target itself was renamed aside (no hard links here): it must go back
+    /// even where its replacement was never written.
+    moved: bool,
+}
+
+fn discard(backups: &[Option<Backup>]) {
     for b in backups.iter().flatten() {
-        let _ = std::fs::remove_file(b);
+        let _ = std::fs::remove_file(&b.path);
+    }
+}
+
+/// Puts back every target replaced (`written`) or moved aside, then drops the rest.
+fn restore(backups: &[Option<Backup>], written: &[PathBuf]) {
+    for b in backups.iter().flatten() {
+        if b.moved || written.contains(&b.target) {
+            let _ = std::fs::rename(&b.path, &b.target);
+        } else {
+            let _ = std::fs::remove_file(&b.path);
+        }
     }
 }
 
 /// Removes what a run killed half-way left behind: temporary files and backups of
-/// `name` (its target is always in place, old or new, so they are never needed).
+/// `name` (its target is always in place, old or new, so they are never needed; one
+/// writer at a time holds the folder, [`crate::store::out_lock`]).
 fn remove_stale(dir: &Path, name: &str) {
     let (tmp, bak) = (format!(".{name}.tmp"), format!(".{name}.bak"));
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -232,7 +275,7 @@ fn remove_stale(dir: &Path, name: &str) {
     for e in entries.flatten() {
         let n = e.file_name();
         let n = n.to_string_lossy();
-        if n.starts_with(&tmp) || n == bak {
+        if n.starts_with(&tmp) || n.starts_with(&bak) {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -162,7 +162,9 @@ pub fn render(input: &ReportInput<'_>) -> String {
             );
         }
     }
-    out
+    // Client names and paths come from the logs: no control character reaches the
+    // terminal.
+    crate::engine::text::terminal_safe(&out).into_owned()
 }
 
 /// The summary as JSON: totals, every flagged client (highest damages first), inputs.
@@ -259,6 +261,7 @@ mod tests {
                 near_misses: Vec::new(),
                 decades: Vec::new(),
             },
+            refused: None,
         };
         let input = ReportInput {
             cfg: &cfg,

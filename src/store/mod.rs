@@ -3,5 +3,7 @@
 
 pub mod fingerprint;
 pub mod key;
+pub mod ledger;
 pub mod nightly;
+pub mod out_lock;
 pub mod partials;

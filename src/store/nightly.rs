@@ -642,6 +642,7 @@ impl ClientState {
                         evidence: WindowEvidence {
                             first: w.first_line.as_ref().map(LineRecord::evidence),
                             last: w.last_line.as_ref().map(LineRecord::evidence),
+                            unavailable: None,
                         },
                         status: WindowStatus::Final,
                         new_in_this_run: false,

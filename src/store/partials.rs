@@ -79,6 +79,44 @@ pub const META_INPUTS: &str = "scrapemeter.inputs";
 pub const META_SKIPPED: &str = "scrapemeter.skipped";
 pub const META_BUCKET: &str = "scrapemeter.bucket";
 pub const META_BUCKETS: &str = "scrapemeter.buckets";
+/// The number of rows the file holds, as `map` wrote them.
+pub const META_ROWS: &str = "scrapemeter.rows";
+/// SHA-256 (hex) of the rows as `map` wrote them ([`RowsDigest`]): `reduce` recomputes
+/// it from what it decodes, so a damaged page that still decodes is refused.
+pub const META_ROWS_SHA256: &str = "scrapemeter.rows_sha256";
+
+/// The digest of a partial's rows, in file order: per row, the `client` string's
+/// length (u64 little-endian) and bytes; `client_raw` as a byte 0 (null) or 1, then
+/// its length and bytes; `t`, `posts`, `requests` as i64 little-endian.
+#[derive(Default)]
+pub struct RowsDigest {
+    sha: Sha256,
+    rows: u64,
+}
+
+impl RowsDigest {
+    pub fn row(&mut self, client: &str, raw: Option<&[u8]>, t: i64, posts: i64, requests: i64) {
+        self.sha.update((client.len() as u64).to_le_bytes());
+        self.sha.update(client.as_bytes());
+        match raw {
+            None => self.sha.update([0u8]),
+            Some(r) => {
+                self.sha.update([1u8]);
+                self.sha.update((r.len() as u64).to_le_bytes());
+                self.sha.update(r);
+            }
+        }
+        self.sha.update(t.to_le_bytes());
+        self.sha.update(posts.to_le_bytes());
+        self.sha.update(requests.to_le_bytes());
+        self.rows += 1;
+    }
+
+    /// (rows, hex SHA-256).
+    pub fn finish(self) -> (u64, String) {
+        (self.rows, hex::encode(self.sha.finalize()))
+    }
+}
 
 /// What a reduce read, beside its reports: the settings digest and the map runs, so that
 /// `reduce --merge` can check its parts as `reduce` checks partials.
@@ -317,6 +355,22 @@ fn write_partials_inner(
             KeyValue::new(META_BUCKET.into(), b.to_string()),
             KeyValue::new(META_BUCKETS.into(), buckets.to_string()),
         ];
+        let mut meta = meta;
+        let mut digest = RowsDigest::default();
+        for c in &list {
+            for b in &c.buckets {
+                digest.row(
+                    &c.client,
+                    c.raw.as_deref(),
+                    b.t,
+                    to_i64(b.posts, "posts")?,
+                    to_i64(b.requests, "requests")?,
+                );
+            }
+        }
+        let (n, sha) = digest.finish();
+        meta.push(KeyValue::new(META_ROWS.into(), n.to_string()));
+        meta.push(KeyValue::new(META_ROWS_SHA256.into(), sha));
         let target = dir.join(format!("part-{shard}.parquet"));
         write_file(&dir, &target, &list, meta)?;
     }
@@ -415,6 +469,8 @@ pub struct PartialMeta {
     pub shard: String,
     pub run: String,
     pub bucket: String,
+    /// How many buckets the map run split clients into (`--buckets`).
+    pub buckets: String,
     pub inputs: String,
     pub skipped: String,
     pub rows: i64,
@@ -511,6 +567,7 @@ fn read_meta(path: &Path) -> Result<PartialMeta, String> {
         shard: get(META_SHARD)?,
         run: get(META_RUN)?,
         bucket: get(META_BUCKET)?,
+        buckets: kv.get(META_BUCKETS).unwrap_or(&"?").to_string(),
         inputs: kv.get(META_INPUTS).unwrap_or(&"[]").to_string(),
         skipped: kv.get(META_SKIPPED).unwrap_or(&"[]").to_string(),
         rows: md.num_rows(),
@@ -775,8 +832,23 @@ pub fn read_rows(path: &Path, agg: &mut Aggregate) -> Result<u64, PartialsError>
 fn read_rows_inner(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let file = std::fs::File::open(path).map_err(|e| at(&e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| at(&e))?
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| at(&e))?;
+    let recorded = |k: &str| {
+        builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|e| e.key == k))
+            .and_then(|e| e.value.clone())
+            .ok_or_else(|| {
+                at(&format!(
+                    "no {k} in its metadata (written by an older scrapemeter? map it again)"
+                ))
+            })
+    };
+    let (want_rows, want_sha) = (recorded(META_ROWS)?, recorded(META_ROWS_SHA256)?);
+    let mut digest = RowsDigest::default();
+    let reader = builder
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| at(&e))?;
@@ -802,13 +874,29 @@ fn read_rows_inner(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
         let (t, posts, requests) = (int("t")?, int("posts")?, int("requests")?);
         for i in 0..batch.num_rows() {
             let text = clients.get(i).ok_or_else(|| at(&"a row has no client"))?;
-            let k: &[u8] = crate::store::key::decode(text, raw_at(raw, i));
+            let raw_bytes = raw_at(raw, i);
+            let k: &[u8] = crate::store::key::decode(text, raw_bytes);
             if t.is_null(i) || posts.is_null(i) || requests.is_null(i) {
                 return Err(at(&"a row has a null t, posts or requests"));
             }
             let (p, r) = (posts.value(i), requests.value(i));
+            digest.row(text, raw_bytes, t.value(i), p, r);
             if p < 0 || r < 0 {
                 return Err(at(&"a row has negative posts or requests"));
+            }
+            // A request without a client is never billed: a partial cannot bring one in.
+            if k.is_empty() || k == b"-" {
+                return Err(at(&format!(
+                    "row {} has the client {text:?}, which belongs to no client",
+                    rows + 1
+                )));
+            }
+            if !crate::engine::limits::printable(t.value(i)) {
+                return Err(at(&format!(
+                    "row {} (client {text}) has t = {}, outside the years 0000-9999",
+                    rows + 1,
+                    t.value(i)
+                )));
             }
             if k != key.as_slice() {
                 if !run.is_empty() {
@@ -825,6 +913,12 @@ fn read_rows_inner(path: &Path, agg: &mut Aggregate) -> Result<u64, String> {
             });
             rows += 1;
         }
+    }
+    let (n, sha) = digest.finish();
+    if n.to_string() != want_rows || sha != want_sha {
+        return Err(at(&format!(
+            "its rows do not match what map recorded ({n} rows with SHA-256 {sha}; map wrote {want_rows} rows with SHA-256 {want_sha}): the file is damaged or was edited"
+        )));
     }
     if !run.is_empty() {
         agg.series_mut(&key).merge(Series::from_buckets(run));

@@ -20,5 +20,6 @@ mod html_report;
 mod layers;
 mod nightly_engine;
 mod partials;
+mod partials_lie;
 mod rules_check;
 mod rules_orgs;

@@ -184,7 +184,11 @@ fn a_full_disk_changes_neither_reports_nor_state() {
         ]
         .iter()
         .map(|n| out.join(n))
-        .chain([state.join("scrapemeter.state")])
+        .chain([
+            out.join("ledger-head.json"),
+            state.join("scrapemeter.ledger"),
+            state.join("scrapemeter.state"),
+        ])
         .find(|p| err.contains(&format!("cannot write {}:", p.display())))
         .unwrap_or_else(|| panic!("no path named: {err}"));
         failed_at.push(named.file_name().unwrap().to_string_lossy().into_owned());
@@ -217,9 +221,11 @@ fn a_full_disk_changes_neither_reports_nor_state() {
         names,
         [
             "clients.csv",
+            "ledger-head.json",
             "report.html",
             "report.json",
             "violations.csv",
+            "scrapemeter.ledger",
             "scrapemeter.lock",
             "scrapemeter.state"
         ]
@@ -262,7 +268,8 @@ fn a_read_only_folder_changes_neither_reports_nor_state() {
         Err(e) => eprintln!("skipped the read-only reports folder: {e}"),
     }
 
-    // The whole disk read-only: the state folder cannot even be locked.
+    // The whole disk read-only: the output folder, checked first (before the state
+    // folder and before any input is read), cannot even be locked.
     if let Err(e) = mount(&["-o", "remount,ro"], &disk) {
         eprintln!("skipped the read-only state folder: {e}");
         return;
@@ -271,8 +278,10 @@ fn a_read_only_folder_changes_neither_reports_nor_state() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(
-        err.contains(&format!("cannot write in state folder {}", state.display()))
-            && err.contains("Read-only file system"),
+        err.contains(&format!(
+            "cannot write in {} (the output folder)",
+            out.display()
+        )) && err.contains("Read-only file system"),
         "{err}"
     );
     assert_eq!(snapshot(&[&out, &state]), before);

@@ -13,6 +13,7 @@ mod nightly;
 mod nightly_readme;
 mod real_logs;
 mod reproduce;
+mod safety;
 mod sample_logs;
 mod second_read;
 

@@ -1,0 +1,238 @@
+//! A hash-chained ledger of nightly runs, beside the state, so that a state rolled
+//! back, replaced or deleted is noticed rather than continued silently.
+//!
+//! Each run that writes the state appends one entry to `STATE_DIR/scrapemeter.ledger`
+//! (JSON lines): its run number, the SHA-256 of the state it wrote, when it started,
+//! and the hash of the previous entry; the entry's own `hash` covers all of these
+//! (as git commits and certificate-transparency logs chain theirs). The run also
+//! writes the chain head into its output folder (`ledger-head.json`, committed with the
+//! reports). The next run into that folder refuses (exit 2, unless `--state-reset`):
+//! - a ledger whose chain does not verify, or whose last entry is not the state there;
+//! - a state whose run number is older than the head recorded in the output folder,
+//!   or whose chain does not hold that head (a restored or replaced state);
+//! - no ledger at all where the output folder records one (a deleted state).
+//!
+//! What it proves: an edit of the state or the ledger that is not re-chained is
+//! detected, and so is any rollback to a state older than the reports in the folder.
+//! What it does not: someone who rewrites the ledger, the state and `ledger-head.json`
+//! together (no secret key is involved), or runs into a fresh output folder.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub const LEDGER: &str = "scrapemeter.ledger";
+pub const HEAD: &str = "ledger-head.json";
+
+/// A file to commit: folder, name, bytes.
+pub type File = (PathBuf, &'static str, Vec<u8>);
+
+/// One run, chained to the one before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub run: u64,
+    /// The previous entry's hash; empty for the first entry.
+    pub prev: String,
+    pub state_sha256: String,
+    pub started_at: String,
+    pub hash: String,
+}
+
+/// The chain head as the output folder records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub run: u64,
+    pub head: String,
+}
+
+fn entry_hash(run: u64, prev: &str, state_sha256: &str, started_at: &str) -> String {
+    let text = format!("scrapemeter-ledger 1\n{run}\n{prev}\n{state_sha256}\n{started_at}\n");
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The ledger of a state folder, checked against it and against an output folder.
+#[derive(Debug)]
+pub struct Ledger {
+    state_dir: PathBuf,
+    out_dir: PathBuf,
+    entries: Vec<Entry>,
+}
+
+/// Checks a chain: each entry's hash is its own, its `prev` the previous hash, and
+/// run numbers follow one another.
+fn verify(entries: &[Entry]) -> Result<(), String> {
+    let mut prev: Option<&Entry> = None;
+    for e in entries {
+        if e.hash != entry_hash(e.run, &e.prev, &e.state_sha256, &e.started_at) {
+            return Err(format!("entry of run {} does not match its hash", e.run));
+        }
+        match prev {
+            Some(p) if e.prev != p.hash || e.run != p.run + 1 => {
+                return Err(format!(
+                    "entry of run {} does not follow run {}",
+                    e.run, p.run
+                ));
+            }
+            None if !e.prev.is_empty() && e.run == 1 => {
+                return Err("the first entry names a previous one".into());
+            }
+            _ => {}
+        }
+        prev = Some(e);
+    }
+    Ok(())
+}
+
+impl Ledger {
+    /// Reads and checks the ledger of `state_dir` before a run that writes into
+    /// `out_dir`; with `reset` (`--state-reset`) a new history starts.
+    pub fn open(state_dir: &Path, out_dir: &Path, reset: bool) -> Result<Ledger, String> {
+        let path = state_dir.join(LEDGER);
+        let mut ledger = Ledger {
+            state_dir: state_dir.to_path_buf(),
+            out_dir: out_dir.to_path_buf(),
+            entries: Vec::new(),
+        };
+        if reset {
+            return Ok(ledger);
+        }
+        let refused = |why: String| {
+            format!(
+                "state folder {} refused: {why}; if this is intended, start a new history with --state-reset",
+                state_dir.display()
+            )
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+                    let e: Entry = serde_json::from_str(line)
+                        .map_err(|e| refused(format!("{} line {}: {e}", path.display(), i + 1)))?;
+                    ledger.entries.push(e);
+                }
+                verify(&ledger.entries).map_err(|e| {
+                    refused(format!("its ledger {} is broken: {e}", path.display()))
+                })?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(refused(format!("cannot read {}: {e}", path.display()))),
+        }
+        // The last entry is the state there (an unreadable state is the state's own
+        // loader's to refuse).
+        let state = state_dir.join(crate::store::nightly::FILE_NAME);
+        match (ledger.entries.last(), std::fs::read(&state)) {
+            (Some(last), Ok(bytes)) if hex::encode(Sha256::digest(&bytes)) != last.state_sha256 => {
+                return Err(refused(format!(
+                    "{} is not the state its ledger's run {} wrote (edited, or restored from elsewhere)",
+                    state.display(),
+                    last.run
+                )));
+            }
+            (None, Ok(_)) if std::fs::metadata(&state).is_ok_and(|m| m.is_file()) => {
+                // A state from before the ledger: its history starts now.
+            }
+            _ => {}
+        }
+        if let Ok(text) = std::fs::read(out_dir.join(HEAD)) {
+            if let Ok(head) = serde_json::from_slice::<Head>(&text) {
+                let ours = ledger.head();
+                let held = ledger
+                    .entries
+                    .iter()
+                    .any(|e| e.run == head.run && e.hash == head.head);
+                if !held {
+                    let what = match &ours {
+                        None => "there is no ledger (the state was deleted or replaced)".to_string(),
+                        Some(h) if h.run < head.run => format!(
+                            "its ledger ends at run {} but the reports were written by run {} (a state rolled back)",
+                            h.run, head.run
+                        ),
+                        Some(h) => format!(
+                            "its ledger (run {}, head {}) does not hold the run that wrote the reports",
+                            h.run, h.head
+                        ),
+                    };
+                    return Err(refused(format!(
+                        "{} in {} records run {} with chain head {}, but {what}",
+                        HEAD,
+                        out_dir.display(),
+                        head.run,
+                        head.head
+                    )));
+                }
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// The last entry, as run number and hash.
+    pub fn head(&self) -> Option<Head> {
+        self.entries.last().map(|e| Head {
+            run: e.run,
+            head: e.hash.clone(),
+        })
+    }
+
+    /// The files to commit with the reports when run `run` writes `state`: the ledger
+    /// with its new entry (in the state folder) and the new head (in the output
+    /// folder). Returns them and the new head.
+    pub fn append(&mut self, run: u64, state: &[u8], started_at: &str) -> (Vec<File>, Head) {
+        let prev = self
+            .entries
+            .last()
+            .map(|e| e.hash.clone())
+            .unwrap_or_default();
+        let state_sha256 = hex::encode(Sha256::digest(state));
+        let hash = entry_hash(run, &prev, &state_sha256, started_at);
+        self.entries.push(Entry {
+            run,
+            prev,
+            state_sha256,
+            started_at: started_at.to_string(),
+            hash: hash.clone(),
+        });
+        let mut ledger = Vec::new();
+        for e in &self.entries {
+            ledger.extend(serde_json::to_vec(e).expect("json"));
+            ledger.push(b'\n');
+        }
+        let head = Head { run, head: hash };
+        let mut head_bytes = serde_json::to_vec_pretty(&head).expect("json");
+        head_bytes.push(b'\n');
+        (
+            vec![
+                (self.state_dir.clone(), LEDGER, ledger),
+                (self.out_dir.clone(), HEAD, head_bytes),
+            ],
+            head,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_verifies_and_an_edit_does_not() {
+        let mut entries = Vec::new();
+        let mut prev = String::new();
+        for run in 1..=3 {
+            let hash = entry_hash(run, &prev, "s", "t");
+            entries.push(Entry {
+                run,
+                prev: prev.clone(),
+                state_sha256: "s".into(),
+                started_at: "t".into(),
+                hash: hash.clone(),
+            });
+            prev = hash;
+        }
+        assert!(verify(&entries).is_ok());
+        let mut edited = entries.clone();
+        edited[1].state_sha256 = "x".into();
+        assert!(verify(&edited).is_err());
+        let mut dropped = entries.clone();
+        dropped.remove(1);
+        assert!(verify(&dropped).is_err());
+    }
+}
