@@ -7,14 +7,36 @@
 
 use crate::app::error::{Error, Exit};
 use crate::config::{Config, Overrides, SettingsFile};
+use crate::input::discover::{discover, Discovery};
+use crate::input::reader::FileReport;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+
+/// The end of `--help` (of `scrapemeter` and of `scan`): what each exit status means
+/// (the README's table), then three examples.
+pub const AFTER_HELP: &str = "\
+Exit status:
+  0  success (malformed lines and bad inputs are reported, not fatal)
+  1  --strict and some input was bad: missing (with --allow-missing), unreadable,
+     unrecognised, incomplete, or over --max-malformed (--strict-lines: or any line
+     was malformed); the reports are written
+  2  usage error: bad flags, settings, rules or orgs file; a path that does not exist
+     or a glob that matches nothing (unless --allow-missing); a refused state
+  3  the reports or the state could not be written (nothing half-written is left)
+  4  with --state: the reports were written, but some requests were late (older than
+     the watermark) and not billed
+
+Examples:
+  scrapemeter scan /var/log/nginx/access.log* --out reports
+  scrapemeter scan 'logs/*/access.log*' --client subnet --strict --out reports
+  scrapemeter explain 203.0.113.7 /var/log/nginx/ --evidence 3";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "scrapemeter",
     version,
-    about = "Counts the posts each client fetched in every rolling 24-hour window of web server access logs, and reports the damages owed over the threshold."
+    about = "Counts the posts each client fetched in every rolling 24-hour window of web server access logs, and reports the damages owed over the threshold.",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -24,6 +46,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read access logs and write violations.csv, clients.csv, report.json and report.html.
+    #[command(after_help = AFTER_HELP)]
     Scan(Box<crate::app::scan::ScanArgs>),
     /// Write deterministic synthetic access logs (the bundled sample logs, benchmark sets).
     Generate(crate::app::generate::GenerateArgs),
@@ -91,6 +114,16 @@ pub struct InputArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Go on when a path does not exist or a glob matches nothing (a warning, and a bad
+    /// input in the reports); without it that is a usage error (exit 2).
+    #[arg(long)]
+    pub allow_missing: bool,
+
+    /// A file with more than this share of its request lines malformed is a bad input
+    /// (default 0.01, i.e. 1%).
+    #[arg(long, value_name = "RATIO")]
+    pub max_malformed: Option<f64>,
 }
 
 impl InputArgs {
@@ -110,6 +143,8 @@ impl InputArgs {
             threads: self.threads,
             rules: self.rules,
             orgs: self.orgs,
+            allow_missing: self.allow_missing,
+            max_malformed: self.max_malformed,
             ..Default::default()
         };
         Ok((self.paths, flags, file))
@@ -182,6 +217,41 @@ pub fn resolve(
     policy.apply(&mut flags);
     more(&mut flags);
     Ok(Config::resolve(paths, out, flags, file)?)
+}
+
+/// The inputs of a run: a path that does not exist or a glob that matches nothing is a
+/// usage error (exit 2, before anything is read) unless `--allow-missing`.
+pub fn discover_inputs(cfg: &Config) -> Result<Discovery, Error> {
+    let discovery = discover(&cfg.inputs);
+    if !cfg.allow_missing {
+        let missing: Vec<String> = discovery
+            .missing()
+            .map(|p| format!("{}: {}", p.path, p.error))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} (give --allow-missing to go on without it)",
+                missing.join("; ")
+            )));
+        }
+    }
+    Ok(discovery)
+}
+
+/// Whether `--strict` (a bad input) or `--strict-lines` (any malformed line too) fails
+/// the run: says so on stderr and gives exit status 1.
+pub fn strict_exit(cfg: &Config, files: &[FileReport]) -> Option<Exit> {
+    let bad = files.iter().filter(|f| f.is_bad()).count();
+    if (cfg.strict || cfg.strict_lines) && bad > 0 {
+        eprintln!("scrapemeter: --strict: {bad} bad inputs (named above and in the reports)");
+        return Some(Exit::StrictFailure);
+    }
+    if cfg.strict_lines && files.iter().any(|f| f.has_problems()) {
+        let n: u64 = files.iter().map(|f| f.malformed).sum();
+        eprintln!("scrapemeter: --strict-lines: {n} malformed lines");
+        return Some(Exit::StrictFailure);
+    }
+    None
 }
 
 /// The worker pool of `threads` threads; failing to start it is a usage error.

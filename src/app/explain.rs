@@ -18,7 +18,6 @@ use crate::engine::text::display_key;
 use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
 use crate::engine::tops::Tops;
 use crate::input::client::{ClientKind, Keyed};
-use crate::input::discover::discover;
 use crate::input::format::Request;
 use crate::input::reader::{read_input, scan, RequestSink};
 use crate::input::second_read::{in_file_order, ip_prefilter};
@@ -281,7 +280,8 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
     let pool = crate::app::cli::thread_pool(cfg.threads)?;
     let target = target_key(&cfg, &wanted);
     let name = display_key(&target);
-    let mut output = pool.install(|| scan(&cfg.read, discover(&cfg.inputs)));
+    let discovery = crate::app::cli::discover_inputs(&cfg)?;
+    let mut output = pool.install(|| scan(&cfg.read, discovery));
     let aggregate = std::mem::take(&mut output.aggregate);
     let buckets = aggregate
         .into_sorted()

@@ -2,12 +2,13 @@
 //! engine (continuing the nightly state with `--state`), find the evidence, and write
 //! the reports (and the new state) all at once.
 
-use crate::app::cli::{now_rfc3339, resolve, thread_pool, InputArgs, PolicyArgs};
+use crate::app::cli::{
+    discover_inputs, now_rfc3339, resolve, strict_exit, thread_pool, InputArgs, PolicyArgs,
+};
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
 use crate::engine::bill::analyze;
-use crate::input::discover::discover;
-use crate::input::reader::{scan_with_progress, warn_inputs, FileReport};
+use crate::input::reader::{judge_inputs, scan_with_progress, warn_inputs, FileReport};
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::nightly;
 use clap::Args;
@@ -26,9 +27,14 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
 
-    /// Exit with status 1 when any line is malformed or any input incomplete, unreadable or unrecognised.
+    /// Exit with status 1 (after writing the reports) when an input is bad: missing
+    /// (with --allow-missing), unreadable, unrecognised, incomplete, or over --max-malformed.
     #[arg(long)]
     pub strict: bool,
+
+    /// As --strict, and exit with status 1 on any malformed line too.
+    #[arg(long)]
+    pub strict_lines: bool,
 
     /// Skip the second read of the logs (faster): it finds the raw log lines of each
     /// billed window's first and last request, each reported client's top paths and
@@ -68,6 +74,7 @@ impl ScanArgs {
             out,
             policy,
             strict,
+            strict_lines,
             no_evidence,
             quiet,
             state,
@@ -77,6 +84,7 @@ impl ScanArgs {
         } = self;
         resolve(input, policy, out.unwrap_or_default(), |f| {
             f.strict = strict;
+            f.strict_lines = strict_lines;
             f.no_evidence = no_evidence;
             f.quiet = quiet;
             f.state = state;
@@ -98,13 +106,13 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let pool = thread_pool(cfg.threads)?;
+    let mut discovery = discover_inputs(cfg)?;
     // With nightly state: one run at a time holds the state folder, from before it
     // reads the state until it has written the new one (the lock goes with `_lock`).
     let _lock = match &cfg.state {
         Some(dir) => Some(nightly::lock(dir, &started_at)?),
         None => None,
     };
-    let mut discovery = discover(&cfg.inputs);
     // With nightly state: load it (refusing a damaged one), skip the inputs it has
     // read, and take the previous watermark as the edge of late data.
     let mut run_cfg = cfg.clone();
@@ -122,6 +130,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         )
     });
     drop(progress);
+    judge_inputs(&mut output.files, cfg.max_malformed);
     warn_inputs(&output);
     let aggregate = std::mem::take(&mut output.aggregate);
     let mut analysis = match &mut night {
@@ -159,11 +168,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         print!("{}", report::summary::render(&input));
         println!("reports written to {}", cfg.out_dir.display());
     }
-    if cfg.strict && output.files.iter().any(|f| f.has_problems()) {
-        eprintln!("scrapemeter: --strict: some inputs were malformed, incomplete or unreadable");
-        return Ok(Exit::StrictFailure);
-    }
-    Ok(Exit::Success)
+    Ok(strict_exit(cfg, &output.files).unwrap_or(Exit::Success))
 }
 
 /// Late requests and inputs that changed since an earlier run are never silent.

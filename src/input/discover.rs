@@ -1,8 +1,9 @@
 //! Discovery: the paths, directories, globs and `-` of the command line → input files.
 //!
 //! Directories are walked recursively (following symlinks, but never round a loop);
-//! a path reached twice, however spelled, is read once. What cannot be found is
-//! reported, not fatal.
+//! a path reached twice, however spelled, is read once. A path that does not exist and
+//! a glob that matches nothing are [`Problem`]s marked `missing`: the command decides
+//! whether that stops the run (it does unless `--allow-missing`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub struct Skipped {
 pub struct Problem {
     pub path: String,
     pub error: String,
+    /// The path does not exist, or the glob matches nothing.
+    pub missing: bool,
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +94,7 @@ fn add_path(path: PathBuf, found: &mut Found) {
                         .path()
                         .map_or_else(|| path.display().to_string(), |p| p.display().to_string()),
                     error: e.to_string(),
+                    missing: false,
                 }),
             }
         }
@@ -118,9 +122,21 @@ pub fn discover(args: &[String]) -> Discovery {
             continue;
         }
         let path = PathBuf::from(arg);
-        if path.exists() || !has_glob_chars(arg) {
-            // A missing plain path is reported when it is opened.
+        if path.exists() {
             add_path(path, &mut found);
+            continue;
+        }
+        if !has_glob_chars(arg) {
+            // A dangling symbolic link is there, but cannot be read: it is unreadable.
+            let (missing, error) = match std::fs::symlink_metadata(&path) {
+                Ok(_) => (false, "symbolic link to nothing".to_string()),
+                Err(_) => (true, "no such file or directory".to_string()),
+            };
+            found.problems.push(Problem {
+                path: arg.clone(),
+                error,
+                missing,
+            });
             continue;
         }
         match glob::glob(arg) {
@@ -135,6 +151,7 @@ pub fn discover(args: &[String]) -> Discovery {
                         Err(e) => found.problems.push(Problem {
                             path: e.path().display().to_string(),
                             error: e.error().to_string(),
+                            missing: false,
                         }),
                     }
                 }
@@ -142,12 +159,14 @@ pub fn discover(args: &[String]) -> Discovery {
                     found.problems.push(Problem {
                         path: arg.clone(),
                         error: "no file matches this pattern".into(),
+                        missing: true,
                     });
                 }
             }
             Err(e) => found.problems.push(Problem {
                 path: arg.clone(),
                 error: format!("invalid glob pattern: {e}"),
+                missing: false,
             }),
         }
     }
@@ -189,6 +208,13 @@ pub fn discover(args: &[String]) -> Discovery {
     }
 }
 
+impl Discovery {
+    /// The paths that do not exist and the globs that match nothing, with why.
+    pub fn missing(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| p.missing)
+    }
+}
+
 impl std::hash::Hash for Source {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         match self {
@@ -215,12 +241,18 @@ mod tests {
             format!("{d}/a.log"),
             format!("{d}/*.log"),
             format!("{d}/nothing*.gz"),
+            format!("{d}/nosuch.log"),
         ];
         let found = discover(&args);
         let names: Vec<_> = found.inputs.iter().map(|i| i.name.clone()).collect();
         assert_eq!(names, [format!("{d}/a.log"), format!("{d}/sub/b.log")]);
         assert_eq!(found.skipped.len(), 2);
-        assert_eq!(found.problems.len(), 1);
-        assert!(found.problems[0].error.contains("no file matches"));
+        assert_eq!(found.problems.len(), 2);
+        let errors: Vec<_> = found.problems.iter().map(|p| p.error.as_str()).collect();
+        assert_eq!(
+            errors,
+            ["no such file or directory", "no file matches this pattern"]
+        );
+        assert_eq!(found.missing().count(), 2);
     }
 }

@@ -709,6 +709,8 @@ fn file_report(v: &Value) -> FileReport {
         complete: v["complete"].as_bool().unwrap_or(true),
         dropped_partial_line: v["dropped_partial_line"].as_bool().unwrap_or(false),
         error: s("error"),
+        bad: s("bad"),
+        looks_like: s("looks_like"),
         first_request: t("first_request"),
         last_request: t("last_request"),
         ..FileReport::new(v["path"].as_str().unwrap_or("?"))

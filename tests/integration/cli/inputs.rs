@@ -250,25 +250,145 @@ fn the_header_of_violations_is_always_written() {
 
 // ---------------------------------------------------------------- discovery
 
+/// Issue 15: a missing path or an empty glob is a usage error (exit 2, nothing read
+/// or written) unless `--allow-missing`; then it is a bad input, named everywhere.
 #[test]
-fn a_missing_path_is_reported_and_the_run_goes_on() {
+fn a_missing_path_is_a_usage_error_unless_allowed() {
     let f = Fixture::new();
     let log = f.file("a.log", numbered("10.0.0.1", 2));
     let missing = f.path("nope.log").display().to_string();
-    let a = f.scan(&[&log, &missing, "--threshold", "0"]).success();
-    assert!(stderr_of(&a).contains("nope.log"), "{}", stderr_of(&a));
+    let glob = f.path("*.none").display().to_string();
+    for gone in [&missing, &glob] {
+        let a = f.scan(&[&log, gone, "--threshold", "0"]).code(2);
+        let err = stderr_of(&a);
+        assert!(
+            err.starts_with("scrapemeter: error: ") && err.contains(gone.as_str()),
+            "{err}"
+        );
+        assert!(err.contains("--allow-missing"), "{err}");
+        assert!(!f.out().exists(), "nothing is written");
+        for cmd in [&["explain", "10.0.0.1"][..], &["map", "--out", "p"][..]] {
+            Command::new(BIN)
+                .args(cmd)
+                .args([log.as_str(), gone.as_str()])
+                .current_dir(f.dir.path())
+                .assert()
+                .code(2);
+        }
+    }
+
+    let a = f
+        .scan(&[&log, &missing, "--threshold", "0", "--allow-missing"])
+        .success();
+    assert!(
+        stderr_of(&a).contains("nope.log: bad input: missing"),
+        "{}",
+        stderr_of(&a)
+    );
     let i = f.input("nope.log");
     assert_eq!(i["status"], "unreadable");
-    assert!(i["error"].as_str().unwrap().contains("cannot open"));
-    assert_eq!(f.report()["totals"]["unreadable"], 1);
+    assert_eq!(i["bad"], "missing: no such file or directory");
+    let r = f.report();
+    assert_eq!(r["totals"]["unreadable"], 1);
+    assert_eq!(r["totals"]["bad"], 1);
+    assert_eq!(r["bad_inputs"][0]["path"], missing.as_str());
+    assert!(f.read("report.html").contains("Bad inputs"));
     assert_eq!(f.violations().len(), 1);
+    // The good input has no `bad` entry at all.
+    assert!(f.input("a.log").get("bad").is_none());
 
-    f.scan(&[&log, &missing, "--strict"]).code(1);
-    // A glob that matches nothing is reported the same way.
-    let glob = f.path("*.none").display().to_string();
-    f.scan(&[&log, &glob, "--strict"]).code(1);
-    assert_eq!(f.input("*.none")["status"], "unreadable");
+    f.scan(&[&log, &missing, "--strict", "--allow-missing"])
+        .code(1);
+    f.scan(&[&log, &glob, "--strict", "--allow-missing"])
+        .code(1);
+    assert_eq!(
+        f.input("*.none")["bad"],
+        "missing: no file matches this pattern"
+    );
     f.scan(&[&log, "--strict"]).success();
+    // The settings file can allow it too.
+    let settings = f.file("s.toml", "allow-missing = true\n");
+    f.scan(&[&log, &missing, "--config", &settings]).success();
+}
+
+/// Issue 15: `--format json` on a combined file is a bad input that names the format
+/// it looks like; `--strict` fails on it, and the stdout summary names it.
+#[test]
+fn a_wrong_format_is_a_bad_input_naming_the_right_one() {
+    let f = Fixture::new();
+    let log = f.file("a.log", numbered("10.0.0.1", 300));
+    let a = f.scan(&[&log, "--format", "json"]).success();
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("a.log: bad input: too many malformed lines: 300 of 300")
+            && err.contains("looks like combined: try --format combined"),
+        "{err}"
+    );
+    let i = f.input("a.log");
+    assert_eq!(i["looks_like"], "combined");
+    assert!(i["bad"].as_str().unwrap().contains("try --format combined"));
+    assert!(f.read("report.html").contains("try --format combined"));
+    f.scan(&[&log, "--format", "json", "--strict"]).code(1);
+    // Without -q the summary names the bad input, and its unreadable and
+    // unrecognised counts agree with report.json.
+    let out = Command::new(BIN)
+        .args(["scan", &log, "--format", "json", "--out"])
+        .arg(f.out())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("0 unreadable, 0 unrecognised")
+            && stdout.contains("bad inputs: 1")
+            && stdout.contains("try --format combined"),
+        "{stdout}"
+    );
+    // The right format reads it all, and then it is no bad input.
+    f.scan(&[&log, "--format", "combined", "--strict"])
+        .success();
+    assert!(f.input("a.log").get("looks_like").is_none());
+}
+
+/// Issue 15: `--strict` fails on bad inputs, not on one odd line in many; that is
+/// `--strict-lines`; `--max-malformed` sets the share (flag or settings file).
+#[test]
+fn strict_fails_on_bad_inputs_and_strict_lines_on_any_malformed_line() {
+    let f = Fixture::new();
+    let mut text = numbered("10.0.0.1", 199);
+    text.push_str("junk\n");
+    let log = f.file("a.log", &text);
+    f.scan(&[&log, "--strict"]).success();
+    assert!(f.input("a.log").get("bad").is_none());
+    assert_eq!(f.input("a.log")["malformed"], 1);
+    let a = f.scan(&[&log, "--strict-lines"]).code(1);
+    assert!(
+        stderr_of(&a).contains("--strict-lines: 1 malformed lines"),
+        "{}",
+        stderr_of(&a)
+    );
+    // 1 of 200 is 0.5%: over 0.004, not over 0.005.
+    f.scan(&[&log, "--strict", "--max-malformed", "0.005"])
+        .success();
+    let a = f
+        .scan(&[&log, "--strict", "--max-malformed", "0.004"])
+        .code(1);
+    assert!(
+        stderr_of(&a).contains("1 of 200 (0.5%, over --max-malformed 0.004)"),
+        "{}",
+        stderr_of(&a)
+    );
+    let settings = f.file("s.toml", "max_malformed = 0.004\n");
+    f.scan(&[&log, "--strict", "--config", &settings]).code(1);
+    let settings = f.file("l.toml", "strict_lines = true\n");
+    f.scan(&[&log, "--config", &settings]).code(1);
+    f.scan(&[&log, "--max-malformed", "2"]).code(2);
+    // An unrecognised file is a bad input under auto.
+    let junk = f.file("junk.log", "junk\n".repeat(50));
+    f.scan(&[&log, &junk, "--strict"]).code(1);
+    assert!(f.input("junk.log")["bad"]
+        .as_str()
+        .unwrap()
+        .starts_with("unrecognised: "));
 }
 
 #[test]
