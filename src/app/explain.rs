@@ -199,6 +199,16 @@ pub fn target_key(cfg: &Config, client: &str) -> Vec<u8> {
             return buf;
         }
     }
+    // As the CSVs write it: a free-text key that would start a formula has a `'` before it.
+    let client = match client.strip_prefix('\'') {
+        Some(rest)
+            if cfg.read.client.is_free_text()
+                && crate::engine::text::guard_formula(rest) == client =>
+        {
+            rest
+        }
+        _ => client,
+    };
     let b = client.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

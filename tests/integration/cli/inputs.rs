@@ -886,3 +886,74 @@ fn the_summary_on_stdout_names_flagged_clients() {
     assert!(stdout.contains("0.05"), "{stdout}");
     assert!(stdout.contains(&f.out().display().to_string()), "{stdout}");
 }
+
+/// Issue 15 (SPEC.md, "Malformed"): a needed quoted field without its closing quote,
+/// and a missing bytes field, make the line malformed; it is never billed, and a user
+/// agent cut inside its quotes never becomes a client.
+#[test]
+fn cut_lines_are_malformed_in_every_format() {
+    let f = Fixture::new();
+    // Combined: cut right after the status; the request never closes.
+    let mut text = numbered("10.0.0.1", 3);
+    text.push_str("192.0.2.9 - - [10/Oct/2026:13:55:36 +0000] \"OPTIONS /x HTTP/2\" 200\n");
+    text.push_str("192.0.2.9 - - [10/Oct/2026:13:55:37 +0000] \"GET http://example.com:8443\n");
+    let clf = f.file("cut.log", &text);
+    f.scan(&[&clf, "--threshold", "0", "--max-malformed", "1"])
+        .success();
+    let i = f.input("cut.log");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(3), Some(2))
+    );
+    let reasons: Vec<&str> = i["malformed_examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["no bytes field", "request field not closed"]);
+    assert!(f.violations().iter().all(|r| r[0] != "192.0.2.9"));
+
+    // ALB: cut inside the request field; a user agent with no closing quote.
+    let good = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#;
+    let cut_request = r#"http 2018-07-02T22:23:01.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.40:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 120 5120 "GET http://example.com:8443"#;
+    let cut_ua = r#"http 2018-07-02T22:23:02.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.41:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/p HTTP/1.1" "Mozilla/5.0 (iPhone; CPU iPhon"#;
+    let alb = f.file("alb.log", format!("{good}\n{cut_request}\n{cut_ua}\n"));
+    let args = |client: &'static str| {
+        vec![
+            alb.clone(),
+            "--format".into(),
+            "alb".into(),
+            "--threshold".into(),
+            "0".into(),
+            "--client".into(),
+            client.into(),
+            "--max-malformed".into(),
+            "1".into(),
+        ]
+    };
+    let a: Vec<String> = args("ip");
+    f.scan(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .success();
+    let i = f.input("alb.log");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        i["malformed_examples"][0]["reason"],
+        "request field not closed"
+    );
+    let clients: Vec<String> = f.clients().into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(clients, ["192.168.131.39", "192.168.131.41"]);
+    let a: Vec<String> = args("ua");
+    f.scan(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .success();
+    let i = f.input("alb.log");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let clients: Vec<String> = f.clients().into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(clients, ["curl/7.46.0"]);
+}
