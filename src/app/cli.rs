@@ -68,7 +68,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// Log files, directories (read recursively), glob patterns, or - for standard input.
-    /// gzip, zstd and plain text are told apart by their first bytes.
+    /// gzip, zstd, bzip2, xz, lz4 and plain text are told apart by their first bytes.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<String>,
 

@@ -679,12 +679,7 @@ fn file_report(v: &Value) -> FileReport {
         },
         size: v["size"].as_u64(),
         sha256: s("sha256"),
-        compression: match v["compression"].as_str() {
-            Some("gzip") => Some(Compression::Gzip),
-            Some("zstd") => Some(Compression::Zstd),
-            Some("plain") => Some(Compression::Plain),
-            _ => None,
-        },
+        compression: serde_json::from_value::<Compression>(v["compression"].clone()).ok(),
         format: s("format"),
         lines: n("lines"),
         blank: n("blank"),

@@ -2,7 +2,7 @@
 //! discovery, duplicates, client keys as written, settings and output errors.
 
 use super::*;
-use std::io::Read;
+use std::io::{Read, Write};
 
 fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
@@ -102,6 +102,70 @@ fn gzip_multi_member_zstd_and_misleading_names() {
         assert_eq!(i["format"], "combined", "{name}");
     }
     assert_eq!(f.report()["totals"]["requests"], 5 + 9 + 6 + 7);
+}
+
+/// Issue 15: .bz2, .xz and .lz4 copies of a sample file (made here with the crates'
+/// encoders) give the same violations.csv as the gzip one; an archive is a bad input
+/// that names itself.
+#[test]
+fn bzip2_xz_and_lz4_copies_bill_like_the_gzip_one() {
+    let f = Fixture::new();
+    let gz = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample-logs/fra1/access.log-20260303.gz"
+    );
+    let mut text = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(gz).unwrap())
+        .read_to_end(&mut text)
+        .unwrap();
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    bz.write_all(&text).unwrap();
+    let mut xz =
+        lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1)).unwrap();
+    xz.write_all(&text).unwrap();
+    let mut lz4 = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    lz4.write_all(&text).unwrap();
+    let copies = [
+        ("a.log.bz2", bz.finish().unwrap(), "bzip2"),
+        ("a.log.xz", xz.finish().unwrap(), "xz"),
+        ("a.log.lz4", lz4.finish().unwrap(), "lz4"),
+    ];
+    let run = |path: &str, out: &str| {
+        let out = f.path(out);
+        f.scan_into(&out, &[path, "--threshold", "100", "--strict"])
+            .success();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        (
+            std::fs::read_to_string(out.join("violations.csv")).unwrap(),
+            report,
+        )
+    };
+    let (expected, _) = run(gz, "gz");
+    assert!(
+        expected.lines().count() > 1,
+        "the sample bills some windows"
+    );
+    for (name, bytes, kind) in copies {
+        let path = f.file(name, bytes);
+        let (got, report) = run(&path, &format!("out-{kind}"));
+        assert_eq!(got, expected, "{name}");
+        assert_eq!(report["inputs"][0]["compression"], kind);
+        assert_eq!(report["inputs"][0]["complete"], true);
+    }
+    // A zip is named as what it is, and is a bad input.
+    let log = f.file("ok.log", numbered("10.0.0.1", 2));
+    let zip = f.file("logs.zip", b"PK\x03\x04\x14\x00\x00\x00\x08\x00access.log");
+    let a = f.scan(&[&log, &zip]).success();
+    assert!(
+        stderr_of(&a)
+            .contains("logs.zip: bad input: unreadable: cannot read: zip archive: unpack it first"),
+        "{}",
+        stderr_of(&a)
+    );
+    assert_eq!(f.report()["bad_inputs"][0]["path"], zip.as_str());
+    f.scan(&[&log, &zip, "--strict"]).code(1);
 }
 
 #[test]
