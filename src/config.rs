@@ -65,6 +65,9 @@ pub struct Config {
     /// The share of a file's request lines that may be malformed before it is a bad
     /// input (`--max-malformed`, default 0.01).
     pub max_malformed: f64,
+    /// `--exclude` globs, compiled, and as given.
+    pub exclude: Option<globset::GlobSet>,
+    pub exclude_patterns: Vec<String>,
     pub quiet: bool,
     /// Read the logs a second time ([`crate::input::second_read`]): the raw lines of
     /// each billed window's first and last request, the reported clients' top paths
@@ -105,6 +108,8 @@ pub struct SettingsFile {
     pub allow_missing: Option<bool>,
     #[serde(alias = "max-malformed")]
     pub max_malformed: Option<f64>,
+    /// Globs of files and folders to leave out of folders and globs (`--exclude`).
+    pub exclude: Option<Vec<String>>,
     pub rules: Option<PathBuf>,
     pub orgs: Option<PathBuf>,
     /// Field paths for JSON lines: `[json]` with `time`, `client`, `method`, `uri`,
@@ -156,6 +161,8 @@ pub struct Overrides {
     pub strict_lines: bool,
     pub allow_missing: bool,
     pub max_malformed: Option<f64>,
+    /// Added to the settings file's list.
+    pub exclude: Vec<String>,
     pub quiet: bool,
     pub no_evidence: bool,
     pub rules: Option<PathBuf>,
@@ -274,6 +281,27 @@ impl Config {
                 "--max-malformed {max_malformed}: give a ratio from 0 to 1 (0.01 is 1%)"
             )));
         }
+        let exclude_patterns: Vec<String> = file
+            .exclude
+            .unwrap_or_default()
+            .into_iter()
+            .chain(flags.exclude)
+            .collect();
+        let exclude = if exclude_patterns.is_empty() {
+            None
+        } else {
+            let mut set = globset::GlobSetBuilder::new();
+            for p in &exclude_patterns {
+                set.add(
+                    globset::Glob::new(p)
+                        .map_err(|e| SettingsError::Invalid(format!("--exclude '{p}': {e}")))?,
+                );
+            }
+            Some(
+                set.build()
+                    .map_err(|e| SettingsError::Invalid(format!("--exclude: {e}")))?,
+            )
+        };
         let state = flags.state.or(file.state);
         if flags.state_reset && state.is_none() {
             return Err(SettingsError::Invalid(
@@ -319,6 +347,8 @@ impl Config {
             strict_lines: flags.strict_lines || file.strict_lines.unwrap_or(false),
             allow_missing: flags.allow_missing || file.allow_missing.unwrap_or(false),
             max_malformed,
+            exclude,
+            exclude_patterns,
             quiet: flags.quiet,
             evidence: !flags.no_evidence,
             state,

@@ -50,8 +50,8 @@ pub struct ExplainArgs {
     pub policy: PolicyArgs,
 
     /// Print the raw log lines (file:line) of the first N and the last N requests of
-    /// each billed window.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// each billed window (default: 0).
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub evidence: usize,
 
     /// Print the same as JSON.

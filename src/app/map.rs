@@ -25,7 +25,7 @@ pub struct MapArgs {
     pub input: InputArgs,
 
     /// Folder the partials are written to (created if missing).
-    #[arg(long, value_name = "DIR", required = true)]
+    #[arg(long, short, value_name = "DIR", required = true)]
     pub out: Option<PathBuf>,
 
     /// Name of this shard (letters, digits, `.`, `_`, `-`); part of each file's name.
@@ -33,9 +33,9 @@ pub struct MapArgs {
     #[arg(long, value_name = "ID")]
     pub shard: Option<String>,
 
-    /// How many buckets clients are spread over (default 256); every shard of one run
+    /// How many buckets clients are spread over (default: 256); every shard of one run
     /// must use the same number.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BUCKETS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BUCKETS, hide_default_value = true)]
     pub buckets: u32,
 
     /// Exit with status 1 (after writing the partials) when an input is bad: missing
@@ -100,6 +100,7 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
     let settings = ReadSettings::of(&cfg.read);
     let info = SettingsInfo::of(&cfg.read)?;
     let pool = thread_pool(cfg.threads)?;
+    crate::app::cli::check_out_dir(&cfg.out_dir)?;
     let discovery = discover_inputs(&cfg)?;
     let progress = crate::app::progress::start(&discovery.inputs, cfg.quiet);
     let mut output = pool.install(|| {

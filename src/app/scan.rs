@@ -3,7 +3,8 @@
 //! the reports (and the new state) all at once.
 
 use crate::app::cli::{
-    discover_inputs, now_rfc3339, resolve, strict_exit, thread_pool, InputArgs, PolicyArgs,
+    check_out_dir, discover_inputs, now_rfc3339, resolve, strict_exit, thread_pool, InputArgs,
+    PolicyArgs,
 };
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
@@ -21,7 +22,7 @@ pub struct ScanArgs {
     pub input: InputArgs,
 
     /// Folder the reports are written to (created if missing).
-    #[arg(long, value_name = "DIR", required = true)]
+    #[arg(long, short, value_name = "DIR", required = true)]
     pub out: Option<PathBuf>,
 
     #[command(flatten)]
@@ -52,7 +53,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
 
-    /// How long after the newest request the logs are taken as complete (default 1h):
+    /// How long after the newest request the logs are taken as complete (default: 1h):
     /// the watermark is the newest request time minus this.
     #[arg(long, value_name = "DURATION")]
     pub lateness: Option<String>,
@@ -61,7 +62,7 @@ pub struct ScanArgs {
     #[arg(long)]
     pub state_reset: bool,
 
-    /// The summary on stdout: text (default) or json (for scripts).
+    /// The summary on stdout (default: text): text, or json for scripts.
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub summary: Option<String>,
 }
@@ -106,6 +107,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let pool = thread_pool(cfg.threads)?;
+    check_out_dir(&cfg.out_dir)?;
     let mut discovery = discover_inputs(cfg)?;
     // With nightly state: one run at a time holds the state folder, from before it
     // reads the state until it has written the new one (the lock goes with `_lock`).

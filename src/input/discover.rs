@@ -58,23 +58,87 @@ pub struct ReadBefore {
     pub same_as: String,
 }
 
+/// What discovery leaves out of the folders it walks and the globs it expands.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// `--exclude` globs: a file or folder whose path as found, or whose name, matches
+    /// one is left out (and listed as skipped). Paths named on the command line are
+    /// always read.
+    pub exclude: Option<globset::GlobSet>,
+    /// The patterns of `exclude`, in order (to say which one matched).
+    pub patterns: Vec<String>,
+    /// This run's own folders (canonical path, and what they are, e.g. "the output
+    /// folder of this run (--out)"): never read, even when given.
+    pub own: Vec<(PathBuf, String)>,
+}
+
+impl Filter {
+    /// Why `path` is left out, if it is; `named` is true for a path given as such.
+    fn leaves_out(&self, path: &std::path::Path, is_dir: bool, named: bool) -> Option<String> {
+        if is_dir && !self.own.is_empty() {
+            if let Ok(c) = std::fs::canonicalize(path) {
+                if let Some((_, what)) = self.own.iter().find(|(p, _)| *p == c) {
+                    return Some(what.clone());
+                }
+            }
+        }
+        let set = self.exclude.as_ref().filter(|_| !named)?;
+        let mut hits = set.matches(path);
+        if hits.is_empty() {
+            if let Some(name) = path.file_name() {
+                hits = set.matches(name);
+            }
+        }
+        hits.first()
+            .map(|&i| format!("excluded by --exclude {}", self.patterns[i]))
+    }
+}
+
 fn has_glob_chars(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// Where a walk found inputs, problems, and links back to a folder above them.
+/// Where a walk found inputs, problems, and what it left out (links back to a folder
+/// above them, excluded paths, the run's own folders).
 struct Found {
     inputs: Vec<Input>,
     problems: Vec<Problem>,
-    loops: Vec<Skipped>,
+    skipped: Vec<Skipped>,
 }
 
-fn add_path(path: PathBuf, found: &mut Found) {
-    if path.is_dir() {
-        for entry in walkdir::WalkDir::new(&path)
+fn add_path(path: PathBuf, named: bool, filter: &Filter, found: &mut Found) {
+    let is_dir = path.is_dir();
+    if let Some(reason) = filter.leaves_out(&path, is_dir, named) {
+        found.skipped.push(Skipped {
+            path: path.display().to_string(),
+            reason,
+            same_as: None,
+        });
+        return;
+    }
+    if is_dir {
+        let mut left_out = Vec::new();
+        let walk = walkdir::WalkDir::new(&path)
             .follow_links(true)
             .sort_by_file_name()
-        {
+            .into_iter()
+            .filter_entry(|e| {
+                if e.depth() == 0 {
+                    return true;
+                }
+                match filter.leaves_out(e.path(), e.file_type().is_dir(), false) {
+                    Some(reason) => {
+                        left_out.push(Skipped {
+                            path: e.path().display().to_string(),
+                            reason,
+                            same_as: None,
+                        });
+                        false
+                    }
+                    None => true,
+                }
+            });
+        for entry in walk {
             match entry {
                 Ok(e) if e.file_type().is_file() => found.inputs.push(Input {
                     name: e.path().display().to_string(),
@@ -82,7 +146,7 @@ fn add_path(path: PathBuf, found: &mut Found) {
                 }),
                 Ok(_) => {}
                 // A link to a folder above it: not followed, and not a problem.
-                Err(e) if e.loop_ancestor().is_some() => found.loops.push(Skipped {
+                Err(e) if e.loop_ancestor().is_some() => found.skipped.push(Skipped {
                     path: e
                         .path()
                         .map_or_else(String::new, |p| p.display().to_string()),
@@ -98,6 +162,7 @@ fn add_path(path: PathBuf, found: &mut Found) {
                 }),
             }
         }
+        found.skipped.extend(left_out);
     } else {
         found.inputs.push(Input {
             name: path.display().to_string(),
@@ -108,10 +173,15 @@ fn add_path(path: PathBuf, found: &mut Found) {
 
 /// Expands the command-line inputs.
 pub fn discover(args: &[String]) -> Discovery {
+    discover_with(args, &Filter::default())
+}
+
+/// Expands the command-line inputs, leaving out what `filter` says.
+pub fn discover_with(args: &[String], filter: &Filter) -> Discovery {
     let mut found = Found {
         inputs: Vec::new(),
         problems: Vec::new(),
-        loops: Vec::new(),
+        skipped: Vec::new(),
     };
     for arg in args {
         if arg == "-" {
@@ -123,7 +193,7 @@ pub fn discover(args: &[String]) -> Discovery {
         }
         let path = PathBuf::from(arg);
         if path.exists() {
-            add_path(path, &mut found);
+            add_path(path, true, filter, &mut found);
             continue;
         }
         if !has_glob_chars(arg) {
@@ -146,7 +216,7 @@ pub fn discover(args: &[String]) -> Discovery {
                     match p {
                         Ok(p) => {
                             any = true;
-                            add_path(p, &mut found)
+                            add_path(p, false, filter, &mut found)
                         }
                         Err(e) => found.problems.push(Problem {
                             path: e.path().display().to_string(),
@@ -175,9 +245,9 @@ pub fn discover(args: &[String]) -> Discovery {
     let Found {
         inputs: mut found,
         mut problems,
-        loops: mut skipped,
+        mut skipped,
     } = found;
-    // A folder given twice meets its loops twice.
+    // A folder given twice meets what it leaves out twice.
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     skipped.dedup();
     found.sort_by(|a, b| a.name.cmp(&b.name));

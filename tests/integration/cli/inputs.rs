@@ -781,15 +781,31 @@ fn usage_errors_exit_2_and_write_nothing() {
     f.scan(&[]).code(2);
 }
 
+/// Issue 15: `--out` naming a file (or a path under one) is a usage error in plain
+/// words, before anything is read, and nothing is changed.
 #[test]
-fn an_output_folder_that_cannot_be_written_exits_3() {
+fn an_output_folder_that_is_a_file_exits_2_in_plain_words() {
     let f = Fixture::new();
     let log = f.file("a.log", numbered("10.0.0.1", 2));
     let blocker = f.file("blocker", "not a folder");
-    for out in [f.path("blocker"), f.path("blocker/sub")] {
-        let a = f.scan_into(&out, &[&log, "--threshold", "0"]).code(3);
-        assert!(stderr_of(&a).contains("blocker"), "{}", stderr_of(&a));
-    }
+    let a = f
+        .scan_into(&f.path("blocker"), &[&log, "--threshold", "0"])
+        .code(2);
+    assert!(
+        stderr_of(&a).starts_with(&format!(
+            "scrapemeter: error: --out {blocker}: that is a file, not a folder"
+        )),
+        "{}",
+        stderr_of(&a)
+    );
+    let a = f
+        .scan_into(&f.path("blocker/sub"), &[&log, "--threshold", "0"])
+        .code(2);
+    assert!(
+        stderr_of(&a).contains(&format!("{blocker} is a file, not a folder")),
+        "{}",
+        stderr_of(&a)
+    );
     assert_eq!(std::fs::read_to_string(&blocker).unwrap(), "not a folder");
     let mut left: Vec<String> = std::fs::read_dir(f.dir.path())
         .unwrap()
