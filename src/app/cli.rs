@@ -86,7 +86,8 @@ pub struct InputArgs {
     pub config: Option<PathBuf>,
 
     /// Log format: auto (chosen per file from its first 100 lines), combined, common,
-    /// vcombined, json, alb, cloudfront, or nginx:'<log_format>'.
+    /// vcombined, json, alb, cloudfront, nginx:'<log_format>', or cri+ before one of them
+    /// (inside the CRI container-log wrapper).
     #[arg(long, short, value_name = "FORMAT")]
     pub format: Option<String>,
 
