@@ -193,11 +193,12 @@ fn summary(
     }
     let _ = writeln!(
         o,
-        "<dt>Inputs</dt><dd>{} files ({} read; {} incomplete, {} unreadable or unrecognised, {} skipped as duplicates), {} lines, {} requests, {} malformed lines (listed in the <a href=\"#appendix\">appendix</a> with each file's SHA-256)</dd>",
+        "<dt>Inputs</dt><dd>{} files ({} read; {} incomplete, {} unreadable, {} unrecognised, {} skipped: duplicates, excluded, or this run's own folders), {} lines, {} requests, {} malformed lines (listed in the <a href=\"#appendix\">appendix</a> with each file's SHA-256)</dd>",
         thousands(tot.files),
         thousands(tot.files_read),
         thousands(tot.incomplete),
-        thousands(tot.unreadable + tot.unrecognised),
+        thousands(tot.unreadable),
+        thousands(tot.unrecognised),
         thousands(tot.skipped),
         thousands(tot.lines),
         thousands(tot.requests),
