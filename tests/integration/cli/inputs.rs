@@ -993,6 +993,15 @@ fn cut_lines_are_malformed_in_every_format() {
         .collect();
     assert_eq!(reasons, ["no bytes field", "request field not closed"]);
     assert!(f.violations().iter().all(|r| r[0] != "192.0.2.9"));
+    // The same lines under the equivalent nginx log_format: malformed too.
+    let nginx = r#"nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+    f.scan(&[&clf, "--format", nginx, "--max-malformed", "1"])
+        .success();
+    let i = f.input("cut.log");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(3), Some(2))
+    );
 
     // ALB: cut inside the request field; a user agent with no closing quote.
     let good = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#;
