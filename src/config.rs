@@ -55,7 +55,19 @@ pub struct Config {
     pub read: ReadSpec,
     pub policy: Policy,
     pub threads: usize,
+    /// Fail (exit 1) when an input is bad (`--strict`).
     pub strict: bool,
+    /// Fail (exit 1) on any malformed line too (`--strict-lines`).
+    pub strict_lines: bool,
+    /// Go on without a path that does not exist or a glob that matches nothing
+    /// (`--allow-missing`); else that is a usage error.
+    pub allow_missing: bool,
+    /// The share of a file's request lines that may be malformed before it is a bad
+    /// input (`--max-malformed`, default 0.01).
+    pub max_malformed: f64,
+    /// `--exclude` globs, compiled, and as given.
+    pub exclude: Option<globset::GlobSet>,
+    pub exclude_patterns: Vec<String>,
     pub quiet: bool,
     /// Read the logs a second time ([`crate::input::second_read`]): the raw lines of
     /// each billed window's first and last request, the reported clients' top paths
@@ -90,6 +102,14 @@ pub struct SettingsFile {
     pub until: Option<String>,
     pub threads: Option<usize>,
     pub strict: Option<bool>,
+    #[serde(alias = "strict-lines")]
+    pub strict_lines: Option<bool>,
+    #[serde(alias = "allow-missing")]
+    pub allow_missing: Option<bool>,
+    #[serde(alias = "max-malformed")]
+    pub max_malformed: Option<f64>,
+    /// Globs of files and folders to leave out of folders and globs (`--exclude`).
+    pub exclude: Option<Vec<String>>,
     pub rules: Option<PathBuf>,
     pub orgs: Option<PathBuf>,
     /// Field paths for JSON lines: `[json]` with `time`, `client`, `method`, `uri`,
@@ -138,6 +158,11 @@ pub struct Overrides {
     pub until: Option<String>,
     pub threads: Option<usize>,
     pub strict: bool,
+    pub strict_lines: bool,
+    pub allow_missing: bool,
+    pub max_malformed: Option<f64>,
+    /// Added to the settings file's list.
+    pub exclude: Vec<String>,
     pub quiet: bool,
     pub no_evidence: bool,
     pub rules: Option<PathBuf>,
@@ -155,6 +180,7 @@ pub const DEFAULT_THRESHOLD: u64 = 1_000_000;
 pub const DEFAULT_LATENESS: Micros = 26 * 3_600 * crate::engine::time::MICROS_PER_SEC;
 pub const DEFAULT_RATE: &str = "15000";
 pub const DEFAULT_PER: u64 = 1_000_000;
+pub const DEFAULT_MAX_MALFORMED: f64 = 0.01;
 
 fn rfc3339(name: &str, s: &str) -> Result<Micros, SettingsError> {
     parse_rfc3339(s.trim().as_bytes()).ok_or_else(|| {
@@ -268,6 +294,36 @@ impl Config {
             Some(s) => parse_duration(&s)
                 .map_err(|e| SettingsError::Invalid(format!("--lateness: {e}")))?,
         };
+        let max_malformed = flags
+            .max_malformed
+            .or(file.max_malformed)
+            .unwrap_or(DEFAULT_MAX_MALFORMED);
+        if !(0.0..=1.0).contains(&max_malformed) {
+            return Err(SettingsError::Invalid(format!(
+                "--max-malformed {max_malformed}: give a ratio from 0 to 1 (0.01 is 1%)"
+            )));
+        }
+        let exclude_patterns: Vec<String> = file
+            .exclude
+            .unwrap_or_default()
+            .into_iter()
+            .chain(flags.exclude)
+            .collect();
+        let exclude = if exclude_patterns.is_empty() {
+            None
+        } else {
+            let mut set = globset::GlobSetBuilder::new();
+            for p in &exclude_patterns {
+                set.add(
+                    globset::Glob::new(p)
+                        .map_err(|e| SettingsError::Invalid(format!("--exclude '{p}': {e}")))?,
+                );
+            }
+            Some(
+                set.build()
+                    .map_err(|e| SettingsError::Invalid(format!("--exclude: {e}")))?,
+            )
+        };
         let state = flags.state.or(file.state);
         if flags.state_reset && state.is_none() {
             return Err(SettingsError::Invalid(
@@ -310,6 +366,11 @@ impl Config {
             },
             threads,
             strict: flags.strict || file.strict.unwrap_or(false),
+            strict_lines: flags.strict_lines || file.strict_lines.unwrap_or(false),
+            allow_missing: flags.allow_missing || file.allow_missing.unwrap_or(false),
+            max_malformed,
+            exclude,
+            exclude_patterns,
             quiet: flags.quiet,
             evidence: !flags.no_evidence,
             state,
@@ -344,6 +405,21 @@ mod tests {
             (Rounding::ProRata, Mode::Rolling)
         );
         assert_eq!(c.read.client, ClientKind::Ip);
+        assert_eq!(c.max_malformed, 0.01);
+        assert!(!c.strict && !c.strict_lines && !c.allow_missing);
+    }
+
+    #[test]
+    fn the_file_holds_the_input_checks() {
+        let file = "max-malformed = 0.5\nallow_missing = true\nstrict-lines = true";
+        let c = resolve(Overrides::default(), file).unwrap();
+        assert_eq!(c.max_malformed, 0.5);
+        assert!(c.allow_missing && c.strict_lines && !c.strict);
+        let flags = Overrides {
+            max_malformed: Some(0.0),
+            ..Default::default()
+        };
+        assert_eq!(resolve(flags, file).unwrap().max_malformed, 0.0);
     }
 
     #[test]
@@ -393,6 +469,10 @@ mod tests {
             },
             Overrides {
                 orgs: Some("/nonexistent/orgs.csv".into()),
+                ..Default::default()
+            },
+            Overrides {
+                max_malformed: Some(1.5),
                 ..Default::default()
             },
         ] {

@@ -7,14 +7,38 @@
 
 use crate::app::error::{Error, Exit};
 use crate::config::{Config, Overrides, SettingsFile};
+use crate::input::discover::{discover_with, Discovery, Filter};
+use crate::input::reader::FileReport;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+
+/// The end of `--help` (of `scrapemeter` and of `scan`): what each exit status means
+/// (the README's table), then three examples.
+pub const AFTER_HELP: &str = "\
+Exit status:
+  0  success (malformed lines and bad inputs are reported, not fatal)
+  1  --strict and some input was bad: missing (with --allow-missing), unreadable,
+     unrecognised, incomplete, or over --max-malformed (--strict-lines: or any line
+     was malformed); the reports are written. explain: the client is not in the logs
+  2  usage error: bad flags, settings, rules or orgs file; a path that does not exist
+     or a glob that matches nothing (unless --allow-missing); --out naming a file; a
+     refused state; refused partials
+  3  the reports or the state could not be written (nothing half-written is left);
+     the --out folder is held by another run
+  4  with --state: the reports and state were written, but some requests were late
+     (older than the watermark) and not billed
+
+Examples:
+  scrapemeter scan /var/log/nginx/access.log* --out reports
+  scrapemeter scan 'logs/*/access.log*' --client subnet --strict --out reports
+  scrapemeter explain 203.0.113.7 /var/log/nginx/ --evidence 3";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "scrapemeter",
     version,
-    about = "Counts the posts each client fetched in every rolling 24-hour window of web server access logs, and reports the damages owed over the threshold."
+    about = "Counts the posts each client fetched in every rolling 24-hour window of web server access logs, and reports the damages owed over the threshold.",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -24,6 +48,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read access logs and write violations.csv, clients.csv, report.json and report.html.
+    #[command(after_help = AFTER_HELP)]
     Scan(Box<crate::app::scan::ScanArgs>),
     /// Write deterministic synthetic access logs (the bundled sample logs, benchmark sets).
     Generate(crate::app::generate::GenerateArgs),
@@ -38,6 +63,15 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::app::rules::RulesAction,
     },
+    /// Print a shell completion script (e.g. `scrapemeter completions bash >
+    /// /etc/bash_completion.d/scrapemeter`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout (e.g. `scrapemeter man > scrapemeter.1`).
+    Man,
 }
 
 /// What to read and how: the inputs, their format, what a client is, post weights,
@@ -45,7 +79,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// Log files, directories (read recursively), glob patterns, or - for standard input.
-    /// gzip, zstd and plain text are told apart by their first bytes.
+    /// gzip, zstd, bzip2, xz, lz4 and plain text are told apart by their first bytes.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<String>,
 
@@ -54,20 +88,21 @@ pub struct InputArgs {
     pub config: Option<PathBuf>,
 
     /// Log format: auto (chosen per file from its first 100 lines), combined, common,
-    /// vcombined, json, alb, cloudfront, or nginx:'<log_format>'.
-    #[arg(long, value_name = "FORMAT")]
+    /// vcombined, json, alb, cloudfront, nginx:'<log_format>', or cri+ before one of them
+    /// (inside the CRI container-log wrapper).
+    #[arg(long, short, value_name = "FORMAT")]
     pub format: Option<String>,
 
-    /// What a client is: ip (default), subnet, user (authenticated user), ua (user agent),
+    /// What a client is (default: ip): ip, subnet, user (authenticated user), ua (user agent),
     /// or field:NAME (a named field of a structured or nginx format, e.g. an API key).
     #[arg(long, value_name = "KEY")]
     pub client: Option<String>,
 
-    /// Prefix length of an IPv4 subnet client (default 24).
+    /// Prefix length of an IPv4 subnet client (default: 24).
     #[arg(long, value_name = "BITS")]
     pub subnet_v4: Option<u8>,
 
-    /// Prefix length of an IPv6 subnet client (default 64).
+    /// Prefix length of an IPv6 subnet client (default: 64).
     #[arg(long, value_name = "BITS")]
     pub subnet_v6: Option<u8>,
 
@@ -89,8 +124,23 @@ pub struct InputArgs {
     pub until: Option<String>,
 
     /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Go on when a path does not exist or a glob matches nothing (a warning, and a bad
+    /// input in the reports); without it that is a usage error (exit 2).
+    #[arg(long)]
+    pub allow_missing: bool,
+
+    /// A file with more than this share of its request lines malformed is a bad input
+    /// (default: 0.01, i.e. 1%).
+    #[arg(long, value_name = "RATIO")]
+    pub max_malformed: Option<f64>,
+
+    /// Leave out of folders and globs the files and folders whose path or name matches
+    /// this glob (repeatable; e.g. '*.bak', 'archive'). Paths named as such are read.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 impl InputArgs {
@@ -110,6 +160,9 @@ impl InputArgs {
             threads: self.threads,
             rules: self.rules,
             orgs: self.orgs,
+            allow_missing: self.allow_missing,
+            max_malformed: self.max_malformed,
+            exclude: self.exclude,
             ..Default::default()
         };
         Ok((self.paths, flags, file))
@@ -120,27 +173,29 @@ impl InputArgs {
 /// and `reduce`.
 #[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
-    /// A window breaches when its posts are strictly more than this (default 1000000).
+    /// A window breaches when its posts are strictly more than this (default: 1000000).
     #[arg(long, value_name = "N")]
     pub threshold: Option<u64>,
 
-    /// Window length, e.g. 24h (default), 12h, 90m, 1h30m, 86400s, 1d.
+    /// Window length (default: 24h), e.g. 24h, 12h, 90m, 1h30m, 86400s, 1d.
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
 
-    /// Damages in USD per --per posts, at most 6 decimals (default 15000).
+    /// Damages in USD per --per posts, at most 6 decimals (default: 15000).
     #[arg(long, value_name = "USD")]
     pub rate: Option<String>,
 
-    /// How many posts the rate is for (default 1000000).
+    /// How many posts the rate is for (default: 1000000).
     #[arg(long, value_name = "N")]
     pub per: Option<u64>,
 
-    /// pro-rata (default: rate × posts / per, half-up to the cent), per-started or per-full.
+    /// How damages are rounded (default: pro-rata): pro-rata (rate × posts / per, half-up to
+    /// the cent), per-started or per-full.
     #[arg(long, value_name = "HOW")]
     pub rounding: Option<String>,
 
-    /// rolling (default: greedy disjoint windows from post times) or calendar (fixed UTC windows).
+    /// Windows (default: rolling): rolling (greedy disjoint windows from post times) or
+    /// calendar (fixed UTC windows).
     #[arg(long, value_name = "MODE")]
     pub mode: Option<String>,
 }
@@ -184,6 +239,80 @@ pub fn resolve(
     Ok(Config::resolve(paths, out, flags, file)?)
 }
 
+/// The inputs of a run: a path that does not exist or a glob that matches nothing is a
+/// usage error (exit 2, before anything is read) unless `--allow-missing`.
+pub fn discover_inputs(cfg: &Config) -> Result<Discovery, Error> {
+    // This run's own folders are never read as inputs (its reports of last night, say).
+    let own = [
+        (Some(&cfg.out_dir), "the output folder of this run (--out)"),
+        (cfg.state.as_ref(), "the state folder of this run (--state)"),
+    ]
+    .into_iter()
+    .filter_map(|(dir, what)| {
+        let dir = dir.filter(|d| !d.as_os_str().is_empty())?;
+        Some((std::fs::canonicalize(dir).ok()?, what.to_string()))
+    })
+    .collect();
+    let filter = Filter {
+        exclude: cfg.exclude.clone(),
+        patterns: cfg.exclude_patterns.clone(),
+        own,
+    };
+    let discovery = discover_with(&cfg.inputs, &filter);
+    if !cfg.allow_missing {
+        let missing: Vec<String> = discovery
+            .missing()
+            .map(|p| format!("{}: {}", p.path, p.error))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} (give --allow-missing to go on without it)",
+                missing.join("; ")
+            )));
+        }
+    }
+    Ok(discovery)
+}
+
+/// `--out` must be a folder, or a path where one can be made: a file in its place (or
+/// in place of a folder above it) is a usage error, said in plain words, before
+/// anything is read.
+pub fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
+    match out
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && a.exists())
+    {
+        Some(a) if !a.is_dir() && a == out => Err(Error::Usage(format!(
+            "--out {}: that is a file, not a folder; give a folder for the outputs",
+            out.display()
+        ))),
+        Some(a) if !a.is_dir() => Err(Error::Usage(format!(
+            "--out {}: {} is a file, not a folder",
+            out.display(),
+            a.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `--strict` (a bad input) or `--strict-lines` (any malformed line too) fails
+/// the run: says so on stderr and gives exit status 1.
+pub fn strict_exit(cfg: &Config, files: &[FileReport]) -> Option<Exit> {
+    let bad = files.iter().filter(|f| f.is_bad()).count();
+    if (cfg.strict || cfg.strict_lines) && bad > 0 {
+        eprintln!(
+            "scrapemeter: error: --strict: {bad} bad inputs (named above and in the reports)"
+        );
+        return Some(Exit::StrictFailure);
+    }
+    if cfg.strict_lines && files.iter().any(|f| f.has_problems()) {
+        let n: u64 = files.iter().map(|f| f.malformed).sum();
+        eprintln!("scrapemeter: error: --strict-lines: {n} malformed lines");
+        return Some(Exit::StrictFailure);
+    }
+    None
+}
+
 /// The worker pool of `threads` threads; failing to start it is a usage error.
 pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new()
@@ -197,17 +326,35 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Writes `bytes` on stdout; a reader that goes away early (`| head`) is no failure.
+fn print_bytes(bytes: &[u8]) -> Result<Exit, Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Output(format!("cannot write on stdout: {e}")))
+        }
+        _ => Ok(Exit::Success),
+    }
+}
+
 /// Entry point of the binary; returns the process exit status.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
+        // Help and version go to stdout as clap writes them; errors get the one prefix.
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return if e.use_stderr() {
-                Exit::Usage as i32
-            } else {
-                0
-            };
+            return 0;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            eprint!(
+                "scrapemeter: {}",
+                text.strip_prefix("error: ")
+                    .map_or(text.clone(), |t| format!("error: {t}"))
+            );
+            return Exit::Usage as i32;
         }
     };
     let outcome = match cli.command {
@@ -219,6 +366,19 @@ pub fn main() -> i32 {
         Command::Generate(args) => crate::app::generate::run(&args)
             .map(|()| Exit::Success)
             .map_err(Error::Output),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "scrapemeter", &mut script);
+            print_bytes(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .map_err(|e| Error::Output(format!("cannot render the man page: {e}")))
+                .and_then(|()| print_bytes(&page))
+        }
     };
     match outcome {
         Ok(exit) => exit as i32,

@@ -13,11 +13,13 @@ use crate::store::partials::PartialsError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Success = 0,
-    /// `--strict` saw malformed lines or incomplete, unreadable or unrecognised inputs;
-    /// or `explain` found no request of the client asked for.
+    /// `--strict` saw a bad input (missing, unreadable, unrecognised, incomplete, over
+    /// the malformed share), or `--strict-lines` any malformed line; or `explain` found
+    /// no request of the client asked for.
     StrictFailure = 1,
-    /// Bad flags, settings, rules or orgs files; a refused state, or a state folder
-    /// another run holds.
+    /// Bad flags, settings, rules or orgs files; a path that does not exist or a glob
+    /// that matches nothing (without `--allow-missing`); a refused state, or a state
+    /// folder another run holds.
     Usage = 2,
     /// The outputs or the state could not be written.
     Output = 3,

@@ -18,7 +18,6 @@ use crate::engine::text::display_key;
 use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
 use crate::engine::tops::Tops;
 use crate::input::client::{ClientKind, Keyed};
-use crate::input::discover::discover;
 use crate::input::format::Request;
 use crate::input::reader::{read_input, scan, FileReport, RequestSink};
 use crate::input::second_read::{in_file_order, ip_prefilter};
@@ -51,8 +50,8 @@ pub struct ExplainArgs {
     pub policy: PolicyArgs,
 
     /// Print the raw log lines (file:line) of the first N and the last N requests of
-    /// each billed window.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// each billed window (default: 0).
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub evidence: usize,
 
     /// Print the same as JSON.
@@ -200,6 +199,16 @@ pub fn target_key(cfg: &Config, client: &str) -> Vec<u8> {
             return buf;
         }
     }
+    // As the CSVs write it: a free-text key that would start a formula has a `'` before it.
+    let client = match client.strip_prefix('\'') {
+        Some(rest)
+            if cfg.read.client.is_free_text()
+                && crate::engine::text::guard_formula(rest) == client =>
+        {
+            rest
+        }
+        _ => client,
+    };
     let b = client.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -283,7 +292,8 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
     let pool = crate::app::cli::thread_pool(cfg.threads)?;
     let target = target_key(&cfg, &wanted);
     let name = display_key(&target);
-    let mut output = pool.install(|| scan(&cfg.read, discover(&cfg.inputs)));
+    let discovery = crate::app::cli::discover_inputs(&cfg)?;
+    let mut output = pool.install(|| scan(&cfg.read, discovery));
     let aggregate = std::mem::take(&mut output.aggregate);
     let all = aggregate.into_sorted();
     let buckets = all

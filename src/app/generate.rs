@@ -39,26 +39,26 @@ impl From<Compression> for fixtures::Compression {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Folder to write the generated logs into (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Seed of the random generator: the same seed writes the same bytes.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Seed of the random generator (default: 1): the same seed writes the same bytes.
+    #[arg(long, value_name = "N", default_value_t = 1, hide_default_value = true)]
     pub seed: u64,
 
-    /// What to write: the bundled sample logs, or a large benchmark set.
-    #[arg(long, value_enum, default_value_t = Preset::Sample)]
+    /// What to write (default: sample): the bundled sample logs, or a large benchmark set.
+    #[arg(long, value_enum, default_value_t = Preset::Sample, hide_default_value = true)]
     pub preset: Preset,
 
-    /// Number of files of the bench preset (default 4).
+    /// Number of files of the bench preset (default: 4).
     #[arg(long, value_name = "N")]
     pub files: Option<usize>,
 
-    /// Lines per file of the bench preset (default 2000000).
+    /// Lines per file of the bench preset (default: 2000000).
     #[arg(long, value_name = "N")]
     pub lines: Option<u64>,
 
-    /// Compression of the bench preset's files (default gzip).
+    /// Compression of the bench preset's files (default: gzip).
     #[arg(long, value_enum, value_name = "HOW")]
     pub compression: Option<Compression>,
 }

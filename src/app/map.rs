@@ -1,10 +1,9 @@
 //! `scrapemeter map`: reads access logs (one shard of them) into Parquet partials, for
 //! `reduce` ([`crate::store::partials`] holds the file format).
 
-use crate::app::cli::{resolve, thread_pool, InputArgs, PolicyArgs};
+use crate::app::cli::{discover_inputs, resolve, strict_exit, thread_pool, InputArgs, PolicyArgs};
 use crate::app::error::{Error, Exit};
-use crate::input::discover::discover;
-use crate::input::reader::warn_inputs;
+use crate::input::reader::{judge_inputs, warn_inputs};
 use crate::store::partials::{write_partials, ReadSettings, SettingsInfo, DEFAULT_BUCKETS};
 use clap::Args;
 use sha2::{Digest, Sha256};
@@ -26,7 +25,7 @@ pub struct MapArgs {
     pub input: InputArgs,
 
     /// Folder the partials are written to (created if missing).
-    #[arg(long, value_name = "DIR", required = true)]
+    #[arg(long, short, value_name = "DIR", required = true)]
     pub out: Option<PathBuf>,
 
     /// Name of this shard (letters, digits, `.`, `_`, `-`); part of each file's name.
@@ -34,14 +33,19 @@ pub struct MapArgs {
     #[arg(long, value_name = "ID")]
     pub shard: Option<String>,
 
-    /// How many buckets clients are spread over (default 256); every shard of one run
+    /// How many buckets clients are spread over (default: 256); every shard of one run
     /// must use the same number.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BUCKETS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BUCKETS, hide_default_value = true)]
     pub buckets: u32,
 
-    /// Exit with status 1 when any line is malformed or any input incomplete, unreadable or unrecognised.
+    /// Exit with status 1 (after writing the partials) when an input is bad: missing
+    /// (with --allow-missing), unreadable, unrecognised, incomplete, or over --max-malformed.
     #[arg(long)]
     pub strict: bool,
+
+    /// As --strict, and exit with status 1 on any malformed line too.
+    #[arg(long)]
+    pub strict_lines: bool,
 
     /// Print nothing on stdout but errors (and no progress on stderr).
     #[arg(long, short)]
@@ -69,6 +73,7 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
         shard,
         buckets,
         strict,
+        strict_lines,
         quiet,
         policy,
     } = args;
@@ -89,12 +94,14 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
     }
     let cfg = resolve(input, policy, out.unwrap_or_default(), |f| {
         f.strict = strict;
+        f.strict_lines = strict_lines;
         f.quiet = quiet;
     })?;
     let settings = ReadSettings::of(&cfg.read);
     let info = SettingsInfo::of(&cfg.read)?;
     let pool = thread_pool(cfg.threads)?;
-    let discovery = discover(&cfg.inputs);
+    crate::app::cli::check_out_dir(&cfg.out_dir)?;
+    let discovery = discover_inputs(&cfg)?;
     let progress = crate::app::progress::start(&discovery.inputs, cfg.quiet);
     let mut output = pool.install(|| {
         crate::input::reader::scan_with_progress(
@@ -104,6 +111,7 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
         )
     });
     drop(progress);
+    judge_inputs(&mut output.files, cfg.max_malformed);
     warn_inputs(&output);
     let shard = shard.unwrap_or_else(|| {
         let mut h = Sha256::new();
@@ -140,11 +148,7 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
             started.elapsed().as_secs_f64()
         );
     }
-    if cfg.strict && output.files.iter().any(|f| f.has_problems()) {
-        eprintln!("scrapemeter: --strict: some inputs were malformed, incomplete or unreadable");
-        return Ok(Exit::StrictFailure);
-    }
-    Ok(Exit::Success)
+    Ok(strict_exit(&cfg, &output.files).unwrap_or(Exit::Success))
 }
 
 #[cfg(test)]

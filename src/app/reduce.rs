@@ -27,14 +27,14 @@ pub struct ReduceArgs {
     pub paths: Vec<PathBuf>,
 
     /// Folder the reports are written to (created if missing).
-    #[arg(long, value_name = "DIR", required_unless_present = "check")]
+    #[arg(long, short, value_name = "DIR", required_unless_present = "check")]
     pub out: Option<PathBuf>,
 
     #[command(flatten)]
     pub policy: PolicyArgs,
 
     /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
 
     /// Only read the partials' metadata, check it (one settings digest, no input twice)
@@ -51,7 +51,7 @@ pub struct ReduceArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
-    /// The summary on stdout: text (default) or json (for scripts).
+    /// The summary on stdout (default: text): text, or json for scripts.
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub summary: Option<String>,
 }

@@ -28,9 +28,15 @@ pub struct CheckArgs {
     #[arg(long, value_name = "LOG LINE")]
     pub line: Option<String>,
 
-    /// The format of --line: auto (default: the first format that reads it), combined,
+    /// The format of --line (default: auto, the first format that reads it): combined,
     /// common, vcombined, json, alb, cloudfront, or nginx:'<log_format>'.
-    #[arg(long, value_name = "FORMAT", default_value = "auto")]
+    #[arg(
+        long,
+        short,
+        value_name = "FORMAT",
+        default_value = "auto",
+        hide_default_value = true
+    )]
     pub format: String,
 }
 

@@ -2,12 +2,14 @@
 //! engine (continuing the nightly state with `--state`), find the evidence, and write
 //! the reports (and the new state) all at once.
 
-use crate::app::cli::{now_rfc3339, resolve, thread_pool, InputArgs, PolicyArgs};
+use crate::app::cli::{
+    check_out_dir, discover_inputs, now_rfc3339, resolve, strict_exit, thread_pool, InputArgs,
+    PolicyArgs,
+};
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
 use crate::engine::bill::analyze;
-use crate::input::discover::discover;
-use crate::input::reader::{scan_with_progress, warn_inputs, FileReport};
+use crate::input::reader::{judge_inputs, scan_with_progress, warn_inputs, FileReport};
 use crate::report::summary::thousands;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::nightly;
@@ -21,15 +23,20 @@ pub struct ScanArgs {
     pub input: InputArgs,
 
     /// Folder the reports are written to (created if missing).
-    #[arg(long, value_name = "DIR", required = true)]
+    #[arg(long, short, value_name = "DIR", required = true)]
     pub out: Option<PathBuf>,
 
     #[command(flatten)]
     pub policy: PolicyArgs,
 
-    /// Exit with status 1 when any line is malformed or any input incomplete, unreadable or unrecognised.
+    /// Exit with status 1 (after writing the reports) when an input is bad: missing
+    /// (with --allow-missing), unreadable, unrecognised, incomplete, or over --max-malformed.
     #[arg(long)]
     pub strict: bool,
+
+    /// As --strict, and exit with status 1 on any malformed line too.
+    #[arg(long)]
+    pub strict_lines: bool,
 
     /// Skip the second read of the logs (faster): it finds the raw log lines of each
     /// billed window's first and last request, each reported client's top paths and
@@ -47,7 +54,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
 
-    /// How long the slowest input's logs may lag (default 26h, every time zone rotating
+    /// How long the slowest input's logs may lag (default: 26h, every time zone rotating
     /// at local midnight): the watermark is the oldest of the inputs' newest requests minus this.
     #[arg(long, value_name = "DURATION")]
     pub lateness: Option<String>,
@@ -56,7 +63,7 @@ pub struct ScanArgs {
     #[arg(long)]
     pub state_reset: bool,
 
-    /// The summary on stdout: text (default) or json (for scripts).
+    /// The summary on stdout (default: text): text, or json for scripts.
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub summary: Option<String>,
 }
@@ -69,6 +76,7 @@ impl ScanArgs {
             out,
             policy,
             strict,
+            strict_lines,
             no_evidence,
             quiet,
             state,
@@ -78,6 +86,7 @@ impl ScanArgs {
         } = self;
         resolve(input, policy, out.unwrap_or_default(), |f| {
             f.strict = strict;
+            f.strict_lines = strict_lines;
             f.no_evidence = no_evidence;
             f.quiet = quiet;
             f.state = state;
@@ -99,7 +108,10 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let pool = thread_pool(cfg.threads)?;
-    // One writer per output folder, checked and taken before any input is read.
+    // One writer per output folder, checked and taken before any input is read; a
+    // path that does not exist is an error before anything is read too.
+    check_out_dir(&cfg.out_dir)?;
+    let mut discovery = discover_inputs(cfg)?;
     let _out_lock = crate::store::out_lock::lock(&cfg.out_dir, &started_at)?;
     // With nightly state: one run at a time holds the state folder, from before it
     // reads the state until it has written the new one (the lock goes with `_lock`).
@@ -116,7 +128,6 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         ),
         None => None,
     };
-    let mut discovery = discover(&cfg.inputs);
     // With nightly state: load it (refusing a damaged one), skip the inputs it has
     // read, and take the previous watermark as the edge of late data.
     let mut run_cfg = cfg.clone();
@@ -134,6 +145,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         )
     });
     drop(progress);
+    judge_inputs(&mut output.files, cfg.max_malformed);
     warn_inputs(&output);
     let aggregate = std::mem::take(&mut output.aggregate);
     let late = std::mem::take(&mut output.late);
@@ -202,9 +214,8 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         }
         println!("reports written to {}", cfg.out_dir.display());
     }
-    if cfg.strict && output.files.iter().any(|f| f.has_problems()) {
-        eprintln!("scrapemeter: --strict: some inputs were malformed, incomplete or unreadable");
-        return Ok(Exit::StrictFailure);
+    if let Some(exit) = strict_exit(cfg, &output.files) {
+        return Ok(exit);
     }
     if night.as_ref().is_some_and(|r| r.nightly.late_requests > 0) {
         return Ok(Exit::LateData);

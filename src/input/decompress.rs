@@ -1,24 +1,36 @@
-//! Decompression, chosen by magic bytes, never by file name.
+//! Decompression, chosen by magic bytes, never by file name: gzip, zstd, bzip2, xz and
+//! lz4 frames (each multi-member/multi-stream where the format allows), else plain text.
+//! An archive of several files (zip, 7z, rar, tar, also inside a compression) is named
+//! and refused: "zip archive: unpack it first".
 //!
 //! The raw (compressed) bytes pass through a [`Tap`] that counts them and feeds the
 //! SHA-256 of the manifest as they stream, so no input is read twice.
 
 use crate::input::progress::ReadCounters;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
+const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+const LZ4_LEGACY_MAGIC: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
+/// Where tar's `ustar` magic sits, and how much of a stream is looked at for magic bytes.
+const TAR_MAGIC_AT: usize = 257;
+const HEAD: usize = 512;
 /// Raw read size: large enough that per-read overheads vanish.
 pub const RAW_BUFFER: usize = 256 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     Gzip,
     Zstd,
+    Bzip2,
+    Xz,
+    Lz4,
     Plain,
 }
 
@@ -28,8 +40,93 @@ impl Compression {
             Compression::Gzip
         } else if head.starts_with(&ZSTD_MAGIC) {
             Compression::Zstd
+        } else if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
+            Compression::Bzip2
+        } else if head.starts_with(&XZ_MAGIC) {
+            Compression::Xz
+        } else if head.starts_with(&LZ4_MAGIC) || head.starts_with(&LZ4_LEGACY_MAGIC) {
+            Compression::Lz4
         } else {
             Compression::Plain
+        }
+    }
+}
+
+/// The kind of archive (several files in one) that `head` starts, if any.
+pub fn archive_kind(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Some("zip")
+    } else if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
+        Some("7z")
+    } else if head.starts_with(b"Rar!\x1a\x07") {
+        Some("rar")
+    } else if head.get(TAR_MAGIC_AT..TAR_MAGIC_AT + 5) == Some(b"ustar") {
+        Some("tar")
+    } else {
+        None
+    }
+}
+
+fn archive_error(kind: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{kind} archive: unpack it first"),
+    )
+}
+
+/// Reads up to [`HEAD`] bytes; a read error after some bytes is kept to be replayed.
+fn read_head<R: Read>(r: &mut R) -> (Vec<u8>, Option<io::Error>) {
+    let mut head = vec![0u8; HEAD];
+    let mut got = 0;
+    while got < head.len() {
+        match r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                head.truncate(got);
+                return (head, Some(e));
+            }
+        }
+    }
+    head.truncate(got);
+    (head, None)
+}
+
+/// The bytes already read from a stream, then the error that stopped that read (if
+/// any), then the rest of the stream.
+struct Replay<R> {
+    head: io::Cursor<Vec<u8>>,
+    error: Option<io::Error>,
+    rest: R,
+}
+
+impl<R: Read> Read for Replay<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.head.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.rest.read(buf)
+    }
+}
+
+/// lz4 frames one after another: the decoder stops at the end of each frame, so a new
+/// one is started while input remains.
+struct Lz4Frames<R: io::BufRead> {
+    decoder: lz4_flex::frame::FrameDecoder<R>,
+}
+
+impl<R: io::BufRead> Read for Lz4Frames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.decoder.read(buf)?;
+            if n > 0 || buf.is_empty() || self.decoder.get_mut().fill_buf()?.is_empty() {
+                return Ok(n);
+            }
         }
     }
 }
@@ -71,31 +168,44 @@ impl<R: Read> Read for Tap<'_, R> {
     }
 }
 
-/// Opens the decompressed stream of `raw`, detecting the compression from its first bytes.
+/// Opens the decompressed stream of `raw`, detecting the compression from its first
+/// bytes. An archive of several files (raw, or inside a compression) is an error that
+/// names it.
 pub fn open<'a, R: Read + Send + 'a>(
     mut raw: R,
 ) -> io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
     // A pipe may deliver the magic bytes over several reads.
-    let mut head = [0u8; 4];
-    let mut got = 0;
-    while got < head.len() {
-        match raw.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    let (head, error) = read_head(&mut raw);
+    if let Some(e) = error {
+        return Err(e);
     }
-    let compression = Compression::detect(&head[..got]);
-    let buffered =
-        BufReader::with_capacity(RAW_BUFFER, io::Cursor::new(head[..got].to_vec()).chain(raw));
-    let reader: Box<dyn Read + Send + 'a> = match compression {
+    if let Some(kind) = archive_kind(&head) {
+        return Err(archive_error(kind));
+    }
+    let compression = Compression::detect(&head);
+    let buffered = BufReader::with_capacity(RAW_BUFFER, io::Cursor::new(head).chain(raw));
+    let mut reader: Box<dyn Read + Send + 'a> = match compression {
         // Multi-member: concatenated gzip files are read whole.
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
-        Compression::Plain => Box::new(buffered),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(buffered, true)),
+        Compression::Lz4 => Box::new(Lz4Frames {
+            decoder: lz4_flex::frame::FrameDecoder::new(buffered),
+        }),
+        Compression::Plain => return Ok((compression, Box::new(buffered))),
     };
-    Ok((compression, reader))
+    // A compressed tar (.tar.gz, say) is an archive too.
+    let (head, error) = read_head(&mut reader);
+    if let Some(kind) = archive_kind(&head) {
+        return Err(archive_error(kind));
+    }
+    let replay = Replay {
+        head: io::Cursor::new(head),
+        error,
+        rest: reader,
+    };
+    Ok((compression, Box::new(replay)))
 }
 
 /// Size of the blocks handed from the decompressing thread to the parsing one.
@@ -277,6 +387,79 @@ mod tests {
             r.read_exact(&mut b).map(|_| b)
         });
         assert_eq!(&first.unwrap(), b"line");
+    }
+
+    fn bz2(data: &[u8]) -> Vec<u8> {
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn xz(data: &[u8]) -> Vec<u8> {
+        let mut w =
+            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(6)).unwrap();
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    fn lz4(data: &[u8]) -> Vec<u8> {
+        let mut w = lz4_flex::frame::FrameEncoder::new(Vec::new());
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    /// Issue 15: bzip2, xz and lz4 by their magic bytes, each multi-stream, and a cut
+    /// one fails (so the file is marked incomplete).
+    #[test]
+    fn bzip2_xz_and_lz4_multi_stream_and_cut() {
+        let data: Vec<u8> = (0..50_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        type Encode = fn(&[u8]) -> Vec<u8>;
+        let encoders: [(Compression, Encode); 3] = [
+            (Compression::Bzip2, bz2),
+            (Compression::Xz, xz),
+            (Compression::Lz4, lz4),
+        ];
+        for (kind, encode) in encoders {
+            let one = encode(&data);
+            let (c, out) = read_all(&one);
+            assert_eq!((c, out.unwrap()), (kind, data.clone()), "{kind:?}");
+            let mut two = encode(b"one\n");
+            two.extend(encode(b"two\n"));
+            assert_eq!(read_all(&two).1.unwrap(), b"one\ntwo\n", "{kind:?}");
+            let cut = read_all(&one[..one.len() / 2]).1;
+            assert!(cut.is_err(), "{kind:?}: a cut stream must fail");
+        }
+    }
+
+    #[test]
+    fn archives_are_named() {
+        let err = |b: &[u8]| open(b).err().map(|e| e.to_string());
+        let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00rest of a zip";
+        assert_eq!(err(zip).as_deref(), Some("zip archive: unpack it first"));
+        assert_eq!(
+            err(b"7z\xbc\xaf\x27\x1c\x00\x04").as_deref(),
+            Some("7z archive: unpack it first")
+        );
+        assert_eq!(
+            err(b"Rar!\x1a\x07\x01\x00").as_deref(),
+            Some("rar archive: unpack it first")
+        );
+        let mut tar = vec![0u8; 1024];
+        tar[..9].copy_from_slice(b"access.lo");
+        tar[257..263].copy_from_slice(b"ustar\0");
+        assert_eq!(err(&tar).as_deref(), Some("tar archive: unpack it first"));
+        assert_eq!(
+            err(&gzip(&tar)).as_deref(),
+            Some("tar archive: unpack it first")
+        );
+        assert_eq!(
+            err(&xz(&tar)).as_deref(),
+            Some("tar archive: unpack it first")
+        );
+        // Text that merely mentions them is text.
+        assert!(err(b"PK is a zip\nustar\n").is_none());
     }
 
     #[test]

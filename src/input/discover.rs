@@ -1,8 +1,9 @@
 //! Discovery: the paths, directories, globs and `-` of the command line → input files.
 //!
 //! Directories are walked recursively (following symlinks, but never round a loop);
-//! a path reached twice, however spelled, is read once. What cannot be found is
-//! reported, not fatal.
+//! a path reached twice, however spelled, is read once. A path that does not exist and
+//! a glob that matches nothing are [`Problem`]s marked `missing`: the command decides
+//! whether that stops the run (it does unless `--allow-missing`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub struct Skipped {
 pub struct Problem {
     pub path: String,
     pub error: String,
+    /// The path does not exist, or the glob matches nothing.
+    pub missing: bool,
 }
 
 #[derive(Debug, Default)]
@@ -55,23 +58,87 @@ pub struct ReadBefore {
     pub same_as: String,
 }
 
+/// What discovery leaves out of the folders it walks and the globs it expands.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// `--exclude` globs: a file or folder whose path as found, or whose name, matches
+    /// one is left out (and listed as skipped). Paths named on the command line are
+    /// always read.
+    pub exclude: Option<globset::GlobSet>,
+    /// The patterns of `exclude`, in order (to say which one matched).
+    pub patterns: Vec<String>,
+    /// This run's own folders (canonical path, and what they are, e.g. "the output
+    /// folder of this run (--out)"): never read, even when given.
+    pub own: Vec<(PathBuf, String)>,
+}
+
+impl Filter {
+    /// Why `path` is left out, if it is; `named` is true for a path given as such.
+    fn leaves_out(&self, path: &std::path::Path, is_dir: bool, named: bool) -> Option<String> {
+        if is_dir && !self.own.is_empty() {
+            if let Ok(c) = std::fs::canonicalize(path) {
+                if let Some((_, what)) = self.own.iter().find(|(p, _)| *p == c) {
+                    return Some(what.clone());
+                }
+            }
+        }
+        let set = self.exclude.as_ref().filter(|_| !named)?;
+        let mut hits = set.matches(path);
+        if hits.is_empty() {
+            if let Some(name) = path.file_name() {
+                hits = set.matches(name);
+            }
+        }
+        hits.first()
+            .map(|&i| format!("excluded by --exclude {}", self.patterns[i]))
+    }
+}
+
 fn has_glob_chars(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// Where a walk found inputs, problems, and links back to a folder above them.
+/// Where a walk found inputs, problems, and what it left out (links back to a folder
+/// above them, excluded paths, the run's own folders).
 struct Found {
     inputs: Vec<Input>,
     problems: Vec<Problem>,
-    loops: Vec<Skipped>,
+    skipped: Vec<Skipped>,
 }
 
-fn add_path(path: PathBuf, found: &mut Found) {
-    if path.is_dir() {
-        for entry in walkdir::WalkDir::new(&path)
+fn add_path(path: PathBuf, named: bool, filter: &Filter, found: &mut Found) {
+    let is_dir = path.is_dir();
+    if let Some(reason) = filter.leaves_out(&path, is_dir, named) {
+        found.skipped.push(Skipped {
+            path: path.display().to_string(),
+            reason,
+            same_as: None,
+        });
+        return;
+    }
+    if is_dir {
+        let mut left_out = Vec::new();
+        let walk = walkdir::WalkDir::new(&path)
             .follow_links(true)
             .sort_by_file_name()
-        {
+            .into_iter()
+            .filter_entry(|e| {
+                if e.depth() == 0 {
+                    return true;
+                }
+                match filter.leaves_out(e.path(), e.file_type().is_dir(), false) {
+                    Some(reason) => {
+                        left_out.push(Skipped {
+                            path: e.path().display().to_string(),
+                            reason,
+                            same_as: None,
+                        });
+                        false
+                    }
+                    None => true,
+                }
+            });
+        for entry in walk {
             match entry {
                 Ok(e) if e.file_type().is_file() => found.inputs.push(Input {
                     name: e.path().display().to_string(),
@@ -79,14 +146,14 @@ fn add_path(path: PathBuf, found: &mut Found) {
                 }),
                 // A FIFO, socket or device in a folder is named in the manifest, not read
                 // (a FIFO would wait for a writer; a device may never end).
-                Ok(e) if !e.file_type().is_dir() => found.loops.push(Skipped {
+                Ok(e) if !e.file_type().is_dir() => found.skipped.push(Skipped {
                     path: e.path().display().to_string(),
                     reason: "not a regular file (a FIFO, socket or device): not read from a folder; name it to read it once".into(),
                     same_as: None,
                 }),
                 Ok(_) => {}
                 // A link to a folder above it: not followed, and not a problem.
-                Err(e) if e.loop_ancestor().is_some() => found.loops.push(Skipped {
+                Err(e) if e.loop_ancestor().is_some() => found.skipped.push(Skipped {
                     path: e
                         .path()
                         .map_or_else(String::new, |p| p.display().to_string()),
@@ -98,9 +165,11 @@ fn add_path(path: PathBuf, found: &mut Found) {
                         .path()
                         .map_or_else(|| path.display().to_string(), |p| p.display().to_string()),
                     error: e.to_string(),
+                    missing: false,
                 }),
             }
         }
+        found.skipped.extend(left_out);
     } else {
         found.inputs.push(Input {
             name: path.display().to_string(),
@@ -111,10 +180,15 @@ fn add_path(path: PathBuf, found: &mut Found) {
 
 /// Expands the command-line inputs.
 pub fn discover(args: &[String]) -> Discovery {
+    discover_with(args, &Filter::default())
+}
+
+/// Expands the command-line inputs, leaving out what `filter` says.
+pub fn discover_with(args: &[String], filter: &Filter) -> Discovery {
     let mut found = Found {
         inputs: Vec::new(),
         problems: Vec::new(),
-        loops: Vec::new(),
+        skipped: Vec::new(),
     };
     for arg in args {
         if arg == "-" {
@@ -125,9 +199,21 @@ pub fn discover(args: &[String]) -> Discovery {
             continue;
         }
         let path = PathBuf::from(arg);
-        if path.exists() || !has_glob_chars(arg) {
-            // A missing plain path is reported when it is opened.
-            add_path(path, &mut found);
+        if path.exists() {
+            add_path(path, true, filter, &mut found);
+            continue;
+        }
+        if !has_glob_chars(arg) {
+            // A dangling symbolic link is there, but cannot be read: it is unreadable.
+            let (missing, error) = match std::fs::symlink_metadata(&path) {
+                Ok(_) => (false, "symbolic link to nothing".to_string()),
+                Err(_) => (true, "no such file or directory".to_string()),
+            };
+            found.problems.push(Problem {
+                path: arg.clone(),
+                error,
+                missing,
+            });
             continue;
         }
         match glob::glob(arg) {
@@ -137,11 +223,12 @@ pub fn discover(args: &[String]) -> Discovery {
                     match p {
                         Ok(p) => {
                             any = true;
-                            add_path(p, &mut found)
+                            add_path(p, false, filter, &mut found)
                         }
                         Err(e) => found.problems.push(Problem {
                             path: e.path().display().to_string(),
                             error: e.error().to_string(),
+                            missing: false,
                         }),
                     }
                 }
@@ -149,12 +236,14 @@ pub fn discover(args: &[String]) -> Discovery {
                     found.problems.push(Problem {
                         path: arg.clone(),
                         error: "no file matches this pattern".into(),
+                        missing: true,
                     });
                 }
             }
             Err(e) => found.problems.push(Problem {
                 path: arg.clone(),
                 error: format!("invalid glob pattern: {e}"),
+                missing: false,
             }),
         }
     }
@@ -163,9 +252,9 @@ pub fn discover(args: &[String]) -> Discovery {
     let Found {
         inputs: mut found,
         mut problems,
-        loops: mut skipped,
+        mut skipped,
     } = found;
-    // A folder given twice meets its loops twice.
+    // A folder given twice meets what it leaves out twice.
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     skipped.dedup();
     found.sort_by(|a, b| a.name.cmp(&b.name));
@@ -196,6 +285,13 @@ pub fn discover(args: &[String]) -> Discovery {
     }
 }
 
+impl Discovery {
+    /// The paths that do not exist and the globs that match nothing, with why.
+    pub fn missing(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| p.missing)
+    }
+}
+
 impl std::hash::Hash for Source {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         match self {
@@ -222,12 +318,18 @@ mod tests {
             format!("{d}/a.log"),
             format!("{d}/*.log"),
             format!("{d}/nothing*.gz"),
+            format!("{d}/nosuch.log"),
         ];
         let found = discover(&args);
         let names: Vec<_> = found.inputs.iter().map(|i| i.name.clone()).collect();
         assert_eq!(names, [format!("{d}/a.log"), format!("{d}/sub/b.log")]);
         assert_eq!(found.skipped.len(), 2);
-        assert_eq!(found.problems.len(), 1);
-        assert!(found.problems[0].error.contains("no file matches"));
+        assert_eq!(found.problems.len(), 2);
+        let errors: Vec<_> = found.problems.iter().map(|p| p.error.as_str()).collect();
+        assert_eq!(
+            errors,
+            ["no such file or directory", "no file matches this pattern"]
+        );
+        assert_eq!(found.missing().count(), 2);
     }
 }

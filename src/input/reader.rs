@@ -92,6 +92,14 @@ pub struct FileReport {
     pub complete: bool,
     pub dropped_partial_line: bool,
     pub error: Option<String>,
+    /// Why this is a bad input (missing, unreadable, unrecognised, incomplete, or
+    /// over the malformed share): see [`FileReport::judge`]. Absent when it is not one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad: Option<String>,
+    /// When some lines are malformed: another format that reads more of the file's
+    /// first lines than the one used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub looks_like: Option<String>,
     #[serde(serialize_with = "crate::engine::time::opt_time")]
     pub first_request: Option<Micros>,
     #[serde(serialize_with = "crate::engine::time::opt_time")]
@@ -123,6 +131,8 @@ impl FileReport {
             complete: true,
             dropped_partial_line: false,
             error: None,
+            bad: None,
+            looks_like: None,
             first_request: None,
             last_request: None,
         }
@@ -164,11 +174,86 @@ impl FileReport {
         self.last_request.into_iter().chain(self.late_latest).max()
     }
 
-    /// Whether `--strict` should fail because of this input.
+    /// Whether `--strict-lines` should fail because of this input: any malformed line,
+    /// or a bad input.
     pub fn has_problems(&self) -> bool {
-        self.status != FileStatus::Read || !self.complete || self.malformed > 0
+        self.status != FileStatus::Read || !self.complete || self.malformed > 0 || self.is_bad()
+    }
+
+    /// Whether this is a bad input (`--strict` fails on those); set by [`Self::judge`].
+    pub fn is_bad(&self) -> bool {
+        self.bad.is_some()
+    }
+
+    /// Request lines: every line but blank and comment lines.
+    pub fn request_lines(&self) -> u64 {
+        self.lines.saturating_sub(self.blank + self.comments)
+    }
+
+    /// Decides whether this is a bad input (SPEC.md, "Exit status"): unreadable,
+    /// unrecognised, incomplete, or more than `max_malformed` of its request lines
+    /// malformed. A reason given before (a missing path) is kept.
+    pub fn judge(&mut self, max_malformed: f64) {
+        if self.bad.is_some() {
+            return;
+        }
+        let error = self.error.as_deref().unwrap_or("");
+        self.bad = match self.status {
+            FileStatus::Unreadable => Some(format!("unreadable: {error}")),
+            FileStatus::Unrecognised => Some(format!("unrecognised: {error}")),
+            FileStatus::Read if !self.complete => Some(format!("incomplete: {error}")),
+            FileStatus::Read => {
+                let total = self.request_lines();
+                (self.malformed > 0 && self.malformed as f64 > max_malformed * total as f64).then(
+                    || {
+                        let hint = match &self.looks_like {
+                            Some(f) => format!("; looks like {f}: try --format {f}"),
+                            None => String::new(),
+                        };
+                        format!(
+                            "too many malformed lines: {} of {} ({:.1}%, over --max-malformed {max_malformed}){hint}",
+                            self.malformed,
+                            total,
+                            100.0 * self.malformed as f64 / total.max(1) as f64,
+                        )
+                    },
+                )
+            }
+        };
     }
 }
+
+/// Judges every input (see [`FileReport::judge`]).
+pub fn judge_inputs(files: &mut [FileReport], max_malformed: f64) {
+    for f in files {
+        f.judge(max_malformed);
+    }
+}
+
+/// The format other than `used` that reads most of `sample` (after `comments`, the
+/// headers), if it reads more of it than `used` does: the hint for a file with
+/// malformed lines.
+fn better_format(
+    spec: &ReadSpec,
+    used: &dyn LineFormat,
+    comments: &[Vec<u8>],
+    sample: &[Vec<u8>],
+) -> Option<String> {
+    let mut others = crate::input::format::FormatChoice::Auto.candidates(&spec.fields, &spec.json);
+    for c in others.iter_mut() {
+        for l in comments {
+            c.comment(l);
+        }
+    }
+    let lines: Vec<&[u8]> = sample.iter().map(Vec::as_slice).collect();
+    let i = detect(&others, &lines)?;
+    let reads = |f: &dyn LineFormat| lines.iter().filter(|l| f.parse(l).is_ok()).count();
+    (others[i].name() != used.name() && reads(others[i].as_ref()) > reads(used))
+        .then(|| others[i].name().to_string())
+}
+
+/// How many bytes of a file's first lines are kept for [`better_format`].
+const SAMPLE_BYTES: usize = 1024 * 1024;
 
 /// The outcome of scanning every input.
 pub struct ScanOutput {
@@ -357,6 +442,8 @@ pub fn scan_text<S: RequestSink>(
     // endless blank or comment lines cannot fill memory before its 100th request.
     let mut not_held = (0u64, 0u64);
     let mut held_comment_bytes = 0usize;
+    // The first lines and headers, kept to name a better format if lines are malformed.
+    let (mut sample, mut sample_comments, mut sample_bytes) = (Vec::new(), Vec::new(), 0usize);
 
     let choose = |candidates: &mut [Box<dyn LineFormat>],
                   pending: &mut Vec<(u64, Option<Vec<u8>>)>,
@@ -386,6 +473,19 @@ pub fn scan_text<S: RequestSink>(
     let end = for_each_line(text, MAX_LINE, |n, frame| {
         if unrecognised {
             return;
+        }
+        if let Frame::Line(l) = frame {
+            if sample.len() < DETECT_LINES
+                && sample_bytes + l.len() <= SAMPLE_BYTES
+                && !l.iter().all(u8::is_ascii_whitespace)
+            {
+                sample_bytes += l.len();
+                if l[0] == b'#' {
+                    sample_comments.push(l.to_vec());
+                } else {
+                    sample.push(l.to_vec());
+                }
+            }
         }
         if let Some(i) = chosen {
             return sink.line(candidates[i].as_mut(), n, frame);
@@ -438,8 +538,11 @@ pub fn scan_text<S: RequestSink>(
         ));
     } else {
         let any_lines = report.lines > report.blank + report.comments;
-        report.format = (any_lines || candidates.len() == 1)
-            .then(|| candidates[chosen.unwrap_or(0)].name().to_string());
+        let used = candidates[chosen.unwrap_or(0)].as_ref();
+        report.format = (any_lines || candidates.len() == 1).then(|| used.name().to_string());
+        if report.malformed > 0 {
+            report.looks_like = better_format(spec, used, &sample_comments, &sample);
+        }
     }
     if let Some(e) = end.error {
         report.complete = false;
@@ -607,7 +710,13 @@ pub fn scan_with_progress(
     } = discovery;
     let mut files: Vec<FileReport> = problems
         .into_iter()
-        .map(|p| FileReport::unreadable(&p.path, p.error))
+        .map(|p| {
+            let mut r = FileReport::unreadable(&p.path, p.error);
+            if p.missing {
+                r.bad = Some(format!("missing: {}", r.error.as_deref().unwrap_or("")));
+            }
+            r
+        })
         .collect();
     let (stdin, paths): (Vec<Input>, Vec<Input>) =
         inputs.into_iter().partition(|i| i.source == Source::Stdin);
@@ -681,12 +790,18 @@ pub fn warn_inputs(output: &ScanOutput) {
     // File names and log text reach the terminal without control characters.
     let safe = |s: &str| crate::engine::text::terminal_safe(s).into_owned();
     for f in &output.files {
-        if let Some(e) = &f.error {
-            eprintln!(
+        match (&f.bad, &f.error) {
+            (Some(why), _) => eprintln!(
+                "scrapemeter: warning: {}: bad input: {}",
+                safe(&f.path),
+                safe(why)
+            ),
+            (None, Some(e)) => eprintln!(
                 "scrapemeter: warning: {}: {}",
                 safe(&f.path),
                 safe(&e.to_string())
-            );
+            ),
+            (None, None) => {}
         }
         if f.malformed > 0 {
             let first = f

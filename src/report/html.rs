@@ -371,16 +371,38 @@ fn summary(
     }
     let _ = writeln!(
         o,
-        "<dt>Inputs</dt><dd>{} files ({} read; {} incomplete, {} unreadable or unrecognised, {} skipped as duplicates), {} lines, {} requests, {} malformed lines (listed in the <a href=\"#appendix\">appendix</a> with each file's SHA-256)</dd>",
+        "<dt>Inputs</dt><dd>{} files ({} read; {} incomplete, {} unreadable, {} unrecognised, {} skipped: duplicates, excluded, or this run's own folders), {} lines, {} requests, {} malformed lines (listed in the <a href=\"#appendix\">appendix</a> with each file's SHA-256)</dd>",
         thousands(tot.files),
         thousands(tot.files_read),
         thousands(tot.incomplete),
-        thousands(tot.unreadable + tot.unrecognised),
+        thousands(tot.unreadable),
+        thousands(tot.unrecognised),
         thousands(tot.skipped),
         thousands(tot.lines),
         thousands(tot.requests),
         thousands(tot.malformed)
     );
+    let bad: Vec<_> = input
+        .files
+        .iter()
+        .filter_map(|f| f.bad.as_ref().map(|why| (&f.path, why)))
+        .collect();
+    if !bad.is_empty() {
+        let _ = write!(
+            o,
+            "<dt>Bad inputs</dt><dd>{} (missing, unreadable, unrecognised, incomplete, or too many malformed lines):<ul>",
+            thousands(bad.len())
+        );
+        for (path, why) in bad {
+            let _ = write!(
+                o,
+                "<li><span class=\"key\">{}</span>: {}</li>",
+                esc(path),
+                esc(why)
+            );
+        }
+        o.push_str("</ul></dd>\n");
+    }
     let _ = writeln!(
         o,
         "<dt>Settings</dt><dd>a client is {}; a window breaches with <em>more than</em> {} posts in {}; billed windows are {}; damages are USD {} per {} posts, {}; log format {}.</dd>",

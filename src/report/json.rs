@@ -18,6 +18,9 @@ pub struct Totals {
     pub unreadable: usize,
     pub unrecognised: usize,
     pub incomplete: usize,
+    /// Bad inputs: missing, unreadable, unrecognised, incomplete, or over the
+    /// malformed share (each named in `bad_inputs`).
+    pub bad: usize,
     pub skipped: usize,
     pub bytes: u64,
     pub lines: u64,
@@ -50,6 +53,7 @@ impl Totals {
             if f.status == FileStatus::Read && !f.complete {
                 t.incomplete += 1;
             }
+            t.bad += usize::from(f.is_bad());
             t.bytes += f.size.unwrap_or(0);
             t.lines += f.lines;
             t.requests += f.requests;
@@ -192,6 +196,10 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
             "damages_usd": a.total_damages(),
         },
         "inputs": input.files,
+        "bad_inputs": input.files.iter().filter_map(|f| f.bad.as_ref().map(|why| json!({
+            "path": f.path,
+            "reason": why,
+        }))).collect::<Vec<_>>(),
         "skipped": input.skipped,
         "clients": a.clients.iter().map(|c| client_json(c, input.cfg.policy.window)).collect::<Vec<_>>(),
         "population": {

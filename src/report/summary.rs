@@ -53,6 +53,25 @@ fn clip(s: &str, width: usize) -> String {
     }
 }
 
+/// Words of `s` in lines of at most `width` characters (a longer word gets its own line).
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in s.split(' ').filter(|w| !w.is_empty()) {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
 /// Flagged (not exempt) clients, highest damages first.
 fn flagged<'a>(input: &ReportInput<'a>) -> Vec<&'a crate::engine::bill::ClientResult> {
     let mut flagged: Vec<_> = input
@@ -130,10 +149,11 @@ pub fn render(input: &ReportInput<'_>) -> String {
     let t = Totals::of(input.files, input.skipped.len());
     let _ = writeln!(
         out,
-        "\ninput: {} files ({} incomplete, {} unreadable, {} skipped)\n       {} lines, {} malformed, {} out of range",
+        "\ninput: {} files ({} incomplete, {} unreadable, {} unrecognised, {} skipped)\n       {} lines, {} malformed, {} out of range",
         thousands(t.files),
         thousands(t.incomplete),
-        thousands(t.unreadable + t.unrecognised),
+        thousands(t.unreadable),
+        thousands(t.unrecognised),
         thousands(t.skipped),
         thousands(t.lines),
         thousands(t.malformed),
@@ -160,6 +180,27 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 n.late_by.as_deref().unwrap_or("0s"),
                 n.lateness_needed.as_deref().unwrap_or("?"),
             );
+        }
+    }
+    let bad: Vec<_> = input
+        .files
+        .iter()
+        .filter_map(|f| f.bad.as_ref().map(|why| (&f.path, why)))
+        .collect();
+    if !bad.is_empty() {
+        let _ = writeln!(
+            out,
+            "bad inputs: {} (named in the reports; --strict fails on them)",
+            thousands(bad.len())
+        );
+        for (path, why) in bad.iter().take(MAX_ROWS) {
+            let _ = writeln!(out, "{}", clip(&clean(&format!("  {path}:")), COLUMNS));
+            for l in wrap(&clean(why), COLUMNS - 4) {
+                let _ = writeln!(out, "    {}", clip(&l, COLUMNS - 4));
+            }
+        }
+        if bad.len() > MAX_ROWS {
+            let _ = writeln!(out, "… and {} more (see report.json)", bad.len() - MAX_ROWS);
         }
     }
     // Client names and paths come from the logs: no control character reaches the
@@ -242,6 +283,9 @@ mod tests {
         file.lines = 123_456_789_012;
         file.malformed = 123_456_789;
         file.out_of_range = 123_456_789;
+        file.bad = Some(
+            "too many malformed lines: 123456789 of 123456789012 (0.1%, over --max-malformed 0.0001); looks like json: try --format json".into(),
+        );
         let scan = ScanOutput {
             inputs: Vec::new(),
             files: vec![file],
@@ -278,6 +322,8 @@ mod tests {
             },
         };
         let text = render(&input);
+        assert!(text.contains("bad inputs: 1 ") && text.contains("  a.log:\n    too many"));
+        assert!(text.contains("try --format json"), "{text}");
         for line in text.lines() {
             assert!(line.chars().count() <= 80, "{line:?}");
             assert!(!line.chars().any(char::is_control), "{line:?}");

@@ -740,12 +740,7 @@ fn file_report(v: &Value) -> FileReport {
         },
         size: v["size"].as_u64(),
         sha256: s("sha256"),
-        compression: match v["compression"].as_str() {
-            Some("gzip") => Some(Compression::Gzip),
-            Some("zstd") => Some(Compression::Zstd),
-            Some("plain") => Some(Compression::Plain),
-            _ => None,
-        },
+        compression: serde_json::from_value::<Compression>(v["compression"].clone()).ok(),
         format: s("format"),
         lines: n("lines"),
         blank: n("blank"),
@@ -770,6 +765,8 @@ fn file_report(v: &Value) -> FileReport {
         complete: v["complete"].as_bool().unwrap_or(true),
         dropped_partial_line: v["dropped_partial_line"].as_bool().unwrap_or(false),
         error: s("error"),
+        bad: s("bad"),
+        looks_like: s("looks_like"),
         first_request: t("first_request"),
         last_request: t("last_request"),
         ..FileReport::new(v["path"].as_str().unwrap_or("?"))

@@ -165,3 +165,51 @@ fn explain_echoes_its_scope() {
     assert_eq!(v["settings"]["client"], "ip");
     assert_eq!(v["scope"]["files"][0], log.to_str().unwrap());
 }
+
+/// Issue 15: `explain` takes a client exactly as clients.csv writes it, with the
+/// formula guard's leading `'`, as it takes the `\xHH` spelling.
+#[test]
+fn a_client_as_the_csv_writes_it_with_the_formula_guard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for i in 0..3 {
+        log.push_str(&format!(
+            "203.0.113.7 - - [10/Oct/2026:13:00:0{i} +0000] \"GET /post/{i} HTTP/1.1\" 200 5 \"-\" \"=HYPERLINK(1)\"\n"
+        ));
+    }
+    let path = tmp.path().join("ua.log");
+    std::fs::write(&path, log).unwrap();
+    let out = tmp.path().join("out");
+    Command::cargo_bin("scrapemeter")
+        .unwrap()
+        .args([
+            "scan",
+            path.to_str().unwrap(),
+            "--client",
+            "ua",
+            "--threshold",
+            "1",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let csv = std::fs::read_to_string(out.join("clients.csv")).unwrap();
+    let written = csv.lines().nth(1).unwrap().split(',').next().unwrap();
+    assert_eq!(written, "'=HYPERLINK(1)");
+    for spelling in [written, "=HYPERLINK(1)"] {
+        let (text, code) = explain(&[
+            spelling,
+            path.to_str().unwrap(),
+            "--client",
+            "ua",
+            "--threshold",
+            "1",
+            "--json",
+        ]);
+        assert_eq!(code, 0);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["requests"], 3, "{spelling}: {text}");
+    }
+}

@@ -51,6 +51,8 @@ pub const FIELDS: [&str; 30] = [
 const TIME: usize = 1;
 const CLIENT: usize = 3;
 const STATUS: usize = 8;
+const RECEIVED_BYTES: usize = 10;
+const SENT_BYTES: usize = 11;
 const REQUEST: usize = 12;
 const USER_AGENT: usize = 13;
 /// Fields past the documented ones (AWS adds fields at the end) are ignored.
@@ -89,9 +91,12 @@ impl Alb {
 
 /// Splits a line into its fields: bare ones end at a space; quoted ones end at a quote
 /// followed by a space or the end of the line (so a stray quote inside one is kept).
-/// Returns how many fields were found; quoted fields are given without their quotes.
-pub(crate) fn split_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]]) -> usize {
+/// Returns how many fields were found, and the index of the first quoted field whose
+/// quote never closes (it is given as the rest of the line, but must not be read as a
+/// value: SPEC.md, "Malformed"); quoted fields are given without their quotes.
+pub(crate) fn split_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]]) -> (usize, Option<usize>) {
     let mut n = 0;
+    let mut unclosed = None;
     let mut s = line;
     while n < out.len() {
         let skip = s.iter().take_while(|&&c| c == b' ').count();
@@ -116,9 +121,9 @@ pub(crate) fn split_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]]) -> usize {
                     out[n] = &body[..e];
                     s = &body[e + 1..];
                 }
-                // An unclosed quote: the rest of the line is the field.
                 None => {
                     out[n] = body;
+                    unclosed = Some(n);
                     s = b"";
                 }
             }
@@ -129,7 +134,12 @@ pub(crate) fn split_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]]) -> usize {
         }
         n += 1;
     }
-    n
+    (n, unclosed)
+}
+
+/// A bytes field: `-` or digits.
+fn bytes_field(f: &[u8]) -> bool {
+    f == b"-" || (!f.is_empty() && f.iter().all(u8::is_ascii_digit))
 }
 
 /// `client:port` → `client` (split at the last colon).
@@ -158,9 +168,23 @@ impl LineFormat for Alb {
 
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Request<'a>, Malformed> {
         let mut f: [&[u8]; MAX_FIELDS] = [b""; MAX_FIELDS];
-        let n = split_fields(line, &mut f);
+        let (n, unclosed) = split_fields(line, &mut f);
         if n <= REQUEST {
             return Err("fewer fields than an ALB line");
+        }
+        if !bytes_field(f[RECEIVED_BYTES]) || !bytes_field(f[SENT_BYTES]) {
+            return Err("bytes field is not - or digits");
+        }
+        if unclosed == Some(REQUEST) {
+            return Err("request field not closed");
+        }
+        // A named field the run reads (a `field:` key, a rule) must be whole.
+        if self
+            .named
+            .iter()
+            .any(|w| matches!(*w, Named::Column(i) if Some(i) == unclosed))
+        {
+            return Err("a field the run reads is not closed");
         }
         let time = parse_rfc3339(f[TIME]).ok_or("invalid time")?;
         let status = three_digits(f[STATUS]).ok_or("status is not three digits")?;
@@ -172,7 +196,10 @@ impl LineFormat for Alb {
             Some((m, t)) => (Some(Cow::Borrowed(m)), Some(Cow::Borrowed(t))),
             None => (None, None),
         };
-        let user_agent = (n > USER_AGENT).then(|| Cow::Borrowed(f[USER_AGENT]));
+        // A user agent with no closing quote is damaged: malformed only under `--client ua`.
+        let user_agent_damaged = unclosed == Some(USER_AGENT);
+        let user_agent =
+            (n > USER_AGENT && !user_agent_damaged).then(|| Cow::Borrowed(f[USER_AGENT]));
         let client = f[CLIENT];
         let fields = self
             .named
@@ -191,7 +218,7 @@ impl LineFormat for Alb {
             remote: Cow::Borrowed(client_ip(client)),
             user: None,
             user_agent,
-            user_agent_damaged: false,
+            user_agent_damaged,
             method,
             target,
             host,
@@ -276,8 +303,38 @@ mod tests {
             &dash_status,
             &bad_time,
             r#"127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 2326"#,
+            // Issue 15: cut inside the request field (no closing quote).
+            r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 120 5120 "GET http://example.com:8443"#,
+            // A bytes field that is not a number.
+            &LINE.replace(" 0 57 ", " 0 x "),
         ] {
             assert!(alb.parse(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    /// Issue 15: a user agent with no closing quote is never read as the rest of the
+    /// line; a named field the run reads with no closing quote makes the line malformed.
+    #[test]
+    fn unclosed_quotes_are_never_the_rest_of_the_line() {
+        let cut = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "Mozilla/5.0 (iPhone; CPU iPhon"#;
+        let r = Alb::new(&FieldSet::default())
+            .parse(cut.as_bytes())
+            .unwrap();
+        assert!(r.user_agent_damaged);
+        assert_eq!(r.user_agent, None);
+        assert_eq!(
+            r.target.as_deref(),
+            Some(&b"http://www.example.com:80/"[..])
+        );
+        let trace = LINE.replace(
+            r#""Root=1-58337281-1d84f3d73c47ec4e58577259" "www.example.com" "arn:aws:acm:us-east-2:123456789012:certificate/12345678-1234-1234-1234-123456789012" 1 2018-07-02T22:22:48.364000Z "authenticate,forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#,
+            r#""Root=1-58337281"#,
+        );
+        assert!(Alb::new(&names(&["trace_id"]))
+            .parse(trace.as_bytes())
+            .is_err());
+        assert!(Alb::new(&FieldSet::default())
+            .parse(trace.as_bytes())
+            .is_ok());
     }
 }

@@ -128,10 +128,13 @@ impl LineFormat for Clf {
             }
             from = q + 1;
         };
-        // Bytes sent: not needed, so only skipped.
+        // Bytes sent: not needed, but required (`-` or digits), so that a line cut
+        // right after its status is malformed (SPEC.md, "Malformed").
         let rest = match token(after_status) {
-            Some((bytes, rest)) if !bytes.starts_with(b"\"") => rest,
-            _ => after_status,
+            Some((b"-", rest)) => rest,
+            Some((bytes, rest)) if bytes.iter().all(u8::is_ascii_digit) => rest,
+            Some(_) => return Err("bytes field is not - or digits"),
+            None => return Err("no bytes field"),
         };
         let (referer, rest) = match quoted(rest) {
             Some(Ok((r, rest))) => (Some(r), rest),
@@ -202,8 +205,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.user_agent.as_deref(), Some(&b"UA"[..]));
-        let r = parse(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] "GET /x HTTP/1.1" 200"#).unwrap();
-        assert_eq!(r.status, 200);
+        // The bytes field is required: a line cut right after its status is malformed.
+        assert_eq!(
+            parse(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] "GET /x HTTP/1.1" 200"#).err(),
+            Some("no bytes field")
+        );
     }
 
     #[test]
@@ -269,6 +275,11 @@ mod tests {
             r#"1.2.3.4 - - [17/Oct/2023:05:57:49] "GET / HTTP/1.1" 200 1"#,
             r#"www.example.com:80 1.2.3.4 - - [17/Oct/2023:05:57:49 +1100] "GET / HTTP/1.1" 200 1"#,
             "2023/10/17 05:57:49 [error] 1234#0: *1 open() failed",
+            // Issue 15: cut right after the status; a bytes field that is no number;
+            // a request with no closing quote.
+            r#"192.0.2.9 - - [10/Oct/2026:13:55:36 +0000] "OPTIONS /x HTTP/2" 200"#,
+            r#"192.0.2.9 - - [10/Oct/2026:13:55:36 +0000] "OPTIONS /x HTTP/2" 200 "-" "x""#,
+            r#"192.0.2.9 - - [10/Oct/2026:13:55:36 +0000] "GET http://example.com:8443"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

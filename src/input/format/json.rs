@@ -6,14 +6,17 @@
 //!
 //! | field | paths tried, in order |
 //! |---|---|
-//! | time | `msec`, `time_iso8601`, `time`, `@timestamp`, `time_local`, `ts` |
-//! | client | `request.client_ip`, `request.remote_ip`, `remote_addr`, `client_ip`, `remote_ip` |
-//! | method + uri | `request.method`, `request_method`, `method` + `request.uri`, `request_uri`, `uri` |
+//! | time | `msec`, `time_iso8601`, `time`, `@timestamp`, `time_local`, `ts`, `start_time` |
+//! | client | `request.client_ip`, `request.remote_ip`, `remote_addr`, `client_ip`, `remote_ip`, `downstream_remote_address` |
+//! | method + uri | `request.method`, `request_method`, `method` + `request.uri`, `request_uri`, `uri`, `x-envoy-origin-path`, `path` |
 //! | request (line) | `request`, when a string (`GET /x HTTP/1.1`) |
-//! | status | `status` |
+//! | status | `status`, `response_code` |
 //! | user | `user_id`, `remote_user` |
-//! | user agent | `request.headers.User-Agent`, `http_user_agent`, `user_agent` |
-//! | host | `request.host`, `host`, `http_host`, `server_name` |
+//! | user agent | `request.headers.User-Agent`, `http_user_agent`, `user_agent`, `user-agent` |
+//! | host | `request.host`, `host`, `http_host`, `server_name`, `:authority` |
+//!
+//! (`start_time`, `downstream_remote_address`, `x-envoy-origin-path`, `response_code`,
+//! `:authority` are Envoy's; a client logged as `address:port` gives its address.)
 //!
 //! The settings file's `[json]` table replaces any of these with one path. Times are
 //! epoch numbers (or numeric strings; 1e11 or more is milliseconds), RFC 3339 strings
@@ -56,6 +59,7 @@ const TIME: &[&str] = &[
     "@timestamp",
     "time_local",
     "ts",
+    "start_time",
 ];
 const CLIENT: &[&str] = &[
     "request.client_ip",
@@ -63,18 +67,32 @@ const CLIENT: &[&str] = &[
     "remote_addr",
     "client_ip",
     "remote_ip",
+    "downstream_remote_address",
 ];
 const METHOD: &[&str] = &["request.method", "request_method", "method"];
-const URI: &[&str] = &["request.uri", "request_uri", "uri"];
+const URI: &[&str] = &[
+    "request.uri",
+    "request_uri",
+    "uri",
+    "x-envoy-origin-path",
+    "path",
+];
 const REQUEST: &[&str] = &["request"];
-const STATUS: &[&str] = &["status"];
+const STATUS: &[&str] = &["status", "response_code"];
 const USER: &[&str] = &["user_id", "remote_user"];
 const USER_AGENT: &[&str] = &[
     "request.headers.User-Agent",
     "http_user_agent",
     "user_agent",
+    "user-agent",
 ];
-const HOST: &[&str] = &["request.host", "host", "http_host", "server_name"];
+const HOST: &[&str] = &[
+    "request.host",
+    "host",
+    "http_host",
+    "server_name",
+    ":authority",
+];
 
 /// A field path: the name as given and its segments.
 #[derive(Debug, Clone)]
@@ -386,6 +404,12 @@ impl LineFormat for Json {
         "json"
     }
 
+    /// A JSON object that is no access line (another logger's message, or a request
+    /// Caddy logged with status 0) does not count against JSON in `auto`.
+    fn neutral(&self, _line: &[u8], reason: Malformed) -> bool {
+        reason != "not a JSON object"
+    }
+
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Request<'a>, Malformed> {
         if line.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') {
             return Err("not a JSON object");
@@ -416,10 +440,17 @@ impl LineFormat for Json {
                 _ => return Err("no request field"),
             },
         };
-        let remote = root
+        let mut remote = root
             .first(&self.client)
             .and_then(J::bytes)
             .unwrap_or_default();
+        // An address with its port (Envoy's `downstream_remote_address`): the address.
+        if let Some(a) = std::str::from_utf8(&remote)
+            .ok()
+            .and_then(|s| s.parse::<std::net::SocketAddr>().ok())
+        {
+            remote = a.ip().to_string().into_bytes();
+        }
         let host = root
             .first(&self.host)
             .and_then(J::bytes)

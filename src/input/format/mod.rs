@@ -7,6 +7,7 @@
 pub mod alb;
 pub mod clf;
 pub mod cloudfront;
+pub mod cri;
 pub mod json;
 pub mod nginx;
 
@@ -77,6 +78,13 @@ pub trait LineFormat: Send + Sync {
     /// Sees every `#` comment line of the file, in order (CloudFront's `#Fields:`
     /// header, say). A format is made per file, so it may keep what it learns.
     fn comment(&mut self, _line: &[u8]) {}
+
+    /// Whether a line this format could not read as a request (for `reason`) is still
+    /// one of its own lines, not an access line (a Caddy log's other loggers, a request
+    /// Caddy logged with status 0): `auto` does not count it against the format.
+    fn neutral(&self, _line: &[u8], _reason: Malformed) -> bool {
+        false
+    }
 }
 
 /// What `--format` asked for.
@@ -95,6 +103,8 @@ pub enum FormatChoice {
     CloudFront,
     /// An nginx `log_format` string (checked when parsed).
     Nginx(String),
+    /// Any of these inside the CRI container-log wrapper (`TIMESTAMP stdout F MESSAGE`).
+    Cri(Box<FormatChoice>),
 }
 
 impl std::str::FromStr for FormatChoice {
@@ -107,6 +117,13 @@ impl std::str::FromStr for FormatChoice {
             "json" => Ok(Self::Json),
             "alb" => Ok(Self::Alb),
             "cloudfront" => Ok(Self::CloudFront),
+            other if other.starts_with("cri+") => match other["cri+".len()..].parse()? {
+                Self::Auto | Self::Cri(_) => Err(format!(
+                    "--format {other}: cri+ takes one format (cri+json, cri+combined, ...)"
+                )
+                .into()),
+                inner => Ok(Self::Cri(Box::new(inner))),
+            },
             other if other.starts_with("nginx:") => {
                 let log_format = &other["nginx:".len()..];
                 nginx::Nginx::compile(log_format, &FieldSet::default())
@@ -114,7 +131,7 @@ impl std::str::FromStr for FormatChoice {
                 Ok(Self::Nginx(log_format.to_string()))
             }
             _ => Err(format!(
-                "unknown format '{s}' (use auto, combined, common, vcombined, json, alb, cloudfront or nginx:'<log_format>')"
+                "unknown format '{s}' (use auto, combined, common, vcombined, json, alb, cloudfront, nginx:'<log_format>', or cri+ before one of them)"
             )
             .into()),
         }
@@ -131,6 +148,7 @@ impl FormatChoice {
             Self::Alb => "alb".into(),
             Self::CloudFront => "cloudfront".into(),
             Self::Nginx(f) => format!("nginx:{f}"),
+            Self::Cri(inner) => format!("cri+{}", inner.name()),
         }
     }
 
@@ -139,13 +157,27 @@ impl FormatChoice {
     /// holds the field names the settings file gave for JSON lines.
     pub fn candidates(&self, fields: &FieldSet, json: &JsonFields) -> Vec<Box<dyn LineFormat>> {
         match self {
-            Self::Auto => vec![
-                Box::new(clf::Clf),
-                Box::new(clf::VCombined),
-                Box::new(json::Json::new(json, fields)),
-                Box::new(alb::Alb::new(fields)),
-                Box::new(cloudfront::CloudFront::new(fields)),
-            ],
+            // Every format, then each inside the CRI wrapper.
+            Self::Auto => {
+                let plain = || -> Vec<Box<dyn LineFormat>> {
+                    vec![
+                        Box::new(clf::Clf),
+                        Box::new(clf::VCombined),
+                        Box::new(json::Json::new(json, fields)),
+                        Box::new(alb::Alb::new(fields)),
+                        Box::new(cloudfront::CloudFront::new(fields)),
+                    ]
+                };
+                let wrapped = plain()
+                    .into_iter()
+                    .map(|f| Box::new(cri::Cri::new(f)) as Box<dyn LineFormat>);
+                plain().into_iter().chain(wrapped).collect()
+            }
+            Self::Cri(inner) => inner
+                .candidates(fields, json)
+                .into_iter()
+                .map(|f| Box::new(cri::Cri::new(f)) as Box<dyn LineFormat>)
+                .collect(),
             Self::Combined => vec![Box::new(clf::Clf)],
             Self::VCombined => vec![Box::new(clf::VCombined)],
             Self::Json => vec![Box::new(json::Json::new(json, fields))],
@@ -164,19 +196,27 @@ impl FormatChoice {
 pub const DETECT_LINES: usize = 100;
 
 /// Picks the format that parses most of `sample` (ties go to the earlier candidate);
-/// it must parse at least half of them, rounded down. `None` when nothing fits.
+/// it must parse at least half of the lines that are not [`LineFormat::neutral`] to it,
+/// rounded down. `None` when nothing fits.
 pub fn detect(candidates: &[Box<dyn LineFormat>], sample: &[&[u8]]) -> Option<usize> {
-    let mut best: Option<(usize, usize)> = None;
+    let mut best: Option<(usize, usize, usize)> = None;
     for (i, f) in candidates.iter().enumerate() {
-        let ok = sample.iter().filter(|l| f.parse(l).is_ok()).count();
-        if best.is_none_or(|(_, b)| ok > b) {
-            best = Some((i, ok));
+        let (mut ok, mut neutral) = (0, 0);
+        for l in sample {
+            match f.parse(l) {
+                Ok(_) => ok += 1,
+                Err(why) if f.neutral(l, why) => neutral += 1,
+                Err(_) => {}
+            }
+        }
+        if best.is_none_or(|(_, b, _)| ok > b) {
+            best = Some((i, ok, neutral));
         }
     }
     // "At least half", rounded down: 4 of 9 lines is enough (the public acceptance
     // case crowdsec_clf reads such an nginx sample as combined).
-    best.filter(|&(_, ok)| ok > 0 && ok >= sample.len() / 2)
-        .map(|(i, _)| i)
+    best.filter(|&(_, ok, neutral)| ok > 0 && ok >= (sample.len() - neutral) / 2)
+        .map(|(i, _, _)| i)
 }
 
 /// Splits a request line into method and target. `None` unless it is

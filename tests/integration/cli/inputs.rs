@@ -2,7 +2,7 @@
 //! discovery, duplicates, client keys as written, settings and output errors.
 
 use super::*;
-use std::io::Read;
+use std::io::{Read, Write};
 
 fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
@@ -102,6 +102,70 @@ fn gzip_multi_member_zstd_and_misleading_names() {
         assert_eq!(i["format"], "combined", "{name}");
     }
     assert_eq!(f.report()["totals"]["requests"], 5 + 9 + 6 + 7);
+}
+
+/// Issue 15: .bz2, .xz and .lz4 copies of a sample file (made here with the crates'
+/// encoders) give the same violations.csv as the gzip one; an archive is a bad input
+/// that names itself.
+#[test]
+fn bzip2_xz_and_lz4_copies_bill_like_the_gzip_one() {
+    let f = Fixture::new();
+    let gz = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample-logs/fra1/access.log-20260303.gz"
+    );
+    let mut text = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(gz).unwrap())
+        .read_to_end(&mut text)
+        .unwrap();
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    bz.write_all(&text).unwrap();
+    let mut xz =
+        lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1)).unwrap();
+    xz.write_all(&text).unwrap();
+    let mut lz4 = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    lz4.write_all(&text).unwrap();
+    let copies = [
+        ("a.log.bz2", bz.finish().unwrap(), "bzip2"),
+        ("a.log.xz", xz.finish().unwrap(), "xz"),
+        ("a.log.lz4", lz4.finish().unwrap(), "lz4"),
+    ];
+    let run = |path: &str, out: &str| {
+        let out = f.path(out);
+        f.scan_into(&out, &[path, "--threshold", "100", "--strict"])
+            .success();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        (
+            std::fs::read_to_string(out.join("violations.csv")).unwrap(),
+            report,
+        )
+    };
+    let (expected, _) = run(gz, "gz");
+    assert!(
+        expected.lines().count() > 1,
+        "the sample bills some windows"
+    );
+    for (name, bytes, kind) in copies {
+        let path = f.file(name, bytes);
+        let (got, report) = run(&path, &format!("out-{kind}"));
+        assert_eq!(got, expected, "{name}");
+        assert_eq!(report["inputs"][0]["compression"], kind);
+        assert_eq!(report["inputs"][0]["complete"], true);
+    }
+    // A zip is named as what it is, and is a bad input.
+    let log = f.file("ok.log", numbered("10.0.0.1", 2));
+    let zip = f.file("logs.zip", b"PK\x03\x04\x14\x00\x00\x00\x08\x00access.log");
+    let a = f.scan(&[&log, &zip]).success();
+    assert!(
+        stderr_of(&a)
+            .contains("logs.zip: bad input: unreadable: cannot read: zip archive: unpack it first"),
+        "{}",
+        stderr_of(&a)
+    );
+    assert_eq!(f.report()["bad_inputs"][0]["path"], zip.as_str());
+    f.scan(&[&log, &zip, "--strict"]).code(1);
 }
 
 #[test]
@@ -250,25 +314,145 @@ fn the_header_of_violations_is_always_written() {
 
 // ---------------------------------------------------------------- discovery
 
+/// Issue 15: a missing path or an empty glob is a usage error (exit 2, nothing read
+/// or written) unless `--allow-missing`; then it is a bad input, named everywhere.
 #[test]
-fn a_missing_path_is_reported_and_the_run_goes_on() {
+fn a_missing_path_is_a_usage_error_unless_allowed() {
     let f = Fixture::new();
     let log = f.file("a.log", numbered("10.0.0.1", 2));
     let missing = f.path("nope.log").display().to_string();
-    let a = f.scan(&[&log, &missing, "--threshold", "0"]).success();
-    assert!(stderr_of(&a).contains("nope.log"), "{}", stderr_of(&a));
+    let glob = f.path("*.none").display().to_string();
+    for gone in [&missing, &glob] {
+        let a = f.scan(&[&log, gone, "--threshold", "0"]).code(2);
+        let err = stderr_of(&a);
+        assert!(
+            err.starts_with("scrapemeter: error: ") && err.contains(gone.as_str()),
+            "{err}"
+        );
+        assert!(err.contains("--allow-missing"), "{err}");
+        assert!(!f.out().exists(), "nothing is written");
+        for cmd in [&["explain", "10.0.0.1"][..], &["map", "--out", "p"][..]] {
+            Command::new(BIN)
+                .args(cmd)
+                .args([log.as_str(), gone.as_str()])
+                .current_dir(f.dir.path())
+                .assert()
+                .code(2);
+        }
+    }
+
+    let a = f
+        .scan(&[&log, &missing, "--threshold", "0", "--allow-missing"])
+        .success();
+    assert!(
+        stderr_of(&a).contains("nope.log: bad input: missing"),
+        "{}",
+        stderr_of(&a)
+    );
     let i = f.input("nope.log");
     assert_eq!(i["status"], "unreadable");
-    assert!(i["error"].as_str().unwrap().contains("cannot open"));
-    assert_eq!(f.report()["totals"]["unreadable"], 1);
+    assert_eq!(i["bad"], "missing: no such file or directory");
+    let r = f.report();
+    assert_eq!(r["totals"]["unreadable"], 1);
+    assert_eq!(r["totals"]["bad"], 1);
+    assert_eq!(r["bad_inputs"][0]["path"], missing.as_str());
+    assert!(f.read("report.html").contains("Bad inputs"));
     assert_eq!(f.violations().len(), 1);
+    // The good input has no `bad` entry at all.
+    assert!(f.input("a.log").get("bad").is_none());
 
-    f.scan(&[&log, &missing, "--strict"]).code(1);
-    // A glob that matches nothing is reported the same way.
-    let glob = f.path("*.none").display().to_string();
-    f.scan(&[&log, &glob, "--strict"]).code(1);
-    assert_eq!(f.input("*.none")["status"], "unreadable");
+    f.scan(&[&log, &missing, "--strict", "--allow-missing"])
+        .code(1);
+    f.scan(&[&log, &glob, "--strict", "--allow-missing"])
+        .code(1);
+    assert_eq!(
+        f.input("*.none")["bad"],
+        "missing: no file matches this pattern"
+    );
     f.scan(&[&log, "--strict"]).success();
+    // The settings file can allow it too.
+    let settings = f.file("s.toml", "allow-missing = true\n");
+    f.scan(&[&log, &missing, "--config", &settings]).success();
+}
+
+/// Issue 15: `--format json` on a combined file is a bad input that names the format
+/// it looks like; `--strict` fails on it, and the stdout summary names it.
+#[test]
+fn a_wrong_format_is_a_bad_input_naming_the_right_one() {
+    let f = Fixture::new();
+    let log = f.file("a.log", numbered("10.0.0.1", 300));
+    let a = f.scan(&[&log, "--format", "json"]).success();
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("a.log: bad input: too many malformed lines: 300 of 300")
+            && err.contains("looks like combined: try --format combined"),
+        "{err}"
+    );
+    let i = f.input("a.log");
+    assert_eq!(i["looks_like"], "combined");
+    assert!(i["bad"].as_str().unwrap().contains("try --format combined"));
+    assert!(f.read("report.html").contains("try --format combined"));
+    f.scan(&[&log, "--format", "json", "--strict"]).code(1);
+    // Without -q the summary names the bad input, and its unreadable and
+    // unrecognised counts agree with report.json.
+    let out = Command::new(BIN)
+        .args(["scan", &log, "--format", "json", "--out"])
+        .arg(f.out())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("0 unreadable, 0 unrecognised")
+            && stdout.contains("bad inputs: 1")
+            && stdout.contains("try --format combined"),
+        "{stdout}"
+    );
+    // The right format reads it all, and then it is no bad input.
+    f.scan(&[&log, "--format", "combined", "--strict"])
+        .success();
+    assert!(f.input("a.log").get("looks_like").is_none());
+}
+
+/// Issue 15: `--strict` fails on bad inputs, not on one odd line in many; that is
+/// `--strict-lines`; `--max-malformed` sets the share (flag or settings file).
+#[test]
+fn strict_fails_on_bad_inputs_and_strict_lines_on_any_malformed_line() {
+    let f = Fixture::new();
+    let mut text = numbered("10.0.0.1", 199);
+    text.push_str("junk\n");
+    let log = f.file("a.log", &text);
+    f.scan(&[&log, "--strict"]).success();
+    assert!(f.input("a.log").get("bad").is_none());
+    assert_eq!(f.input("a.log")["malformed"], 1);
+    let a = f.scan(&[&log, "--strict-lines"]).code(1);
+    assert!(
+        stderr_of(&a).contains("--strict-lines: 1 malformed lines"),
+        "{}",
+        stderr_of(&a)
+    );
+    // 1 of 200 is 0.5%: over 0.004, not over 0.005.
+    f.scan(&[&log, "--strict", "--max-malformed", "0.005"])
+        .success();
+    let a = f
+        .scan(&[&log, "--strict", "--max-malformed", "0.004"])
+        .code(1);
+    assert!(
+        stderr_of(&a).contains("1 of 200 (0.5%, over --max-malformed 0.004)"),
+        "{}",
+        stderr_of(&a)
+    );
+    let settings = f.file("s.toml", "max_malformed = 0.004\n");
+    f.scan(&[&log, "--strict", "--config", &settings]).code(1);
+    let settings = f.file("l.toml", "strict_lines = true\n");
+    f.scan(&[&log, "--config", &settings]).code(1);
+    f.scan(&[&log, "--max-malformed", "2"]).code(2);
+    // An unrecognised file is a bad input under auto.
+    let junk = f.file("junk.log", "junk\n".repeat(50));
+    f.scan(&[&log, &junk, "--strict"]).code(1);
+    assert!(f.input("junk.log")["bad"]
+        .as_str()
+        .unwrap()
+        .starts_with("unrecognised: "));
 }
 
 #[test]
@@ -597,15 +781,31 @@ fn usage_errors_exit_2_and_write_nothing() {
     f.scan(&[]).code(2);
 }
 
+/// Issue 15: `--out` naming a file (or a path under one) is a usage error in plain
+/// words, before anything is read, and nothing is changed.
 #[test]
-fn an_output_folder_that_cannot_be_written_exits_3() {
+fn an_output_folder_that_is_a_file_exits_2_in_plain_words() {
     let f = Fixture::new();
     let log = f.file("a.log", numbered("10.0.0.1", 2));
     let blocker = f.file("blocker", "not a folder");
-    for out in [f.path("blocker"), f.path("blocker/sub")] {
-        let a = f.scan_into(&out, &[&log, "--threshold", "0"]).code(3);
-        assert!(stderr_of(&a).contains("blocker"), "{}", stderr_of(&a));
-    }
+    let a = f
+        .scan_into(&f.path("blocker"), &[&log, "--threshold", "0"])
+        .code(2);
+    assert!(
+        stderr_of(&a).starts_with(&format!(
+            "scrapemeter: error: --out {blocker}: that is a file, not a folder"
+        )),
+        "{}",
+        stderr_of(&a)
+    );
+    let a = f
+        .scan_into(&f.path("blocker/sub"), &[&log, "--threshold", "0"])
+        .code(2);
+    assert!(
+        stderr_of(&a).contains(&format!("{blocker} is a file, not a folder")),
+        "{}",
+        stderr_of(&a)
+    );
     assert_eq!(std::fs::read_to_string(&blocker).unwrap(), "not a folder");
     let mut left: Vec<String> = std::fs::read_dir(f.dir.path())
         .unwrap()
@@ -765,4 +965,84 @@ fn the_summary_on_stdout_names_flagged_clients() {
     assert!(stdout.contains("203.0.113.7"), "{stdout}");
     assert!(stdout.contains("0.05"), "{stdout}");
     assert!(stdout.contains(&f.out().display().to_string()), "{stdout}");
+}
+
+/// Issue 15 (SPEC.md, "Malformed"): a needed quoted field without its closing quote,
+/// and a missing bytes field, make the line malformed; it is never billed, and a user
+/// agent cut inside its quotes never becomes a client.
+#[test]
+fn cut_lines_are_malformed_in_every_format() {
+    let f = Fixture::new();
+    // Combined: cut right after the status; the request never closes.
+    let mut text = numbered("10.0.0.1", 3);
+    text.push_str("192.0.2.9 - - [10/Oct/2026:13:55:36 +0000] \"OPTIONS /x HTTP/2\" 200\n");
+    text.push_str("192.0.2.9 - - [10/Oct/2026:13:55:37 +0000] \"GET http://example.com:8443\n");
+    let clf = f.file("cut.log", &text);
+    f.scan(&[&clf, "--threshold", "0", "--max-malformed", "1"])
+        .success();
+    let i = f.input("cut.log");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(3), Some(2))
+    );
+    let reasons: Vec<&str> = i["malformed_examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["no bytes field", "request field not closed"]);
+    assert!(f.violations().iter().all(|r| r[0] != "192.0.2.9"));
+    // The same lines under the equivalent nginx log_format: malformed too.
+    let nginx = r#"nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+    f.scan(&[&clf, "--format", nginx, "--max-malformed", "1"])
+        .success();
+    let i = f.input("cut.log");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(3), Some(2))
+    );
+
+    // ALB: cut inside the request field; a user agent with no closing quote.
+    let good = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#;
+    let cut_request = r#"http 2018-07-02T22:23:01.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.40:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 120 5120 "GET http://example.com:8443"#;
+    let cut_ua = r#"http 2018-07-02T22:23:02.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.41:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/p HTTP/1.1" "Mozilla/5.0 (iPhone; CPU iPhon"#;
+    let alb = f.file("alb.log", format!("{good}\n{cut_request}\n{cut_ua}\n"));
+    let args = |client: &'static str| {
+        vec![
+            alb.clone(),
+            "--format".into(),
+            "alb".into(),
+            "--threshold".into(),
+            "0".into(),
+            "--client".into(),
+            client.into(),
+            "--max-malformed".into(),
+            "1".into(),
+        ]
+    };
+    let a: Vec<String> = args("ip");
+    f.scan(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .success();
+    let i = f.input("alb.log");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        i["malformed_examples"][0]["reason"],
+        "request field not closed"
+    );
+    let clients: Vec<String> = f.clients().into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(clients, ["192.168.131.39", "192.168.131.41"]);
+    let a: Vec<String> = args("ua");
+    f.scan(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .success();
+    let i = f.input("alb.log");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let clients: Vec<String> = f.clients().into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(clients, ["curl/7.46.0"]);
 }

@@ -140,3 +140,112 @@ fn acceptance_cases_for_combined_logs() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 15: Caddy's own sample is json under `auto` (its 7 lines with `"status":0`
+/// and its one reverse-proxy line no longer count against json in detection; they are
+/// still malformed, as SPEC.md's status rule says, so the file is a bad input).
+#[test]
+fn caddy_sample_is_json_under_auto() {
+    let Some(dir) = real_logs() else { return };
+    let f = Fixture::new();
+    let caddy = dir
+        .join("crowdsec-hub-caddy-logs.log")
+        .display()
+        .to_string();
+    f.scan(&[&caddy, "--threshold", "0"]).success();
+    let i = f.input("crowdsec-hub-caddy-logs.log");
+    assert_eq!(i["format"], "json");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(3), Some(8))
+    );
+    assert_eq!(
+        i["malformed_examples"][0]["reason"],
+        "status is not three digits"
+    );
+    assert!(i["bad"]
+        .as_str()
+        .unwrap()
+        .starts_with("too many malformed lines: 8 of 11"));
+    let clients: Vec<String> = f.clients().into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(clients, ["127.0.0.1"]);
+}
+
+/// Issue 15: Envoy's JSON access log inside the CRI container-log wrapper
+/// (`TIMESTAMP stdout F {json}`) is read under `auto` as cri+json, the client being
+/// `downstream_remote_address` without its port.
+#[test]
+fn envoy_in_the_cri_wrapper_is_read_under_auto() {
+    let Some(dir) = real_logs() else { return };
+    let f = Fixture::new();
+    let envoy = dir
+        .join("crowdsec-hub-envoy-http-crawl-non_statics.log")
+        .display()
+        .to_string();
+    f.scan(&[&envoy, "--strict-lines"]).success();
+    let i = f.input("envoy-http-crawl-non_statics.log");
+    assert_eq!(i["format"], "cri+json");
+    assert_eq!(
+        (
+            i["lines"].as_u64(),
+            i["requests"].as_u64(),
+            i["malformed"].as_u64()
+        ),
+        (Some(41), Some(41), Some(0))
+    );
+    assert_eq!(i["first_request"], "2025-12-31T16:40:00.100000Z");
+    assert_eq!(i["last_request"], "2025-12-31T16:40:00.490000Z");
+    assert_eq!(f.report()["population"]["clients"], 1);
+    let out = Command::new(BIN)
+        .args(["explain", "10.0.0.13", &envoy, "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["requests"], 41);
+    assert_eq!(
+        v["statuses"],
+        serde_json::json!([{"requests": 41, "status": 404}])
+    );
+    assert_eq!(v["top_paths"][0]["path"], "/page-{n}");
+}
+
+/// Issue 15: a real nginx log wrapped as Kubernetes writes container logs reads under
+/// `auto` as cri+combined and bills exactly as the plain one; a `P` (partial) piece is
+/// malformed with its reason.
+#[test]
+fn a_cri_wrapped_nginx_log_bills_like_the_plain_one() {
+    let Some(dir) = real_logs() else { return };
+    let f = Fixture::new();
+    let plain = dir.join("lnav-shop_access_log.log");
+    let text = std::fs::read_to_string(&plain).unwrap();
+    let wrapped: String = text
+        .lines()
+        .enumerate()
+        .map(|(n, l)| format!("2019-01-22T00:26:{:02}.{n:09}Z stdout F {l}\n", n % 60))
+        .collect();
+    let cri = f.file("cri.log", wrapped);
+    let plain = plain.display().to_string();
+    let args = ["--threshold", "10", "--strict-lines"];
+    f.scan(&[&[plain.as_str()][..], &args].concat()).success();
+    let expected = f.read("violations.csv");
+    assert!(expected.lines().count() > 1);
+    f.scan(&[&[cri.as_str()][..], &args].concat()).success();
+    assert_eq!(f.read("violations.csv"), expected);
+    assert_eq!(f.input("cri.log")["format"], "cri+combined");
+    let first = text.lines().next().unwrap();
+    let partial = f.file(
+        "partial.log",
+        format!("2019-01-22T00:26:00Z stdout F {first}\n2019-01-22T00:26:00Z stdout P {first}\n"),
+    );
+    f.scan(&[&partial, "--format", "cri+combined", "--max-malformed", "1"])
+        .success();
+    let i = f.input("partial.log");
+    assert_eq!(
+        (i["requests"].as_u64(), i["malformed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(i["malformed_examples"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("partial CRI line"));
+}

@@ -146,8 +146,8 @@ extern "C" {
 }
 
 /// The output folder is checked and locked before any input is read: with the folder
-/// held (or not a folder), a scan of a FIFO nobody writes to ends at once, exit 3,
-/// naming the holder.
+/// held, a scan of a FIFO nobody writes to ends at once, exit 3, naming the holder;
+/// with a file for a folder, exit 2.
 #[test]
 fn the_output_folder_is_locked_and_checked_before_reading() {
     let f = Fixture::new();
@@ -169,9 +169,10 @@ fn the_output_folder_is_locked_and_checked_before_reading() {
     );
     drop(held);
     let file = f.file("not-a-folder", "x");
+    // Naming a file is a usage error (exit 2), said in plain words.
     let o = scan_within(&[pipe.as_os_str(), "--out".as_ref(), file.as_ref()], 10);
-    assert_eq!(o.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a folder"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a folder"));
 }
 
 /// A report that is a hard link of another file: the other file keeps its bytes

@@ -16,7 +16,7 @@ fn sample_dir() -> &'static str {
 fn sample_logs_report_two_scrapers() {
     let out = tempfile::tempdir().unwrap();
     let run = Command::new(BIN)
-        .args(["scan", sample_dir(), "--out"])
+        .args(["scan", sample_dir(), "--strict", "--out"])
         .arg(out.path())
         .assert()
         .success();
@@ -35,6 +35,23 @@ fn sample_logs_report_two_scrapers() {
     assert_eq!(report["totals"]["files"], 8);
     assert_eq!(report["totals"]["malformed"], 2);
     assert_eq!(report["totals"]["incomplete"], 0);
+    // Issue 15: two odd lines in millions are no bad input, so --strict passes (above);
+    // --strict-lines still fails on them.
+    assert_eq!(report["totals"]["bad"], 0);
+    assert_eq!(report["bad_inputs"], serde_json::json!([]));
+    let lines_out = tempfile::tempdir().unwrap();
+    Command::new(BIN)
+        .args([
+            "scan",
+            sample_dir(),
+            "--strict-lines",
+            "--no-evidence",
+            "-q",
+            "-o",
+        ])
+        .arg(lines_out.path())
+        .assert()
+        .code(1);
     assert_eq!(report["summary"]["damages_usd"], "32510.28");
     // Every input is read: gzip, zstd and plain, from two servers.
     let compressions: Vec<&str> = report["inputs"]
