@@ -180,6 +180,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         if let Some(l) = ledger.as_mut() {
             let (files, h) = l.append(run.nightly.run, &bytes, &started_at);
             state_files.extend(files);
+            run.nightly.ledger_head = Some(h.clone());
             head = Some(h);
         }
         state_files.push((dir, nightly::FILE_NAME, bytes));

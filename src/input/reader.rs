@@ -810,9 +810,10 @@ pub fn warn_inputs(output: &ScanOutput) {
                 .map(|m| format!(" (first at line {}: {})", m.line, safe(&m.reason)))
                 .unwrap_or_default();
             eprintln!(
-                "scrapemeter: warning: {}: {} malformed lines{first}",
+                "scrapemeter: warning: {}: {} malformed {}{first}",
                 safe(&f.path),
-                f.malformed
+                f.malformed,
+                if f.malformed == 1 { "line" } else { "lines" }
             );
         }
     }

@@ -9,7 +9,7 @@
 //! [`esc`]. The page is deterministic but for the run facts, all in its footer.
 
 use super::json::{settings_json, Totals};
-use super::summary::thousands;
+use super::summary::{count, thousands};
 use super::ReportInput;
 use crate::config::Config;
 use crate::engine::bill::{BilledWindow, ClientResult};
@@ -239,6 +239,14 @@ fn nightly(o: &mut String, cfg: &Config, n: &Nightly) {
         thousands(n.final_windows_new),
         thousands(n.provisional_windows)
     );
+    if let Some(h) = &n.ledger_head {
+        let _ = writeln!(
+            o,
+            "<dt>Ledger</dt><dd>run {}, chain head <span class=\"mono\">{}</span>: each run appends to the state&#39;s ledger an entry holding the previous entry&#39;s hash and the SHA-256 of the state it wrote, so a state rolled back, replaced or edited since is refused.</dd>",
+            h.run,
+            esc(&h.head)
+        );
+    }
     o.push_str("</dl>\n<h3 id=\"late\">Late requests</h3>\n");
     if n.late_requests == 0 {
         let _ = writeln!(
@@ -371,16 +379,16 @@ fn summary(
     }
     let _ = writeln!(
         o,
-        "<dt>Inputs</dt><dd>{} files ({} read; {} incomplete, {} unreadable, {} unrecognised, {} skipped: duplicates, excluded, or this run's own folders), {} lines, {} requests, {} malformed lines (listed in the <a href=\"#appendix\">appendix</a> with each file's SHA-256)</dd>",
-        thousands(tot.files),
+        "<dt>Inputs</dt><dd>{} ({} read; {} incomplete, {} unreadable, {} unrecognised, {} skipped: duplicates, excluded, or this run's own folders), {}, {}, {} (listed in the <a href=\"#appendix\">appendix</a> with each file's SHA-256)</dd>",
+        count(tot.files, "file", "files"),
         thousands(tot.files_read),
         thousands(tot.incomplete),
         thousands(tot.unreadable),
         thousands(tot.unrecognised),
         thousands(tot.skipped),
-        thousands(tot.lines),
-        thousands(tot.requests),
-        thousands(tot.malformed)
+        count(tot.lines, "line", "lines"),
+        count(tot.requests, "request", "requests"),
+        count(tot.malformed, "malformed line", "malformed lines")
     );
     let bad: Vec<_> = input
         .files
@@ -429,11 +437,11 @@ fn summary(
     let total = a.total_damages();
     let _ = writeln!(
         o,
-        "<p class=\"total\">Total damages: <strong id=\"total-damages\" data-usd=\"{total}\">USD {}</strong> for {} posts in {} billed windows of {} clients.</p>",
+        "<p class=\"total\">Total damages: <strong id=\"total-damages\" data-usd=\"{total}\">USD {}</strong> for {} in {} of {}.</p>",
         usd(total),
-        thousands(flagged.iter().map(|c| c.billed_posts()).sum::<u64>()),
-        thousands(a.total_windows()),
-        thousands(flagged.len())
+        count(flagged.iter().map(|c| c.billed_posts()).sum::<u64>(), "post", "posts"),
+        count(a.total_windows(), "billed window", "billed windows"),
+        count(flagged.len(), "client", "clients")
     );
     if !flagged.is_empty() {
         o.push_str("<table id=\"flagged\">\n<thead><tr><th>Client</th><th class=\"n\">Windows</th><th class=\"n\">Posts billed</th><th class=\"n\">Damages (USD)</th><th>Peak window starts</th><th class=\"n\">Peak posts</th></tr></thead>\n<tbody>\n");

@@ -43,6 +43,12 @@ pub fn thousands(n: impl ToString) -> String {
     out
 }
 
+/// A count and its noun, singular for 1: `1 file`, `2 files`, `1,234 lines`.
+pub fn count(n: impl TryInto<u64> + ToString + Copy, one: &str, many: &str) -> String {
+    let is_one = n.try_into().ok() == Some(1);
+    format!("{} {}", thousands(n), if is_one { one } else { many })
+}
+
 fn clip(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         s.to_string()
@@ -94,10 +100,14 @@ pub fn render(input: &ReportInput<'_>) -> String {
     let flagged = flagged(input);
     let _ = writeln!(
         out,
-        "{} flagged clients, {} billed windows, {} posts billed",
-        thousands(flagged.len()),
-        thousands(a.total_windows()),
-        thousands(flagged.iter().map(|c| c.billed_posts()).sum::<u64>()),
+        "{}, {}, {} billed",
+        count(flagged.len(), "flagged client", "flagged clients"),
+        count(a.total_windows(), "billed window", "billed windows"),
+        count(
+            flagged.iter().map(|c| c.billed_posts()).sum::<u64>(),
+            "post",
+            "posts"
+        ),
     );
     let _ = writeln!(out, "damages USD {}", thousands(a.total_damages()));
     let _ = writeln!(out, "report {}", input.id());
@@ -105,8 +115,8 @@ pub fn render(input: &ReportInput<'_>) -> String {
     if exempt > 0 {
         let _ = writeln!(
             out,
-            "{} exempt clients (shown in clients.csv, never billed)",
-            thousands(exempt)
+            "{} (shown in clients.csv, never billed)",
+            count(exempt, "exempt client", "exempt clients")
         );
     }
     if !flagged.is_empty() {
@@ -149,34 +159,34 @@ pub fn render(input: &ReportInput<'_>) -> String {
     let t = Totals::of(input.files, input.skipped.len());
     let _ = writeln!(
         out,
-        "\ninput: {} files ({} incomplete, {} unreadable, {} unrecognised, {} skipped)\n       {} lines, {} malformed, {} out of range",
-        thousands(t.files),
+        "\ninput: {} ({} incomplete, {} unreadable, {} unrecognised, {} skipped)\n       {}, {} malformed, {} out of range",
+        count(t.files, "file", "files"),
         thousands(t.incomplete),
         thousands(t.unreadable),
         thousands(t.unrecognised),
         thousands(t.skipped),
-        thousands(t.lines),
+        count(t.lines, "line", "lines"),
         thousands(t.malformed),
         thousands(t.out_of_range),
     );
     if let Some(n) = input.nightly {
         let _ = writeln!(
             out,
-            "state: run {}, watermark {}; {} windows billed final in this run, {} provisional",
+            "state: run {}, watermark {}; {} billed final in this run, {} provisional",
             n.run,
             n.watermark
                 .map_or("none yet".into(), crate::engine::time::format_rfc3339),
-            thousands(n.final_windows_new),
+            count(n.final_windows_new, "window", "windows"),
             thousands(n.provisional_windows),
         );
         if n.late_requests > 0 {
             let _ = writeln!(
                 out,
-                "LATE: {} requests ({} posts) of {} clients in {} files were not billed,\n      up to {} before the watermark; --lateness {} would have covered them",
-                thousands(n.late_requests),
-                thousands(n.late_posts),
-                thousands(n.late_clients.len()),
-                thousands(n.late_inputs.len()),
+                "LATE: {} ({}) of {} in {} were not billed,\n      up to {} before the watermark; --lateness {} would have covered them",
+                count(n.late_requests, "request", "requests"),
+                count(n.late_posts, "post", "posts"),
+                count(n.late_clients.len(), "client", "clients"),
+                count(n.late_inputs.len(), "file", "files"),
                 n.late_by.as_deref().unwrap_or("0s"),
                 n.lateness_needed.as_deref().unwrap_or("?"),
             );
@@ -232,6 +242,7 @@ pub fn render_json(input: &ReportInput<'_>) -> String {
         doc["state"] = serde_json::json!({
             "run": n.run,
             "watermark": n.watermark.map(crate::engine::time::format_rfc3339),
+            "ledger_head": n.ledger_head,
             "final_windows_new": n.final_windows_new,
             "provisional_windows": n.provisional_windows,
             "late_requests": n.late_requests,
@@ -252,6 +263,13 @@ mod tests {
     use crate::engine::bill::{bill, Analysis, Horizon, Population};
     use crate::input::reader::{FileReport, ScanOutput};
     use crate::report::RunInfo;
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count(1u64, "file", "files"), "1 file");
+        assert_eq!(count(0usize, "file", "files"), "0 files");
+        assert_eq!(count(1_234u64, "line", "lines"), "1,234 lines");
+    }
 
     #[test]
     fn every_line_fits_80_columns() {

@@ -561,6 +561,10 @@ pub struct Nightly {
     pub covered_to: Option<Micros>,
     pub final_windows_new: usize,
     pub provisional_windows: usize,
+    /// The head of the state's hash-chained ledger after this run (see
+    /// `store::ledger`): each run's entry holds the previous entry's hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger_head: Option<crate::store::ledger::Head>,
     /// Size of the state file written.
     pub state_bytes: usize,
     pub state_clients: usize,
@@ -801,6 +805,7 @@ impl NightlyRun {
                 covered_to: None,
                 final_windows_new: 0,
                 provisional_windows: 0,
+                ledger_head: None,
                 state_bytes: 0,
                 state_clients: 0,
                 state_buckets: 0,

@@ -187,6 +187,10 @@ fn the_readme_nightly_example_bills_what_one_run_bills() {
             assert_eq!(wa["evidence"], wb["evidence"]);
         }
     }
+    // The ledger's chain head after the fourth night, in the report and on the page.
+    let head = &r["state"]["ledger_head"];
+    assert_eq!(head["run"], 4, "{head:#}");
+    assert!(html.contains(head["head"].as_str().unwrap()));
     // No request was late on any night.
     for d in ["20260301", "20260302", "20260303", "20260304"] {
         let r: serde_json::Value =
