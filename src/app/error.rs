@@ -26,6 +26,9 @@ pub enum Exit {
     /// With `--state`: the reports were written, but some requests were late (older
     /// than the watermark) and not billed.
     LateData = 4,
+    /// Ctrl-C (SIGINT): nothing written, or the reports written in full (the message
+    /// says which).
+    Interrupted = 130,
 }
 
 /// A command that could not do its work.

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod error;
 pub mod explain;
 pub mod generate;
+pub mod interrupt;
 pub mod map;
 pub mod progress;
 pub mod reduce;

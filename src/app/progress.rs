@@ -5,6 +5,7 @@
 
 use crate::input::discover::{Input, Source};
 use crate::input::progress::ReadCounters;
+use crate::input::reader::FileReport;
 use crate::report::summary::thousands;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -27,12 +28,41 @@ impl Progress {
     }
 }
 
-/// Starts a display for `inputs`, or nothing when stderr is not a terminal. The bar
-/// measures stored bytes read out of the files' total size (standard input, of unknown
-/// size, only adds to the count).
+/// How progress is shown on stderr (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal, else nothing (the default).
+    #[default]
+    Auto,
+    /// A bar when stderr is a terminal, else one line per input read (`--progress`).
+    On,
+    /// One line per input read, for cron logs.
+    Plain,
+    /// Nothing.
+    None,
+}
+
+/// Starts a display for `inputs`: a bar or one line per input, as `mode` and the
+/// terminal say, or nothing. The bar measures stored bytes read out of the files'
+/// total size (standard input, of unknown size, only adds to the count), with the
+/// time left and the input being read.
 pub fn start(inputs: &[Input], quiet: bool) -> Option<Progress> {
-    if quiet || !std::io::stderr().is_terminal() {
-        return None;
+    start_with(inputs, quiet, ProgressMode::Auto)
+}
+
+/// [`start`], in the given `mode`.
+pub fn start_with(inputs: &[Input], quiet: bool, mode: ProgressMode) -> Option<Progress> {
+    let terminal = std::io::stderr().is_terminal();
+    let plain = match mode {
+        _ if quiet => return None,
+        ProgressMode::None => return None,
+        ProgressMode::Auto if !terminal => return None,
+        ProgressMode::Plain => true,
+        ProgressMode::On => !terminal,
+        ProgressMode::Auto => false,
+    };
+    if plain {
+        return Some(plain_lines(inputs.len()));
     }
     let files = inputs.len();
     let total: u64 = inputs
@@ -45,8 +75,10 @@ pub fn start(inputs: &[Input], quiet: bool) -> Option<Progress> {
     let counters = Arc::new(ReadCounters::default());
     let bar = ProgressBar::with_draw_target(Some(total.max(1)), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{bar:24} {binary_bytes}/{binary_total_bytes} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{bar:24} {binary_bytes}/{binary_total_bytes} {eta} left, {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
@@ -57,10 +89,16 @@ pub fn start(inputs: &[Input], quiet: bool) -> Option<Progress> {
             let requests = watched.requests.load(Ordering::Relaxed);
             let secs = started.elapsed().as_secs_f64().max(0.001);
             bar.set_position(watched.bytes.load(Ordering::Relaxed));
+            let current = watched
+                .current
+                .lock()
+                .map(|c| crate::engine::text::terminal_safe(&c).into_owned())
+                .unwrap_or_default();
             bar.set_message(format!(
-                "{}/{files} files, {} requests/s",
+                "{}/{files} files, {} requests/s, {}",
                 watched.files.load(Ordering::Relaxed),
-                thousands((requests as f64 / secs) as u64)
+                thousands((requests as f64 / secs) as u64),
+                short_name(&current)
             ));
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -71,6 +109,46 @@ pub fn start(inputs: &[Input], quiet: bool) -> Option<Progress> {
         drawer: Some(drawer),
         counters,
     })
+}
+
+/// The end of a path, to fit a terminal line: `…/nyc1/access.log-20260304.zst`.
+fn short_name(path: &str) -> String {
+    const KEEP: usize = 40;
+    let n = path.chars().count();
+    if n <= KEEP {
+        path.to_string()
+    } else {
+        let tail: String = path.chars().skip(n - (KEEP - 1)).collect();
+        format!("…{tail}")
+    }
+}
+
+/// One line on stderr per input read: `read 3/8 PATH: N lines, N requests[, problem]`.
+fn plain_lines(files: usize) -> Progress {
+    let started = Instant::now();
+    let counters = ReadCounters {
+        on_file_done: Some(Box::new(move |r: &FileReport, done: u64| {
+            let problem = r
+                .bad
+                .as_deref()
+                .map(|b| format!(", bad input: {b}"))
+                .unwrap_or_default();
+            eprintln!(
+                "scrapemeter: read {done}/{files} {}: {} lines, {} requests{} ({:.1} s)",
+                crate::engine::text::terminal_safe(&r.path),
+                thousands(r.lines),
+                thousands(r.requests),
+                crate::engine::text::terminal_safe(&problem),
+                started.elapsed().as_secs_f64()
+            );
+        })),
+        ..Default::default()
+    };
+    Progress {
+        stop: Arc::new(AtomicBool::new(true)),
+        drawer: None,
+        counters: Arc::new(counters),
+    }
 }
 
 impl Drop for Progress {

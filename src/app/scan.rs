@@ -63,6 +63,12 @@ pub struct ScanArgs {
     #[arg(long)]
     pub state_reset: bool,
 
+    /// Progress on stderr (default: auto, a bar on a terminal): on (`--progress` alone: a
+    /// bar on a terminal, else one line per input read), plain (one line per input read,
+    /// for cron logs), none.
+    #[arg(long, value_name = "WHEN", value_enum, num_args = 0..=1, default_missing_value = "on", hide_default_value = true, hide_possible_values = true)]
+    pub progress: Option<crate::app::progress::ProgressMode>,
+
     /// The summary on stdout (default: text): text, or json for scripts.
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub summary: Option<String>,
@@ -83,6 +89,7 @@ impl ScanArgs {
             lateness,
             state_reset,
             summary: _,
+            progress: _,
         } = self;
         resolve(input, policy, out.unwrap_or_default(), |f| {
             f.strict = strict;
@@ -99,18 +106,24 @@ impl ScanArgs {
 /// Runs `scan`.
 pub fn run(args: ScanArgs) -> Result<Exit, Error> {
     let json_summary = args.summary.as_deref() == Some("json");
+    let progress = args.progress.unwrap_or_default();
     let cfg = args.into_config()?;
-    run_with(&cfg, json_summary)
+    run_with(&cfg, json_summary, progress)
 }
 
 /// Runs a scan with resolved settings; the clock is read here, at the edge.
-pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
+pub fn run_with(
+    cfg: &Config,
+    json_summary: bool,
+    progress: crate::app::progress::ProgressMode,
+) -> Result<Exit, Error> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let pool = thread_pool(cfg.threads)?;
     // One writer per output folder, checked and taken before any input is read; a
     // path that does not exist is an error before anything is read too.
     check_out_dir(&cfg.out_dir)?;
+    crate::app::interrupt::install(&cfg.out_dir);
     let mut discovery = discover_inputs(cfg)?;
     let _out_lock = crate::store::out_lock::lock(&cfg.out_dir, &started_at)?;
     // With nightly state: one run at a time holds the state folder, from before it
@@ -136,7 +149,7 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
         None => None,
     };
     let cfg = &run_cfg;
-    let progress = crate::app::progress::start(&discovery.inputs, cfg.quiet);
+    let progress = crate::app::progress::start_with(&discovery.inputs, cfg.quiet, progress);
     let mut output = pool.install(|| {
         scan_with_progress(
             &cfg.read,
@@ -200,11 +213,26 @@ pub fn run_with(cfg: &Config, json_summary: bool) -> Result<Exit, Error> {
                 .collect(),
         ),
     };
-    // The state is committed last, with the reports: all of them or none.
-    if let Err(e) = report::write_all_with(&input, state_files) {
+    // The state is committed last, with the reports: all of them or none. Ctrl-C
+    // meanwhile waits for the commit to end.
+    let (written, interrupted) =
+        crate::app::interrupt::while_committing(|| report::write_all_with(&input, state_files));
+    if let Err(e) = written {
         return Err(Error::Output(format!(
             "{e}; no report and no state was changed"
         )));
+    }
+    if interrupted {
+        eprintln!(
+            "scrapemeter: interrupted: the reports{} were written in full to {}",
+            if cfg.state.is_some() {
+                " and the state"
+            } else {
+                ""
+            },
+            crate::engine::text::terminal_safe(&cfg.out_dir.display().to_string())
+        );
+        return Ok(Exit::Interrupted);
     }
     if !cfg.quiet && json_summary {
         println!("{}", report::summary::render_json(&input));

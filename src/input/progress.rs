@@ -5,13 +5,13 @@
 use crate::input::format::Request;
 use crate::input::reader::{FileReport, RequestSink};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Requests counted locally before they are added to the shared counter.
 const BATCH: u64 = 1 << 16;
 
 /// What the reading has done so far.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ReadCounters {
     /// Inputs read.
     pub files: AtomicU64,
@@ -19,6 +19,21 @@ pub struct ReadCounters {
     pub requests: AtomicU64,
     /// Compressed (stored) bytes read.
     pub bytes: AtomicU64,
+    /// The input most recently begun.
+    pub current: Mutex<String>,
+    /// Called with each input's report as it is done (one line per file for cron
+    /// logs, `--progress plain`).
+    pub on_file_done: Option<Box<dyn Fn(&FileReport, u64) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ReadCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadCounters")
+            .field("files", &self.files)
+            .field("requests", &self.requests)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReadCounters {
@@ -28,9 +43,20 @@ impl ReadCounters {
         self.bytes.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// One more input read.
-    pub fn file_done(&self) {
-        self.files.fetch_add(1, Ordering::Relaxed);
+    /// One more input read: `report` says what happened to it.
+    pub fn file_done(&self, report: &FileReport) {
+        let done = self.files.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(f) = &self.on_file_done {
+            f(report, done);
+        }
+    }
+
+    /// An input is begun.
+    pub fn file_begun(&self, name: &str) {
+        if let Ok(mut c) = self.current.lock() {
+            c.clear();
+            c.push_str(name);
+        }
     }
 }
 
@@ -79,12 +105,15 @@ impl<S: RequestSink> RequestSink for Counting<S> {
 
     fn begin(&mut self, name: &str) {
         self.inner.begin(name);
+        if let Some(c) = &self.counters {
+            c.file_begun(name);
+        }
     }
 
     fn finish(&mut self, report: &FileReport) {
         self.inner.finish(report);
         if let Some(c) = &self.counters {
-            c.file_done();
+            c.file_done(report);
         }
     }
 }

@@ -498,3 +498,39 @@ fn a_rolled_back_replaced_or_deleted_state_is_refused() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("ledger: run 1, chain head "));
 }
+
+/// Ctrl-C while the inputs are read: exit 130, a message that nothing was written, and
+/// the reports of the run before left as they were.
+#[test]
+fn ctrl_c_leaves_the_old_reports_and_says_so() {
+    let f = Fixture::new();
+    let log = f.file("a.log", super::posts("192.0.2.1", 10, 0, 0, 5));
+    f.scan(&[&log, "--threshold", "1"]).success();
+    let before = f.read("violations.csv");
+    let pipe = f.path("pipe");
+    fifo(&pipe);
+    // A FIFO nobody writes to: the run waits on it until interrupted.
+    let child = std::process::Command::new(super::BIN)
+        .arg("scan")
+        .arg(&pipe)
+        .arg("--out")
+        .arg(f.out())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("interrupted: nothing written; the reports in "),
+        "{err}"
+    );
+    assert_eq!(f.read("violations.csv"), before);
+}
