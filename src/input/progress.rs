@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 /// Requests counted locally before they are added to the shared counter.
 const BATCH: u64 = 1 << 16;
 
+/// Told each input's report and how many inputs are done.
+pub type FileDone = Box<dyn Fn(&FileReport, u64) + Send + Sync>;
+
 /// What the reading has done so far.
 #[derive(Default)]
 pub struct ReadCounters {
@@ -23,7 +26,7 @@ pub struct ReadCounters {
     pub current: Mutex<String>,
     /// Called with each input's report as it is done (one line per file for cron
     /// logs, `--progress plain`).
-    pub on_file_done: Option<Box<dyn Fn(&FileReport, u64) + Send + Sync>>,
+    pub on_file_done: Option<FileDone>,
 }
 
 impl std::fmt::Debug for ReadCounters {
