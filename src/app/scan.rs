@@ -40,8 +40,9 @@ pub struct ScanArgs {
 
     /// Skip the second read of the logs (faster): it finds the raw log lines of each
     /// billed window's first and last request, each reported client's top paths and
-    /// user agents and, with --orgs, each organisation's top member keys. Without it,
-    /// the evidence fields of report.json stay empty and the tops and members are left out.
+    /// user agents, the spellings its key was logged as, its requests and posts by
+    /// status class and by rule and, with --orgs, each organisation's top member keys.
+    /// Without it, the evidence fields of report.json stay empty and the rest is left out.
     #[arg(long)]
     pub no_evidence: bool,
 

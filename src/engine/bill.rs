@@ -307,6 +307,7 @@ pub fn bill(
             chart,
             members: None,
             tops: None,
+            breakdown: None,
         },
         carry: next,
         buckets: held,
@@ -540,6 +541,10 @@ pub struct ClientResult {
     /// Top paths and user agents of the client's requests ([`crate::engine::tops`]), from the
     /// second read; `None` without it (`--no-evidence`, `reduce`).
     pub tops: Option<crate::engine::tops::TopLists>,
+    /// The spellings the client was logged as and its requests and posts by status
+    /// class and by rule ([`crate::engine::breakdown`]), from the second read; `None`
+    /// without it.
+    pub breakdown: Option<crate::engine::breakdown::Breakdown>,
 }
 
 impl ClientResult {

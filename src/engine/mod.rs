@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod bill;
+pub mod breakdown;
 pub mod damages;
 pub mod evidence;
 pub mod late;

@@ -107,6 +107,21 @@ impl Keyer {
         keyed
     }
 
+    /// The text the key is taken from, as logged (before canonicalisation and
+    /// organisations): the remote address for `ip` and `subnet`, else the key's field;
+    /// empty where the line lacks it.
+    pub fn raw_field<'r>(&self, req: &'r Request<'_>) -> &'r [u8] {
+        if let Some(i) = self.field_index {
+            return req.fields.get(i).and_then(|v| v.as_deref()).unwrap_or(b"");
+        }
+        match &self.kind {
+            ClientKind::Ip | ClientKind::Subnet { .. } => &req.remote,
+            ClientKind::User => req.user.as_deref().unwrap_or(b""),
+            ClientKind::Ua => req.user_agent.as_deref().unwrap_or(b""),
+            ClientKind::Field { .. } => b"",
+        }
+    }
+
     /// The request's own client key, before organisations.
     #[inline]
     pub fn own_key_into(&self, req: &Request<'_>, buf: &mut Vec<u8>) -> Keyed {

@@ -5,17 +5,20 @@
 //! request of a reported client, finds at once:
 //! - the evidence lines of each billed window ([`crate::engine::evidence`]);
 //! - with `--orgs`, the top member keys of each organisation ([`crate::engine::members`]);
-//! - each client's top paths and top user agents ([`crate::engine::tops`]).
+//! - each client's top paths and top user agents ([`crate::engine::tops`]);
+//! - each client's raw spellings and its requests and posts by status class and by
+//!   rule ([`crate::engine::breakdown`]).
 //!
 //! Only files whose time range (known from the first pass) meets a reported client's
 //! first-to-last request span are read, in parallel; standard input cannot be read
 //! again and gives nothing. With `--no-evidence` there is no second read, and none of
-//! the three is in the reports.
+//! these is in the reports.
 //!
 //! When every reported client is a plain IPv4 address, lines that cannot be theirs are
 //! not even parsed (see [`ip_prefilter`]).
 
 use crate::engine::bill::Analysis;
+use crate::engine::breakdown::{self, Decided};
 use crate::engine::evidence::{self, At, Edges, Kept};
 use crate::engine::members;
 use crate::engine::time::Micros;
@@ -24,6 +27,7 @@ use crate::input::client::Keyed;
 use crate::input::client::{parse_canonical_ipv4, ClientKind};
 use crate::input::discover::{Input, Source};
 use crate::input::format::Request;
+use crate::input::post_weight::{default_weight, Weigher};
 use crate::input::reader::{read_input, FileStatus, RequestSink, ScanOutput};
 use crate::input::spec::ReadSpec;
 use aho_corasick::AhoCorasick;
@@ -225,8 +229,18 @@ pub fn attach_with(
             }
         }
     }
+    let rule_names: Vec<String> = match &spec.weigher {
+        Weigher::Rules(r) => r.rules.iter().map(|r| r.name.clone()).collect(),
+        Weigher::Default => Vec::new(),
+    };
     for (i, c) in analysis.clients.iter_mut().enumerate() {
         c.tops = Some(all.tops.remove(&i).unwrap_or_default().lists());
+        c.breakdown = Some(
+            all.breakdown
+                .remove(&i)
+                .unwrap_or_default()
+                .finish(&rule_names),
+        );
         if orgs[i] {
             c.members = Some(members::top(all.members.remove(&i).unwrap_or_default()));
         }
@@ -348,6 +362,7 @@ struct Part {
     /// Per client (index into `analysis.clients`).
     members: FxHashMap<usize, members::Counts>,
     tops: FxHashMap<usize, Tops>,
+    breakdown: FxHashMap<usize, breakdown::Counts>,
 }
 
 impl Part {
@@ -358,6 +373,9 @@ impl Part {
         }
         for (client, tops) in other.tops {
             self.tops.entry(client).or_default().merge(tops);
+        }
+        for (client, counts) in other.breakdown {
+            self.breakdown.entry(client).or_default().merge(counts);
         }
     }
 }
@@ -404,9 +422,22 @@ impl RequestSink for Reader<'_> {
         if self.evidence_only {
             return 0;
         }
+        let (decided, posts) = match &self.spec.weigher {
+            Weigher::Default => (Decided::Default, default_weight(req)),
+            Weigher::Rules(rules) => match rules.matching(req) {
+                Some((i, posts)) => (Decided::Rule(i), posts),
+                None => (Decided::NoRule, 0),
+            },
+        };
+        self.part.breakdown.entry(client).or_default().add(
+            self.spec.keyer.raw_field(req),
+            req.status,
+            decided,
+            posts,
+        );
         if self.orgs[client] {
             let counts = self.part.members.entry(client).or_default();
-            count_member(self.spec, req, &mut self.own, counts);
+            count_member(self.spec, req, posts, &mut self.own, counts);
         }
         self.part
             .tops
@@ -425,15 +456,15 @@ fn is_org(spec: &ReadSpec, name: &[u8]) -> bool {
         .is_some_and(|o| o.by_name(name).is_some())
 }
 
-/// Adds the posts of `req` (a request of an organisation) to its own key. `own` is
-/// scratch space.
+/// Adds the posts of `req` (a request of an organisation, weighing `posts`) to its own
+/// key. `own` is scratch space.
 fn count_member(
     spec: &ReadSpec,
     req: &Request<'_>,
+    posts: u64,
     own: &mut Vec<u8>,
     counts: &mut members::Counts,
 ) {
-    let posts = spec.weigher.weight(req);
     if posts == 0 {
         return;
     }

@@ -768,6 +768,7 @@ fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
     o.push_str("</tbody></table>\n");
     members(o, c);
     tops(o, c);
+    breakdown(o, cfg, c);
     evidence(o, &c.windows);
     o.push_str("</section>\n");
 }
@@ -837,6 +838,99 @@ fn tops(o: &mut String, c: &ClientResult) {
                 " More than {} distinct values were seen: the rarest were dropped to bound memory, and these counts may be low.",
                 thousands(crate::engine::tops::MAX_DISTINCT as u64)
             )
+        }
+    );
+}
+
+/// The client's requests and posts by status class and by rule, and the spellings it
+/// was logged as (from the second read).
+fn breakdown(o: &mut String, cfg: &Config, c: &ClientResult) {
+    let Some(b) = &c.breakdown else {
+        return;
+    };
+    if b.by_status.is_empty() {
+        return;
+    }
+    o.push_str("<table class=\"by-status\"><thead><tr><th>Requests by status class</th><th class=\"n\">Requests</th><th class=\"n\">Posts</th></tr></thead><tbody>\n");
+    for r in &b.by_status {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            r.class,
+            thousands(r.requests),
+            thousands(r.posts)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "</tbody></table>\n<p class=\"note\">Every request of the client read again, by the class of its response status, with the posts it weighed: {}</p>",
+        match &cfg.read.weigher {
+            crate::input::post_weight::Weigher::Default =>
+                "by the default rule, a 2xx or 304 response to a path that is not a static asset is 1 post, any other request 0.",
+            crate::input::post_weight::Weigher::Rules(_) =>
+                "by the rules file, the first matching rule gives the weight (see the table by rule).",
+        }
+    );
+    if let Some(rules) = &b.by_rule {
+        o.push_str("<table class=\"by-rule\"><thead><tr><th>Requests by rule</th><th class=\"n\">Requests</th><th class=\"n\">Posts</th></tr></thead><tbody>\n");
+        for r in rules {
+            let name = match &r.rule {
+                Some(n) => format!("<span class=\"mono\">{}</span>", esc(n)),
+                None => "(no rule matched: 0 posts)".to_string(),
+            };
+            let _ = writeln!(
+                o,
+                "<tr><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                thousands(r.requests),
+                thousands(r.posts)
+            );
+        }
+        o.push_str("</tbody></table>\n");
+    }
+    let l = &b.logged_as;
+    o.push_str("<table class=\"logged-as\"><thead><tr><th>Logged as</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
+    for s in &l.spellings {
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&s.spelling),
+            thousands(s.requests)
+        );
+    }
+    if l.other_requests > 0 {
+        let _ = writeln!(
+            o,
+            "<tr><td>{} other spellings{}</td><td class=\"n\">{}</td></tr>",
+            if l.exact {
+                thousands(l.other_spellings)
+            } else {
+                format!("at least {}", thousands(l.other_spellings))
+            },
+            if l.exact {
+                String::new()
+            } else {
+                format!(
+                    " (past the first {} distinct ones, not told apart)",
+                    thousands(crate::engine::breakdown::KEPT as u64)
+                )
+            },
+            thousands(l.other_requests)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "</tbody></table>\n<p class=\"note\">The client key as each request logged it, before it was made canonical ({}): these spellings are one and the same client.{}</p>",
+        match cfg.read.client {
+            crate::input::client::ClientKind::Ip =>
+                "the remote address; an IPv4-mapped IPv6 address, brackets, leading zeros and case are taken as the address they write",
+            crate::input::client::ClientKind::Subnet { .. } =>
+                "the remote address, whose network is the key",
+            _ => "the field the key is taken from",
+        },
+        if l.exact {
+            ""
+        } else {
+            " The counts of the listed spellings may be low: more distinct spellings were seen than are counted one by one."
         }
     );
 }

@@ -116,6 +116,21 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
         o.insert("top_user_agents".into(), json!(tops.user_agents));
         o.insert("tops_exact".into(), json!(tops.exact));
     }
+    if let (Some(b), Some(o)) = (&c.breakdown, v.as_object_mut()) {
+        o.insert("logged_as".into(), json!(b.logged_as.spellings));
+        o.insert(
+            "logged_as_others".into(),
+            json!({
+                "spellings": b.logged_as.other_spellings,
+                "requests": b.logged_as.other_requests,
+            }),
+        );
+        o.insert("logged_as_exact".into(), json!(b.logged_as.exact));
+        o.insert("by_status".into(), json!(b.by_status));
+        if let Some(rules) = &b.by_rule {
+            o.insert("by_rule".into(), json!(rules));
+        }
+    }
     v
 }
 

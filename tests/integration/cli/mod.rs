@@ -5,6 +5,7 @@
 //! flate2 and zstd); nothing large is committed. Real logs from `../shared/real-logs`
 //! are used when that folder exists.
 
+mod breakdown;
 mod conventions;
 mod determinism;
 mod disk_faults;

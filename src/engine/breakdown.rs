@@ -1,0 +1,309 @@
+//! What one reported client's requests were beyond their count: the raw spellings its
+//! key was logged as, and its requests and posts by status class and by rule.
+//!
+//! Filled by the second read of `scan` ([`crate::input::second_read`]), shown in
+//! report.json and report.html, so that a reader sees that `203.0.113.77` and
+//! `::ffff:203.0.113.77` are one client, and why N requests are M posts.
+//!
+//! Spellings are counted exactly for the first [`KEPT`] distinct ones seen (in file
+//! order); the requests of any later spelling are counted together, not by spelling,
+//! and the list is marked not exact (a spelling kept overall but first seen past the
+//! cap in one file may then be counted low). The reports list the [`SHOWN`] spellings
+//! with most requests and sum up the rest.
+
+use crate::engine::text::display_key;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+/// Spellings listed per client.
+pub const SHOWN: usize = 20;
+/// Distinct spellings counted per client (and per file) before the rest are lumped.
+pub const KEPT: usize = 1_000;
+
+/// The status classes, in the order they are listed.
+pub const CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "other"];
+
+/// The index into [`CLASSES`] of an HTTP status code.
+pub fn class_of(status: u16) -> usize {
+    match status {
+        200..=299 => 0,
+        300..=399 => 1,
+        400..=499 => 2,
+        500..=599 => 3,
+        _ => 4,
+    }
+}
+
+/// Requests and the posts they weighed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    pub requests: u64,
+    pub posts: u64,
+}
+
+impl Count {
+    fn add(&mut self, posts: u64) {
+        self.requests += 1;
+        self.posts = self.posts.saturating_add(posts);
+    }
+    fn merge(&mut self, o: Count) {
+        self.requests += o.requests;
+        self.posts = self.posts.saturating_add(o.posts);
+    }
+}
+
+/// The counts of one client, as its requests are read.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    /// Requests per raw spelling, at most [`KEPT`] of them.
+    spellings: FxHashMap<Box<[u8]>, u64>,
+    /// Requests of spellings past the cap.
+    lumped: u64,
+    status: [Count; 5],
+    /// With a rules file: per rule index; `None` without one.
+    rules: Option<Vec<Count>>,
+    /// With a rules file: requests no rule matched (0 posts).
+    no_rule: Count,
+}
+
+/// Which rule decided a request's weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    /// The default rule (no rules file).
+    Default,
+    /// Rule `i` of the rules file.
+    Rule(usize),
+    /// A rules file, and no rule matched.
+    NoRule,
+}
+
+impl Counts {
+    /// Counts one request logged as `spelling`, with status `status`, weighing `posts`
+    /// as `decided`.
+    pub fn add(&mut self, spelling: &[u8], status: u16, decided: Decided, posts: u64) {
+        self.add_spelling(spelling, 1);
+        self.status[class_of(status)].add(posts);
+        match decided {
+            Decided::Default => {}
+            Decided::Rule(i) => {
+                let rules = self.rules.get_or_insert_with(Vec::new);
+                if rules.len() <= i {
+                    rules.resize(i + 1, Count::default());
+                }
+                rules[i].add(posts);
+            }
+            Decided::NoRule => {
+                self.rules.get_or_insert_with(Vec::new);
+                self.no_rule.add(posts);
+            }
+        }
+    }
+
+    fn add_spelling(&mut self, spelling: &[u8], n: u64) {
+        if let Some(c) = self.spellings.get_mut(spelling) {
+            *c += n;
+        } else if self.spellings.len() < KEPT {
+            self.spellings.insert(spelling.into(), n);
+        } else {
+            self.lumped += n;
+        }
+    }
+
+    /// Adds `other` (the counts of a later file).
+    pub fn merge(&mut self, other: Counts) {
+        // In a fixed order, so that which spellings are kept does not depend on the
+        // hash map's order.
+        let mut spellings: Vec<(Box<[u8]>, u64)> = other.spellings.into_iter().collect();
+        spellings.sort_unstable();
+        for (s, n) in spellings {
+            self.add_spelling(&s, n);
+        }
+        self.lumped += other.lumped;
+        for (a, b) in self.status.iter_mut().zip(other.status) {
+            a.merge(b);
+        }
+        if let Some(theirs) = other.rules {
+            let mine = self.rules.get_or_insert_with(Vec::new);
+            if mine.len() < theirs.len() {
+                mine.resize(theirs.len(), Count::default());
+            }
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                a.merge(b);
+            }
+        }
+        self.no_rule.merge(other.no_rule);
+    }
+
+    /// The finished breakdown; `rule_names` are the rules file's rule names, in order.
+    pub fn finish(&self, rule_names: &[String]) -> Breakdown {
+        let mut all: Vec<(&Box<[u8]>, &u64)> = self.spellings.iter().collect();
+        all.sort_unstable_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let rest = all.split_off(all.len().min(SHOWN));
+        let logged_as = LoggedAs {
+            spellings: all
+                .into_iter()
+                .map(|(s, n)| Spelling {
+                    spelling: display_key(s),
+                    requests: *n,
+                })
+                .collect(),
+            other_spellings: rest.len() as u64,
+            other_requests: rest.iter().map(|r| *r.1).sum::<u64>() + self.lumped,
+            exact: self.lumped == 0,
+        };
+        let by_status = self
+            .status
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.requests > 0)
+            .map(|(i, c)| StatusRow {
+                class: CLASSES[i],
+                requests: c.requests,
+                posts: c.posts,
+            })
+            .collect();
+        let by_rule = self.rules.as_ref().map(|rules| {
+            let mut rows: Vec<RuleRow> = rules
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.requests > 0)
+                .map(|(i, c)| RuleRow {
+                    rule: Some(
+                        rule_names
+                            .get(i)
+                            .cloned()
+                            .unwrap_or_else(|| format!("rule {}", i + 1)),
+                    ),
+                    requests: c.requests,
+                    posts: c.posts,
+                })
+                .collect();
+            if self.no_rule.requests > 0 {
+                rows.push(RuleRow {
+                    rule: None,
+                    requests: self.no_rule.requests,
+                    posts: self.no_rule.posts,
+                });
+            }
+            rows
+        });
+        Breakdown {
+            logged_as,
+            by_status,
+            by_rule,
+        }
+    }
+}
+
+/// One raw spelling of the client's key and its requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spelling {
+    /// As logged (`\xHH` for non-UTF-8 bytes).
+    #[serde(rename = "as")]
+    pub spelling: String,
+    pub requests: u64,
+}
+
+/// The spellings a client was logged as.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggedAs {
+    /// The [`SHOWN`] spellings with most requests (ties by spelling).
+    pub spellings: Vec<Spelling>,
+    /// Distinct spellings not listed (a lower bound when not `exact`).
+    pub other_spellings: u64,
+    /// Requests of the spellings not listed.
+    pub other_requests: u64,
+    /// False when more than [`KEPT`] distinct spellings were seen.
+    pub exact: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusRow {
+    pub class: &'static str,
+    pub requests: u64,
+    pub posts: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleRow {
+    /// The rule's name; `None` for the requests no rule matched.
+    pub rule: Option<String>,
+    pub requests: u64,
+    pub posts: u64,
+}
+
+/// The finished breakdown of one client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Breakdown {
+    pub logged_as: LoggedAs,
+    /// The status classes with at least one request, in the order of [`CLASSES`].
+    pub by_status: Vec<StatusRow>,
+    /// With a rules file: the rules that matched at least one request, in file
+    /// order, then the requests no rule matched; `None` without a rules file.
+    pub by_rule: Option<Vec<RuleRow>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(class_of(200), 0);
+        assert_eq!(class_of(304), 1);
+        assert_eq!(class_of(404), 2);
+        assert_eq!(class_of(599), 3);
+        assert_eq!(class_of(0), 4);
+        assert_eq!(class_of(199), 4);
+        assert_eq!(class_of(600), 4);
+    }
+
+    #[test]
+    fn counts_split_and_merge() {
+        let mut a = Counts::default();
+        a.add(b"10.0.0.1", 200, Decided::Rule(1), 40);
+        a.add(b"::ffff:10.0.0.1", 404, Decided::NoRule, 0);
+        let mut b = Counts::default();
+        b.add(b"10.0.0.1", 200, Decided::Rule(0), 1);
+        a.merge(b);
+        let names = ["one".to_string(), "two".to_string()];
+        let d = a.finish(&names);
+        assert_eq!(
+            d.logged_as.spellings,
+            [
+                Spelling {
+                    spelling: "10.0.0.1".into(),
+                    requests: 2
+                },
+                Spelling {
+                    spelling: "::ffff:10.0.0.1".into(),
+                    requests: 1
+                }
+            ]
+        );
+        assert!(d.logged_as.exact);
+        assert_eq!(d.by_status.len(), 2);
+        assert_eq!((d.by_status[0].requests, d.by_status[0].posts), (2, 41));
+        let rules = d.by_rule.unwrap();
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[0].rule.as_deref(), Some("one"));
+        assert_eq!(rules[2].rule, None);
+    }
+
+    #[test]
+    fn spellings_are_bounded() {
+        let mut a = Counts::default();
+        for i in 0..(KEPT + 5) {
+            a.add(format!("s{i}").as_bytes(), 200, Decided::Default, 1);
+        }
+        a.add(b"s0", 200, Decided::Default, 1);
+        let d = a.finish(&[]);
+        assert!(d.by_rule.is_none());
+        assert_eq!(d.logged_as.spellings.len(), SHOWN);
+        assert_eq!(d.logged_as.spellings[0].requests, 2);
+        assert!(!d.logged_as.exact);
+        let listed: u64 = d.logged_as.spellings.iter().map(|s| s.requests).sum();
+        assert_eq!(listed + d.logged_as.other_requests, KEPT as u64 + 6);
+        assert_eq!(d.logged_as.other_spellings, (KEPT - SHOWN) as u64);
+    }
+}
