@@ -27,6 +27,7 @@ Exit status:
      the --out folder is held by another run
   4  with --state: the reports and state were written, but some requests were late
      (older than the watermark) and not billed
+  130  interrupted (Ctrl-C): nothing written, or the reports written in full (it says)
 
 Examples:
   scrapemeter scan /var/log/nginx/access.log* --out reports

@@ -1,6 +1,6 @@
 //! Formats against each other: random nginx `log_format`s round-trip through the
 //! parser, `auto` reads a folder that mixes formats file by file, and the same traffic
-//! written in five formats gives the same `violations.csv`.
+//! written in six formats gives the same `violations.csv`.
 
 use assert_cmd::Command;
 use chrono::{FixedOffset, TimeZone, Utc};
@@ -374,6 +374,20 @@ fn nginx(h: &Hit) -> String {
     )
 }
 
+/// Envoy's default format; the client first in X-Forwarded-For (a proxy after it).
+fn envoy(h: &Hit) -> String {
+    format!(
+        "[{}] \"{} {} HTTP/1.1\" {} - 0 123 5 4 \"{}, 10.0.0.1\" \"{}\" \"0b7c-{}\" \"{HOST}\" \"tcp://10.0.2.1:80\"",
+        utc(h.secs).format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        h.method,
+        h.target,
+        h.status,
+        h.ip,
+        h.ua,
+        h.secs
+    )
+}
+
 fn write_lines(path: &Path, lines: impl Iterator<Item = String>) {
     let mut text: String = lines.map(|l| l + "\n").collect();
     if text.is_empty() {
@@ -411,11 +425,12 @@ fn auto_reads_each_file_of_a_mixed_folder_with_its_format() {
     fs::create_dir(&logs).unwrap();
     let hits = traffic();
     type Render = fn(&Hit) -> String;
-    let files: [(&str, Render, &str); 4] = [
+    let files: [(&str, Render, &str); 5] = [
         ("a-combined.log", combined, "combined"),
         ("b-caddy.json", json, "json"),
         ("c-alb.log", alb, "alb"),
         ("d-cloudfront.log", cloudfront, "cloudfront"),
+        ("e-envoy.log", envoy, "envoy"),
     ];
     for (name, f, _) in files {
         write_lines(&logs.join(name), hits.iter().map(f));
@@ -425,7 +440,7 @@ fn auto_reads_each_file_of_a_mixed_folder_with_its_format() {
     let report: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("report.json")).unwrap()).unwrap();
     let inputs = report["inputs"].as_array().unwrap();
-    assert_eq!(inputs.len(), 4, "{inputs:#?}");
+    assert_eq!(inputs.len(), 5, "{inputs:#?}");
     for (input, (name, _, format)) in inputs.iter().zip(files) {
         assert!(input["path"].as_str().unwrap().ends_with(name), "{input}");
         assert_eq!(input["format"], format, "{name}");
@@ -435,20 +450,21 @@ fn auto_reads_each_file_of_a_mixed_folder_with_its_format() {
 }
 
 // ---------------------------------------------------------------------------------
-// (c) The same traffic in five formats, the same violations.
+// (c) The same traffic in six formats, the same violations.
 
 #[test]
-fn the_same_traffic_in_five_formats_gives_the_same_violations() {
+fn the_same_traffic_in_six_formats_gives_the_same_violations() {
     let dir = TempDir::new().unwrap();
     let hits = traffic();
     type Render = fn(&Hit) -> String;
     let nginx_format = format!("nginx:{NGINX_FORMAT}");
-    let formats: [(&str, Render, &str); 5] = [
+    let formats: [(&str, Render, &str); 6] = [
         ("combined", combined, "combined"),
         ("vcombined", vcombined, "vcombined"),
         ("json", json, "json"),
         ("alb", alb, "alb"),
         ("nginx", nginx, &nginx_format),
+        ("envoy", envoy, "envoy"),
     ];
     let mut first: Option<(String, String)> = None;
     for (name, f, format) in formats {

@@ -117,6 +117,7 @@ impl std::str::FromStr for FormatChoice {
             "json" => Ok(Self::Json),
             "alb" => Ok(Self::Alb),
             "cloudfront" => Ok(Self::CloudFront),
+            "envoy" => Ok(Self::Nginx("envoy".into())),
             other if other.starts_with("cri+") => match other["cri+".len()..].parse()? {
                 Self::Auto | Self::Cri(_) => Err(format!(
                     "--format {other}: cri+ takes one format (cri+json, cri+combined, ...)"
@@ -147,6 +148,7 @@ impl FormatChoice {
             Self::Json => "json".into(),
             Self::Alb => "alb".into(),
             Self::CloudFront => "cloudfront".into(),
+            Self::Nginx(f) if f == "envoy" => "envoy".into(),
             Self::Nginx(f) => format!("nginx:{f}"),
             Self::Cri(inner) => format!("cri+{}", inner.name()),
         }
@@ -166,6 +168,10 @@ impl FormatChoice {
                         Box::new(json::Json::new(json, fields)),
                         Box::new(alb::Alb::new(fields)),
                         Box::new(cloudfront::CloudFront::new(fields)),
+                        Box::new(
+                            nginx::Nginx::compile(nginx::ENVOY, fields)
+                                .expect("Envoy's format compiles"),
+                        ),
                     ]
                 };
                 let wrapped = plain()

@@ -24,6 +24,12 @@ use std::borrow::Cow;
 /// nginx's predefined `combined` format.
 pub const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
 
+/// Envoy's default access-log format (`--format envoy`), as its documentation gives
+/// it, with each `%COMMAND%` named as an nginx variable. Envoy's default logs no
+/// downstream address: the client is the first address of `X-Forwarded-For`, which an
+/// edge Envoy sets to the address it was connected from (`$remote_addr` here).
+pub const ENVOY: &str = r#"[$time_iso8601] "$request" $status $response_flags $bytes_received $bytes_sent $duration $upstream_service_time "$remote_addr" "$http_user_agent" "$request_id" "$host" "$upstream_host""#;
+
 /// The length of `10/Oct/2000:13:55:36 +0000`.
 const TIME_LOCAL_LEN: usize = 26;
 
@@ -60,6 +66,8 @@ pub struct Nginx {
     slots: Slots,
     /// Variable slot of each wanted named field.
     named: Vec<Option<usize>>,
+    /// `nginx`, or `envoy` for Envoy's default format.
+    name: &'static str,
 }
 
 /// The `'...' '...'` pieces of a pasted `log_format` directive, joined; `None` when
@@ -124,6 +132,13 @@ fn tokenize(fmt: &str) -> (Vec<Token>, Vec<String>) {
     (tokens, vars)
 }
 
+/// The first address of a forwarded-for list (`203.0.113.9, 10.0.0.1`); an address as
+/// `$remote_addr` logs it has no comma and is itself.
+fn first_forwarded(v: &[u8]) -> &[u8] {
+    let first = v.split(|&c| c == b',').next().unwrap_or(v);
+    first.trim_ascii()
+}
+
 impl Nginx {
     /// Compiles a `log_format` string; refuses one the run cannot use.
     pub fn compile(log_format: &str, fields: &FieldSet) -> Result<Nginx, InvalidValue> {
@@ -136,6 +151,7 @@ impl Nginx {
         }
         let fmt = match fmt {
             "combined" => COMBINED.to_string(),
+            "envoy" => ENVOY.to_string(),
             f => unquote_pieces(f).unwrap_or_else(|| f.to_string()),
         };
         if fmt.is_empty() {
@@ -194,6 +210,7 @@ impl Nginx {
             vars,
             slots,
             named,
+            name: if fmt == ENVOY { "envoy" } else { "nginx" },
         })
     }
 
@@ -235,7 +252,7 @@ fn present(v: &[u8]) -> Option<&[u8]> {
 
 impl LineFormat for Nginx {
     fn name(&self) -> &str {
-        "nginx"
+        self.name
     }
 
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Request<'a>, Malformed> {
@@ -284,7 +301,7 @@ impl LineFormat for Nginx {
             .map(|h| Cow::Borrowed(host_without_port(h)));
         Ok(Request {
             time,
-            remote: Cow::Borrowed(get(s.remote_addr).unwrap_or_default()),
+            remote: Cow::Borrowed(first_forwarded(get(s.remote_addr).unwrap_or_default())),
             user: get(s.remote_user).map(Cow::Borrowed),
             user_agent: get(s.user_agent).map(Cow::Borrowed),
             user_agent_damaged: false,
