@@ -50,9 +50,15 @@ pub struct ExplainArgs {
     pub policy: PolicyArgs,
 
     /// Print the raw log lines (file:line) of the first N and the last N requests of
-    /// each billed window (default: 0).
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
-    pub evidence: usize,
+    /// each billed window (default: 0); `all` writes every line of every billed window
+    /// to the file given by --out, and prints its SHA-256.
+    #[arg(long, value_name = "N|all", default_value = "0", hide_default_value = true, value_parser = parse_evidence)]
+    pub evidence: Evidence,
+
+    /// With `--evidence all`: the file to write every line of the billed windows to
+    /// (`WINDOW<TAB>FILE:LINE:TEXT`, after `#` lines naming the windows).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 
     /// Print the same as JSON.
     #[arg(long)]
@@ -61,6 +67,25 @@ pub struct ExplainArgs {
     /// Activity per hour or per day (default: per hour when it spans at most 3 days).
     #[arg(long, value_name = "hour|day")]
     pub by: Option<String>,
+}
+
+/// How much evidence `explain` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// The first and last N lines of each billed window.
+    Edges(usize),
+    /// Every line of every billed window, to a file.
+    All,
+}
+
+fn parse_evidence(s: &str) -> Result<Evidence, String> {
+    match s {
+        "all" => Ok(Evidence::All),
+        n => n
+            .parse()
+            .map(Evidence::Edges)
+            .map_err(|_| format!("{n}: a number of lines, or all")),
+    }
 }
 
 /// One raw log line of the client.
@@ -90,6 +115,10 @@ struct Seen {
     tops: Tops,
     statuses: BTreeMap<u16, u64>,
     edges: Vec<Edges>,
+    /// With `--evidence all`: every line of the billed windows, as exported, in file
+    /// and line order.
+    export: Vec<u8>,
+    exported: u64,
 }
 
 struct Watch<'a> {
@@ -100,6 +129,7 @@ struct Watch<'a> {
     file: &'a str,
     filter: Option<&'a aho_corasick::AhoCorasick>,
     seen: Seen,
+    export: bool,
 }
 
 impl RequestSink for Watch<'_> {
@@ -115,6 +145,16 @@ impl RequestSink for Watch<'_> {
         let s = &mut self.seen;
         s.tops.add(req.target.as_deref(), req.user_agent.as_deref());
         *s.statuses.entry(req.status).or_default() += 1;
+        if self.export {
+            for (w, &(start, end)) in self.windows.iter().enumerate() {
+                if req.time >= start && req.time < end {
+                    let _ = write!(s.export_text(), "{}\t{}:{line_no}:", w + 1, self.file);
+                    s.export.extend_from_slice(line);
+                    s.export.push(b'\n');
+                    s.exported += 1;
+                }
+            }
+        }
         if self.n == 0 {
             return 0;
         }
@@ -156,9 +196,25 @@ impl RequestSink for Watch<'_> {
     }
 }
 
+/// Lets `write!` append text to the export buffer.
+struct ExportText<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for ExportText<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 impl Seen {
+    fn export_text(&mut self) -> ExportText<'_> {
+        ExportText(&mut self.export)
+    }
+
     fn merge(mut self, other: Seen, n: usize) -> Seen {
         self.tops.merge(other.tops);
+        self.export.extend_from_slice(&other.export);
+        self.exported += other.exported;
         for (k, v) in other.statuses {
             *self.statuses.entry(k).or_default() += v;
         }
@@ -276,7 +332,20 @@ struct View {
 }
 
 pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
-    let n = args.evidence;
+    let (n, export_to) =
+        match (args.evidence, args.out.clone()) {
+            (Evidence::Edges(n), None) => (n, None),
+            (Evidence::All, Some(out)) => (0, Some(out)),
+            (Evidence::All, None) => return Err(Error::Usage(
+                "--evidence all writes every line of the billed windows to a file: give --out FILE"
+                    .into(),
+            )),
+            (Evidence::Edges(_), Some(_)) => {
+                return Err(Error::Usage(
+                    "--out FILE goes with --evidence all (explain writes nothing else)".into(),
+                ))
+            }
+        };
     let json_out = args.json;
     let wanted = args.target.clone();
     let by = args.by.clone();
@@ -376,6 +445,7 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
                     file: &input.name,
                     filter: filter.as_ref(),
                     seen: empty(),
+                    export: export_to.is_some(),
                 };
                 read_input(&cfg.read, input, &mut w);
                 w.seen
@@ -383,6 +453,10 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
             |part| seen = std::mem::take(&mut seen).merge(part, n),
         )
     });
+    let export = match &export_to {
+        Some(path) => Some(write_export(path, &name, &result, &mut seen)?),
+        None => None,
+    };
     let span = last - first;
     let bin = bin_choice.unwrap_or(if span <= 72 * 3600 * MICROS_PER_SEC {
         3600 * MICROS_PER_SEC
@@ -398,14 +472,83 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
         seen,
     };
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&cfg, &view)).unwrap_or_default()
-        );
+        let mut doc = to_json(&cfg, &view);
+        if let Some(e) = &export {
+            doc["export"] = json!(e);
+        }
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{}", to_text(&cfg, &view, n));
+        if let Some(e) = &export {
+            println!(
+                "\nexport: {} lines of the billed windows written to {} (SHA-256 {})",
+                thousands(e.lines),
+                clean(&e.path),
+                e.sha256
+            );
+        }
     }
     Ok(Exit::Success)
+}
+
+/// What `--evidence all` wrote.
+#[derive(Debug, Serialize)]
+struct Export {
+    path: String,
+    lines: u64,
+    sha256: String,
+}
+
+/// Writes the export (a `#` line per window, then every line of the windows in file
+/// and line order) to a temporary file beside `path`, then renames it into place.
+fn write_export(
+    path: &std::path::Path,
+    name: &str,
+    result: &ClientResult,
+    seen: &mut Seen,
+) -> Result<Export, Error> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write as _;
+    let mut bytes = format!(
+        "# scrapemeter explain: every request of client {} in its billed windows, as WINDOW<TAB>FILE:LINE:TEXT\n",
+        clean(name)
+    )
+    .into_bytes();
+    for w in &result.windows {
+        let _ = writeln!(
+            bytes,
+            "# window {}: {} to {} (exclusive), {} posts, {} requests",
+            w.index,
+            format_rfc3339(w.start),
+            format_rfc3339(w.end),
+            w.posts,
+            w.requests
+        );
+    }
+    bytes.append(&mut seen.export);
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let written = tempfile::NamedTempFile::new_in(dir)
+        .and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.as_file().sync_all()?;
+            Ok(f)
+        })
+        .and_then(|f| f.persist(path).map_err(|e| e.error));
+    if let Err(e) = written {
+        return Err(Error::Output(format!(
+            "cannot write {}: {e}",
+            path.display()
+        )));
+    }
+    Ok(Export {
+        path: path.display().to_string(),
+        lines: seen.exported,
+        sha256,
+    })
 }
 
 fn edges_sorted(e: &Edges) -> (Vec<Line>, Vec<Line>) {

@@ -213,3 +213,61 @@ fn a_client_as_the_csv_writes_it_with_the_formula_guard() {
         assert_eq!(v["requests"], 3, "{spelling}: {text}");
     }
 }
+
+/// `--evidence all --out FILE`: every line of every billed window, each found at its
+/// stated place, and the SHA-256 of the file as written.
+#[test]
+fn every_line_of_the_billed_windows_exported_with_its_digest() {
+    use sha2::{Digest, Sha256};
+    let tmp = tempfile::tempdir().unwrap();
+    let log = write_log(tmp.path());
+    let export = tmp.path().join("export.txt");
+    let (out, code) = explain(&[
+        "203.0.113.7",
+        log.to_str().unwrap(),
+        "--threshold",
+        "5",
+        "--json",
+        "--evidence",
+        "all",
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bytes = std::fs::read(&export).unwrap();
+    assert_eq!(v["export"]["sha256"], hex::encode(Sha256::digest(&bytes)));
+    let text = String::from_utf8(bytes).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    // Every request of the window (posts and stylesheets alike).
+    let requests: u64 = v["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(lines.len() as u64, requests);
+    assert_eq!(v["export"]["lines"], requests);
+    let log_lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    for l in lines {
+        let (window, rest) = l.split_once('\t').unwrap();
+        assert_eq!(window, "1");
+        let rest = rest.strip_prefix(&format!("{}:", log.display())).unwrap();
+        let (n, text) = rest.split_once(':').unwrap();
+        assert_eq!(log_lines[n.parse::<usize>().unwrap() - 1], text);
+    }
+    // `all` needs a file; a file needs `all`.
+    let (_, code) = explain(&["203.0.113.7", log.to_str().unwrap(), "--evidence", "all"]);
+    assert_eq!(code, 2);
+    let (_, code) = explain(&[
+        "203.0.113.7",
+        log.to_str().unwrap(),
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+}
