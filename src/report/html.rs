@@ -735,6 +735,7 @@ fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
         ))
     );
     chart(o, cfg, c);
+    hourly(o, c);
     // Rate profile.
     let p = rate_profile(&c.buckets);
     let _ = writeln!(
@@ -1107,6 +1108,72 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
     );
     if c.chart.is_some() {
         o.push_str("<p class=\"note\">Drawn from what the nightly state keeps: for each window billed final, its posts per minute (each minute&#39;s posts at its first instant, so the curve at the window&#39;s end is its posts); elsewhere, every request of the last window before the watermark. Activity outside these is not kept.</p>\n");
+    }
+}
+
+/// Posts per hour over each billed window (hours counted from the window's start), as
+/// bars: when in its window the client fetched its posts. Exact: the bars of a window
+/// add up to its posts.
+fn hourly(o: &mut String, c: &ClientResult) {
+    const HOUR: Micros = 3_600 * MICROS_PER_SEC;
+    const W: f64 = 800.0;
+    const H: f64 = 120.0;
+    const L: f64 = 70.0;
+    const TOP: f64 = 14.0;
+    const B: f64 = 22.0;
+    let series = c.chart.as_deref().unwrap_or(&c.buckets);
+    if series.is_empty() {
+        return;
+    }
+    for w in &c.windows {
+        let hours = ((w.end - w.start + HOUR - 1) / HOUR).clamp(1, 24 * 31) as usize;
+        let mut bins = vec![0u64; hours];
+        let from = series.partition_point(|b| b.t < w.start);
+        for b in series[from..].iter().take_while(|b| b.t < w.end) {
+            bins[(((b.t - w.start) / HOUR) as usize).min(hours - 1)] += b.posts;
+        }
+        let max = bins.iter().copied().max().unwrap_or(0).max(1);
+        let (pw, ph) = (W - L - 16.0, H - TOP - B);
+        let bw = pw / hours as f64;
+        let _ = writeln!(
+            o,
+            "<svg class=\"hourly\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"Posts per hour in billed window {0}\" xmlns=\"http://www.w3.org/2000/svg\"><title>Posts per hour in billed window {0}</title>",
+            w.index
+        );
+        for (i, &v) in bins.iter().enumerate() {
+            let h = ph * v as f64 / max as f64;
+            let _ = write!(
+                o,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#3b6ea5\"><title>hour {} from the window&#39;s start: {} posts</title></rect>",
+                L + bw * i as f64 + 1.0,
+                TOP + ph - h,
+                (bw - 2.0).max(1.0),
+                i + 1,
+                thousands(v)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">0</text><text x=\"{L}\" y=\"{:.1}\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{} (UTC)</text></svg>",
+            L - 6.0,
+            TOP + 8.0,
+            short(max),
+            L - 6.0,
+            TOP + ph,
+            H - 6.0,
+            esc(&t(w.start)),
+            W - 16.0,
+            H - 6.0,
+            esc(&t(w.end))
+        );
+        let _ = writeln!(
+            o,
+            "<p class=\"note\">Window {}: posts per hour from its start ({} bars, the busiest {}); they add up to its {} posts.</p>",
+            w.index,
+            hours,
+            thousands(max),
+            thousands(w.posts)
+        );
     }
 }
 

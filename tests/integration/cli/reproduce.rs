@@ -61,4 +61,40 @@ fn the_report_names_its_csvs_its_command_and_its_rules() {
         html.contains(&format!("highest {exact} (exact)")),
         "{exact}"
     );
+    // Each billed window has its posts per hour, adding up to its posts.
+    for c in report["clients"].as_array().unwrap() {
+        for w in c["windows"].as_array().unwrap() {
+            let posts = scrapemeter::report::summary::thousands(w["posts"].as_u64().unwrap());
+            assert!(
+                html.contains(&format!("they add up to its {posts} posts")),
+                "{posts}"
+            );
+        }
+    }
+    assert!(html.contains("Posts per hour in billed window 1"));
+    // And the bars do add up: each hourly chart's bars sum to one window's posts.
+    let mut drawn: Vec<u64> = html
+        .split("<svg class=\"hourly\"")
+        .skip(1)
+        .map(|svg| {
+            let svg = &svg[..svg.find("</svg>").unwrap()];
+            svg.split("from the window&#39;s start: ")
+                .skip(1)
+                .map(|t| {
+                    let n = &t[..t.find(" posts").unwrap()];
+                    n.replace(',', "").parse::<u64>().unwrap()
+                })
+                .sum()
+        })
+        .collect();
+    let mut billed: Vec<u64> = report["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["windows"].as_array().unwrap().iter())
+        .map(|w| w["posts"].as_u64().unwrap())
+        .collect();
+    drawn.sort_unstable();
+    billed.sort_unstable();
+    assert_eq!(drawn, billed);
 }
