@@ -13,6 +13,7 @@ pub mod rate_profile;
 pub mod text;
 pub mod time;
 pub mod tops;
+pub mod traffic;
 pub mod window;
 
 /// A setting's value that does not parse (a rate, a duration, a mode…); the message

@@ -8,6 +8,7 @@ use crate::engine::aggregate::Aggregate;
 use crate::engine::late::{merge_by_client, Late, LateByClient};
 use crate::engine::text::display_key;
 use crate::engine::time::Micros;
+use crate::engine::traffic::Traffic;
 use crate::input::client::Keyed;
 use crate::input::decompress::{self, Compression, Tap};
 use crate::input::discover::{Discovery, Input, Skipped, Source};
@@ -88,6 +89,10 @@ pub struct FileReport {
         serialize_with = "crate::engine::time::opt_time"
     )]
     pub late_latest: Option<Micros>,
+    /// Its requests and posts per hour and requests per status class (for the
+    /// report's overview of all traffic; not in the manifest).
+    #[serde(skip)]
+    pub traffic: Traffic,
     /// False when the input ended early (truncated or corrupt archive, read error).
     pub complete: bool,
     pub dropped_partial_line: bool,
@@ -128,6 +133,7 @@ impl FileReport {
             late_posts: None,
             late_earliest: None,
             late_latest: None,
+            traffic: Traffic::default(),
             complete: true,
             dropped_partial_line: false,
             error: None,
@@ -402,15 +408,20 @@ impl<S: RequestSink> LineSink<'_, S> {
                 return;
             }
         }
-        match keyed {
+        let posts = match keyed {
             Keyed::Client => {
                 let w = self.on.request(line_no, &req, &self.key, line);
                 // A statistic of the manifest: it saturates; billing refuses an overflow.
                 self.report.posts = self.report.posts.saturating_add(w);
+                w
             }
-            Keyed::NoClient => self.report.no_client += 1,
+            Keyed::NoClient => {
+                self.report.no_client += 1;
+                0
+            }
             Keyed::Malformed(reason) => return self.malformed(line_no, reason, line),
-        }
+        };
+        self.report.traffic.add(req.time, posts, req.status);
         self.report.requests += 1;
         let r = &mut *self.report;
         r.first_request = Some(r.first_request.map_or(req.time, |t| t.min(req.time)));

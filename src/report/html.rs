@@ -109,6 +109,7 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     o.push_str("</style>\n</head>\n<body>\n");
     contents(&mut o, input, &flagged, &exempt);
     summary(&mut o, input, &flagged, &exempt);
+    overview(&mut o, input);
     if let Some(n) = input.nightly {
         nightly(&mut o, cfg, n);
     }
@@ -174,6 +175,108 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// Clients with late requests shown in the page (report.json has them all).
 const MAX_LATE_ROWS: usize = 50;
+
+/// All traffic at a glance: requests and posts per hour (per day past two weeks),
+/// requests per status class, distinct clients.
+fn overview(o: &mut String, input: &ReportInput<'_>) {
+    let traffic = super::json::traffic_of(input.files);
+    o.push_str("<h2 id=\"overview\">Overview of all traffic</h2>\n");
+    let requests: u64 = traffic.status.iter().sum();
+    if requests == 0 && input.files.iter().any(|f| f.requests > 0) {
+        o.push_str("<p>Not available: these inputs are partials (<code>reduce</code>), which keep per-client counts only.</p>\n");
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<p>{} from {} distinct clients; {} delivered posts.</p>",
+        count(requests, "request", "requests"),
+        thousands(input.analysis.population.clients),
+        thousands(traffic.hours.iter().map(|h| h.2).sum::<u64>())
+    );
+    o.push_str("<table id=\"by-status\"><thead><tr><th>Status</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
+    for (class, n) in crate::engine::traffic::STATUS_CLASSES
+        .iter()
+        .zip(traffic.status)
+    {
+        if n > 0 {
+            let _ = writeln!(
+                o,
+                "<tr><td>{class}</td><td class=\"n\">{}</td></tr>",
+                thousands(n)
+            );
+        }
+    }
+    o.push_str("</tbody></table>\n");
+    let (Some(first), Some(last)) = (traffic.hours.first(), traffic.hours.last()) else {
+        return;
+    };
+    const HOUR: Micros = 3_600 * MICROS_PER_SEC;
+    let span_hours = ((last.0 - first.0) / HOUR + 1) as usize;
+    let (step, unit) = if span_hours > 24 * 14 {
+        (24 * HOUR, "day")
+    } else {
+        (HOUR, "hour")
+    };
+    let from = first.0.div_euclid(step) * step;
+    let bins = ((last.0 - from) / step + 1).clamp(1, 4000) as usize;
+    let mut req = vec![0u64; bins];
+    let mut posts = vec![0u64; bins];
+    for &(h, r, p) in &traffic.hours {
+        let i = (((h - from) / step) as usize).min(bins - 1);
+        req[i] += r;
+        posts[i] += p;
+    }
+    const W: f64 = 800.0;
+    const H: f64 = 160.0;
+    const L: f64 = 70.0;
+    const TOP: f64 = 14.0;
+    const B: f64 = 24.0;
+    let (pw, ph) = (W - L - 16.0, H - TOP - B);
+    let max = req.iter().copied().max().unwrap_or(1).max(1);
+    let bw = pw / bins as f64;
+    let _ = writeln!(
+        o,
+        "<svg class=\"overview\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"Requests and posts per {unit}\" xmlns=\"http://www.w3.org/2000/svg\"><title>Requests and posts per {unit}, all clients</title>"
+    );
+    for i in 0..bins {
+        let x = L + bw * i as f64;
+        let (hr, hp) = (
+            ph * req[i] as f64 / max as f64,
+            ph * posts[i] as f64 / max as f64,
+        );
+        let _ = write!(
+            o,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{hr:.1}\" fill=\"#b8c9dd\"><title>{}: {} requests</title></rect><rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{hp:.1}\" fill=\"#3b6ea5\"><title>{}: {} posts</title></rect>",
+            TOP + ph - hr,
+            bw.max(0.5),
+            esc(&t(from + step * i as Micros)),
+            thousands(req[i]),
+            TOP + ph - hp,
+            bw.max(0.5),
+            esc(&t(from + step * i as Micros)),
+            thousands(posts[i])
+        );
+    }
+    let _ = writeln!(
+        o,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">0</text><text x=\"{L}\" y=\"{:.1}\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text></svg>",
+        L - 6.0,
+        TOP + 8.0,
+        short(max),
+        L - 6.0,
+        TOP + ph,
+        H - 6.0,
+        esc(&t(from)),
+        W - 16.0,
+        H - 6.0,
+        esc(&t(from + step * bins as Micros))
+    );
+    let _ = writeln!(
+        o,
+        "<p class=\"note\">Light: requests per {unit}; dark: posts per {unit}, every client together (UTC). The busiest {unit} had {} requests.</p>",
+        thousands(max)
+    );
+}
 
 /// A table of contents with anchors (the flagged clients too, as many as have a
 /// section).

@@ -37,6 +37,15 @@ pub struct Totals {
     pub last_request: Option<Micros>,
 }
 
+/// The traffic of every input read, together.
+pub fn traffic_of(files: &[FileReport]) -> crate::engine::traffic::Traffic {
+    let mut t = crate::engine::traffic::Traffic::default();
+    for f in files {
+        t.merge(&f.traffic);
+    }
+    t
+}
+
 impl Totals {
     pub fn of(files: &[FileReport], skipped: usize) -> Totals {
         let mut t = Totals {
@@ -198,10 +207,23 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
         .iter()
         .filter(|c| !c.exempt && !c.windows.is_empty())
         .count();
+    let t = traffic_of(input.files);
+    let traffic = json!({
+        "clients": a.population.clients,
+        "by_status": crate::engine::traffic::STATUS_CLASSES
+            .iter()
+            .zip(t.status)
+            .map(|(c, n)| (c.to_string(), json!(n)))
+            .collect::<serde_json::Map<_, _>>(),
+        "per_hour": t.hours.iter().map(|&(h, r, p)| json!({
+            "hour": format_rfc3339(h), "requests": r, "posts": p
+        })).collect::<Vec<_>>(),
+    });
     let mut doc = json!({
         "tool": "scrapemeter",
         "report_version": 1,
         "report_id": input.id(),
+        "traffic": traffic,
         "settings": settings_json(input),
         "totals": Totals::of(input.files, input.skipped.len()),
         "summary": {

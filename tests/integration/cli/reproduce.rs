@@ -97,4 +97,22 @@ fn the_report_names_its_csvs_its_command_and_its_rules() {
     drawn.sort_unstable();
     billed.sort_unstable();
     assert_eq!(drawn, billed);
+    // The overview of all traffic adds up to the totals.
+    let t = &report["traffic"];
+    let hours = t["per_hour"].as_array().unwrap();
+    let sum = |k: &str| hours.iter().map(|h| h[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(
+        sum("requests"),
+        report["totals"]["requests"].as_u64().unwrap()
+    );
+    assert_eq!(sum("posts"), report["totals"]["posts"].as_u64().unwrap());
+    let by_status: u64 = t["by_status"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_status, report["totals"]["requests"].as_u64().unwrap());
+    assert_eq!(t["clients"], report["population"]["clients"]);
+    assert!(html.contains("<h2 id=\"overview\">Overview of all traffic</h2>"));
 }
