@@ -38,7 +38,9 @@ pub struct RateProfile {
     /// Requests per active minute.
     pub requests_per_minute: Quantiles,
     /// Microseconds between one request and the next (0 for requests logged at the
-    /// same instant).
+    /// same instant). p50 to p99 are approximate (3 significant figures) and rounded
+    /// to the logs' own precision (whole seconds when every request was logged on a
+    /// whole second); max is exact.
     pub gap_micros: Quantiles,
 }
 
@@ -63,20 +65,30 @@ pub fn rate_profile(buckets: &[Bucket]) -> RateProfile {
     let mut minute: Option<(Micros, u64)> = None;
     let mut active = 0u64;
     let mut previous: Option<Micros> = None;
+    let mut max_gap = 0u64;
+    let mut max_per_minute = 0u64;
+    // The logs' precision: the coarsest of 1 s, 1 ms, 1 µs that divides every time.
+    let mut step: Micros = MICROS_PER_SEC;
     for b in buckets.iter().filter(|b| b.requests > 0) {
+        while step > 1 && b.t.rem_euclid(step) != 0 {
+            step /= 1000;
+        }
         let m = b.t.div_euclid(MINUTE);
         match &mut minute {
             Some((cur, n)) if *cur == m => *n += b.requests,
             _ => {
                 if let Some((_, n)) = minute {
                     record(&mut per_minute, n, 1);
+                    max_per_minute = max_per_minute.max(n);
                 }
                 active += 1;
                 minute = Some((m, b.requests));
             }
         }
         if let Some(p) = previous {
-            record(&mut gaps, (b.t - p) as u64, 1);
+            let gap = (b.t - p) as u64;
+            record(&mut gaps, gap, 1);
+            max_gap = max_gap.max(gap);
         }
         if b.requests > 1 {
             record(&mut gaps, 0, b.requests - 1);
@@ -85,11 +97,22 @@ pub fn rate_profile(buckets: &[Bucket]) -> RateProfile {
     }
     if let Some((_, n)) = minute {
         record(&mut per_minute, n, 1);
+        max_per_minute = max_per_minute.max(n);
     }
+    let mut per_minute = Quantiles::of(&per_minute);
+    per_minute.max = max_per_minute;
+    let step = step as u64;
+    let at_precision = |v: u64| (v + step / 2) / step * step;
+    let g = Quantiles::of(&gaps);
     RateProfile {
         active_minutes: active,
-        requests_per_minute: Quantiles::of(&per_minute),
-        gap_micros: Quantiles::of(&gaps),
+        requests_per_minute: per_minute,
+        gap_micros: Quantiles {
+            p50: at_precision(g.p50),
+            p90: at_precision(g.p90),
+            p99: at_precision(g.p99),
+            max: max_gap,
+        },
     }
 }
 
@@ -164,6 +187,22 @@ mod tests {
 
     fn b(t: Micros, posts: u64, requests: u64) -> Bucket {
         Bucket { t, posts, requests }
+    }
+
+    #[test]
+    fn gaps_at_the_logs_precision_and_exact_maxima() {
+        // Whole seconds: one request every second, and one gap of 7 s.
+        let mut buckets: Vec<Bucket> = (0..2000).map(|i| b(i * S, 1, 1)).collect();
+        buckets.push(b(2006 * S, 1, 1));
+        let p = rate_profile(&buckets);
+        assert_eq!(p.gap_micros.p50, S as u64);
+        assert_eq!(p.gap_micros.p99, S as u64);
+        assert_eq!(p.gap_micros.max, 7 * S as u64);
+        assert_eq!(p.requests_per_minute.max, 60);
+        // Milliseconds: kept to the millisecond.
+        let p = rate_profile(&[b(0, 1, 1), b(1_234_000, 1, 1)]);
+        assert_eq!(p.gap_micros.max, 1_234_000);
+        assert_eq!(p.gap_micros.p50 % 1000, 0);
     }
 
     #[test]

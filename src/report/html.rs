@@ -854,7 +854,7 @@ fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
         gap_words(p.gap_micros.p99),
         gap_words(p.gap_micros.max),
     );
-    o.push_str("<p class=\"note\">Requests per active minute: the client&#39;s requests in each minute in which it made at least one. Gap: the time between two consecutive requests. All four columns are approximate (a histogram of 3 significant figures).</p>\n");
+    o.push_str("<p class=\"note\">Requests per active minute: the client&#39;s requests in each minute in which it made at least one. Gap: the time between two consecutive requests. p50, p90 and p99 are approximate (a histogram of 3 significant figures; gaps rounded to the precision the logs were written at); max is exact.</p>\n");
     // Windows.
     o.push_str("<table class=\"windows\"><thead><tr><th class=\"n\">Window</th><th>Start (UTC)</th><th>End (UTC, exclusive)</th><th class=\"n\">Posts</th><th class=\"n\">Requests</th><th class=\"n\">Damages (USD)</th></tr></thead><tbody>\n");
     for w in &c.windows {
