@@ -327,6 +327,13 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// This process's command line, word by word, for the reports' `run` object.
+pub fn command_line() -> Vec<String> {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// Writes `bytes` on stdout; a reader that goes away early (`| head`) is no failure.
 fn print_bytes(bytes: &[u8]) -> Result<Exit, Error> {
     use std::io::Write;

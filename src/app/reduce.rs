@@ -163,9 +163,7 @@ pub fn run(args: ReduceArgs) -> Result<Exit, Error> {
             started,
             started_at,
             cfg.threads,
-            std::env::args_os()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
+            crate::app::cli::command_line(),
         ),
     };
     let mut sidecar = serde_json::to_vec_pretty(&sidecar).expect("json");

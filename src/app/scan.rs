@@ -209,9 +209,7 @@ pub fn run_with(
             started,
             started_at,
             cfg.threads,
-            std::env::args_os()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
+            crate::app::cli::command_line(),
         ),
     };
     // The state is committed last, with the reports: all of them or none. Ctrl-C

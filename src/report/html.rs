@@ -108,7 +108,7 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     );
     o.push_str("</style>\n</head>\n<body>\n");
     contents(&mut o, input, &flagged, &exempt);
-    summary(&mut o, input, &flagged, &exempt);
+    summary(&mut o, input, &id, &flagged, &exempt);
     overview(&mut o, input);
     if let Some(n) = input.nightly {
         nightly(&mut o, cfg, n);
@@ -436,6 +436,7 @@ fn rounding_words(r: Rounding) -> &'static str {
 fn summary(
     o: &mut String,
     input: &ReportInput<'_>,
+    id: &str,
     flagged: &[&ClientResult],
     exempt: &[&ClientResult],
 ) {
@@ -447,7 +448,7 @@ fn summary(
     let _ = writeln!(
         o,
         "<p class=\"note\" id=\"report-id\">Report <span class=\"mono\">{}</span> (SHA-256 of violations.csv and clients.csv; see <a href=\"#reproduce\">Reproduce</a>)</p>",
-        esc(&input.id())
+        esc(id)
     );
     let _ = writeln!(
         o,
@@ -493,11 +494,7 @@ fn summary(
         count(tot.requests, "request", "requests"),
         count(tot.malformed, "malformed line", "malformed lines")
     );
-    let bad: Vec<_> = input
-        .files
-        .iter()
-        .filter_map(|f| f.bad.as_ref().map(|why| (&f.path, why)))
-        .collect();
+    let bad = input.bad_inputs();
     if !bad.is_empty() {
         let _ = write!(
             o,

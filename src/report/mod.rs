@@ -87,6 +87,14 @@ pub struct ReportInput<'a> {
 }
 
 impl ReportInput<'_> {
+    /// The inputs that are bad (SPEC.md, "Exit status"), with why: every report names them.
+    pub fn bad_inputs(&self) -> Vec<(&str, &str)> {
+        self.files
+            .iter()
+            .filter_map(|f| f.bad.as_deref().map(|why| (f.path.as_str(), why)))
+            .collect()
+    }
+
     /// The report's identifier: the SHA-256 of violations.csv followed by clients.csv,
     /// so that a printed page names the CSVs it goes with (and any copy of them can be
     /// checked against it with `cat violations.csv clients.csv | sha256sum`).

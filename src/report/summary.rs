@@ -192,11 +192,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
             );
         }
     }
-    let bad: Vec<_> = input
-        .files
-        .iter()
-        .filter_map(|f| f.bad.as_ref().map(|why| (&f.path, why)))
-        .collect();
+    let bad = input.bad_inputs();
     if !bad.is_empty() {
         let _ = writeln!(
             out,

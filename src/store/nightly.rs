@@ -575,9 +575,6 @@ pub struct Nightly {
 #[derive(Debug, Clone, Serialize)]
 pub struct LateClient {
     pub client: String,
-    /// As written in CSV.
-    #[serde(skip)]
-    pub cell: String,
     pub requests: u64,
     pub posts: u64,
     #[serde(serialize_with = "crate::engine::time::time")]
@@ -896,11 +893,14 @@ impl NightlyRun {
         next: &mut Body,
     ) {
         let n = &mut self.nightly;
+        // Every late request, with a client key or not, is in its input's counts.
+        let mut all = Late::default();
         for f in files {
             let l = f.late_counts();
             if l.requests == 0 {
                 continue;
             }
+            all.merge(&l);
             n.late_requests += l.requests;
             n.late_posts += l.posts;
             n.late_inputs.push(LateInput {
@@ -917,18 +917,14 @@ impl NightlyRun {
                 history.insert(k, r);
             }
         }
-        let mut all = Late::default();
         for (key, l) in late {
-            let id = cfg.read.identify(&key);
             n.late_clients.push(LateClient {
-                client: id.name,
-                cell: id.cell,
+                client: cfg.read.identify(&key).name,
                 requests: l.requests,
                 posts: l.posts,
                 earliest: l.earliest,
                 latest: l.latest,
             });
-            all.merge(&l);
             let r = history.entry(key.clone()).or_insert_with(|| LateRecord {
                 key: Key::of(&key),
                 late: Late::default(),
@@ -946,12 +942,6 @@ impl NightlyRun {
         next.late = history.into_values().collect();
         n.late_requests_all_runs = next.late.iter().map(|r| r.late.requests).sum();
         n.late_posts_all_runs = next.late.iter().map(|r| r.late.posts).sum();
-        // Late requests without a client key are in the inputs' counts only.
-        let mut by_input = Late::default();
-        for f in files {
-            by_input.merge(&f.late_counts());
-        }
-        all.merge(&by_input);
         if let (Some(w), true) = (self.prev.watermark, all.requests > 0) {
             // Not late needs a watermark at or before the oldest request: `behind`
             // more lateness (rounded up to the minute, as people write it).
