@@ -148,7 +148,10 @@ impl RequestSink for Watch<'_> {
         if self.export {
             for (w, &(start, end)) in self.windows.iter().enumerate() {
                 if req.time >= start && req.time < end {
-                    let _ = write!(s.export_text(), "{}\t{}:{line_no}:", w + 1, self.file);
+                    let _ = std::io::Write::write_fmt(
+                        &mut s.export,
+                        format_args!("{}\t{}:{line_no}:", w + 1, self.file),
+                    );
                     s.export.extend_from_slice(line);
                     s.export.push(b'\n');
                     s.exported += 1;
@@ -196,21 +199,7 @@ impl RequestSink for Watch<'_> {
     }
 }
 
-/// Lets `write!` append text to the export buffer.
-struct ExportText<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for ExportText<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
 impl Seen {
-    fn export_text(&mut self) -> ExportText<'_> {
-        ExportText(&mut self.export)
-    }
-
     fn merge(mut self, other: Seen, n: usize) -> Seen {
         self.tops.merge(other.tops);
         self.export.extend_from_slice(&other.export);
