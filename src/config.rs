@@ -4,6 +4,7 @@
 
 use crate::engine::bill::Policy;
 use crate::engine::damages::{Rate, Rounding};
+use crate::engine::groups::GroupBy;
 use crate::engine::time::{parse_duration, parse_rfc3339, Micros};
 use crate::engine::window::Mode;
 use crate::engine::InvalidValue;
@@ -170,6 +171,9 @@ pub struct Overrides {
     pub state: Option<PathBuf>,
     pub lateness: Option<String>,
     pub state_reset: bool,
+    /// `scan --also-by` values (each may be a comma list); a flag only, not a setting
+    /// of the settings file (which `explain` and `map` read too).
+    pub also_by: Vec<String>,
 }
 
 pub const DEFAULT_THRESHOLD: u64 = 1_000_000;
@@ -215,10 +219,12 @@ impl Config {
             .or(file.format)
             .unwrap_or_else(|| "auto".into())
             .parse()?;
+        let subnet_v4 = flags.subnet_v4.or(file.subnet_v4).unwrap_or(24);
+        let subnet_v6 = flags.subnet_v6.or(file.subnet_v6).unwrap_or(64);
         let client = ClientKind::parse(
             &flags.client.or(file.client).unwrap_or_else(|| "ip".into()),
-            flags.subnet_v4.or(file.subnet_v4).unwrap_or(24),
-            flags.subnet_v6.or(file.subnet_v6).unwrap_or(64),
+            subnet_v4,
+            subnet_v6,
         )?;
         let window = parse_duration(&flags.window.or(file.window).unwrap_or_else(|| "24h".into()))
             .map_err(|e| SettingsError::Invalid(format!("--window: {e}")))?;
@@ -330,6 +336,12 @@ impl Config {
                 "--state-reset needs --state DIR".into(),
             ));
         }
+        let also_by = also_by(
+            flags.also_by,
+            &client,
+            (subnet_v4, subnet_v6),
+            state.is_some(),
+        )?;
         let mut fields = FieldSet::default();
         let mut keyer = Keyer::new(client.clone(), &mut fields);
         if let Some(p) = flags.orgs.or(file.orgs) {
@@ -352,6 +364,7 @@ impl Config {
                 since,
                 until,
                 late_before: None,
+                also_by,
             },
             policy: Policy {
                 threshold: flags
@@ -379,6 +392,36 @@ impl Config {
         })
     }
 }
+/// The groupings of `--also-by` (each value a name or a comma list; duplicates once),
+/// refused where they mean nothing: the grouping the client key already is, and with
+/// nightly state (which carries no group series from one run to the next).
+fn also_by(
+    values: Vec<String>,
+    client: &ClientKind,
+    (v4, v6): (u8, u8),
+    nightly: bool,
+) -> Result<Vec<GroupBy>, SettingsError> {
+    let mut out: Vec<GroupBy> = Vec::new();
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        let by = GroupBy::parse(v, v4, v6)?;
+        if by.name() == client.name() {
+            return Err(SettingsError::Invalid(format!(
+                "--also-by {0}: the clients are already keyed by {0} (--client {0})",
+                by.name()
+            )));
+        }
+        if !out.contains(&by) {
+            out.push(by);
+        }
+    }
+    if nightly && !out.is_empty() {
+        return Err(SettingsError::Invalid(
+            "--also-by does not go with --state: the nightly state carries no group series from one run to the next; run it without --state over the period to look into".into(),
+        ));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use crate::app::cli::{
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
 use crate::engine::bill::analyze;
+use crate::engine::groups::find_leads;
 use crate::input::reader::{judge_inputs, scan_with_progress, warn_inputs, FileReport};
 use crate::report::summary::thousands;
 use crate::report::{self, ReportInput, RunInfo};
@@ -70,6 +71,13 @@ pub struct ScanArgs {
     #[arg(long, value_name = "WHEN", value_enum, num_args = 0..=1, default_missing_value = "on", hide_default_value = true, hide_possible_values = true)]
     pub progress: Option<crate::app::progress::ProgressMode>,
 
+    /// Also group the requests by network (subnet: IPv4 /24 and IPv6 /64, or as
+    /// --subnet-v4/--subnet-v6 say) or by user agent (ua), and list the groups whose
+    /// combined posts breach while none of their clients does on its own: possible
+    /// evasion leads, for investigation, never billed. Repeatable, or a comma list.
+    #[arg(long, value_name = "GROUP", value_delimiter = ',', value_parser = ["subnet", "ua"])]
+    pub also_by: Vec<String>,
+
     /// The summary on stdout (default: text): text, or json for scripts.
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub summary: Option<String>,
@@ -89,6 +97,7 @@ impl ScanArgs {
             state,
             lateness,
             state_reset,
+            also_by,
             summary: _,
             progress: _,
         } = self;
@@ -100,6 +109,7 @@ impl ScanArgs {
             f.state = state;
             f.lateness = lateness;
             f.state_reset = state_reset;
+            f.also_by = also_by;
         })
     }
 }
@@ -161,8 +171,29 @@ pub fn run_with(
     drop(progress);
     judge_inputs(&mut output.files, cfg.max_malformed);
     warn_inputs(&output);
-    let aggregate = std::mem::take(&mut output.aggregate);
+    let mut aggregate = std::mem::take(&mut output.aggregate);
     let late = std::mem::take(&mut output.late);
+    // `--also-by`: the groups are billed as if each were a client, and the members of
+    // those that breach read from the aggregate, before it is billed (and consumed).
+    let groups = std::mem::take(&mut output.groups);
+    let leads = if groups.is_empty() {
+        Vec::new()
+    } else {
+        pool.install(|| {
+            find_leads(&cfg.policy, groups, &mut aggregate, &|k| {
+                cfg.read.identify(k)
+            })
+        })
+    };
+    for g in &leads {
+        for r in &g.refused {
+            eprintln!(
+                "scrapemeter: warning: --also-by {}: {}",
+                g.by.name(),
+                crate::engine::text::terminal_safe(r)
+            );
+        }
+    }
     let mut analysis = match &mut night {
         Some(run) => {
             let a = pool.install(|| run.analyze(cfg, &mut output.files, aggregate, late));
@@ -172,6 +203,7 @@ pub fn run_with(
         None => pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k))),
     };
     analysis.check()?;
+    analysis.leads = leads;
     if cfg.evidence {
         let earlier = night
             .as_ref()

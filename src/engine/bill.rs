@@ -601,6 +601,9 @@ pub struct Analysis {
     /// The first client (in key order) whose counts or times the reports cannot hold
     /// ([`limits::check_client`]): the run must stop ([`Analysis::check`]).
     pub refused: Option<String>,
+    /// With `scan --also-by`: the possible evasion leads of each grouping
+    /// ([`crate::engine::groups`]), never billed; empty without it.
+    pub leads: Vec<crate::engine::groups::GroupLeads>,
 }
 
 impl Analysis {
@@ -711,6 +714,7 @@ pub fn assemble(all: Vec<ClientResult>, buckets: u64) -> Analysis {
         },
         clients,
         refused: None,
+        leads: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bill;
 pub mod breakdown;
 pub mod damages;
 pub mod evidence;
+pub mod groups;
 pub mod late;
 pub mod limits;
 pub mod members;

@@ -5,6 +5,7 @@
 //! malformed lines, whether it was complete) lands in its [`FileReport`].
 
 use crate::engine::aggregate::Aggregate;
+use crate::engine::groups::Groups;
 use crate::engine::late::{merge_by_client, Late, LateByClient};
 use crate::engine::text::display_key;
 use crate::engine::time::Micros;
@@ -270,6 +271,8 @@ pub struct ScanOutput {
     pub aggregate: Aggregate,
     /// Late requests per client (nightly state; empty without).
     pub late: LateByClient,
+    /// `scan --also-by`: the requests by group as well (empty without).
+    pub groups: Groups,
 }
 
 /// What a pass over the logs does with them (as ripgrep's `Sink`): the one reader,
@@ -321,6 +324,10 @@ pub struct FirstPass<'a> {
     pub spec: &'a ReadSpec,
     pub aggregate: &'a mut Aggregate,
     pub late: &'a mut LateByClient,
+    /// `scan --also-by`: each request is added to its groups too.
+    pub groups: &'a mut Groups,
+    /// Where a request's group key is written.
+    pub group_key: Vec<u8>,
 }
 
 impl RequestSink for FirstPass<'_> {
@@ -328,6 +335,13 @@ impl RequestSink for FirstPass<'_> {
     fn request(&mut self, _: u64, req: &Request<'_>, key: &[u8], _: &[u8]) -> u64 {
         let posts = self.spec.weigher.weight(req);
         self.aggregate.add(key, req.time, posts, 1);
+        if !self.groups.is_empty() && !self.spec.is_exempt(key) {
+            for g in self.groups.by.iter_mut() {
+                if crate::input::spec::group_key_into(g.by, req, &mut self.group_key) {
+                    g.add(&self.group_key, key, req.time, posts);
+                }
+            }
+        }
         posts
     }
 
@@ -573,26 +587,33 @@ pub fn scan_input(
     collected: &mut Collected,
     progress: Option<&Arc<ReadCounters>>,
 ) -> FileReport {
+    if collected.groups.is_empty() && !spec.also_by.is_empty() {
+        collected.groups = Groups::new(&spec.also_by);
+    }
     let pass = FirstPass {
         spec,
         aggregate: &mut collected.aggregate,
         late: &mut collected.late,
+        groups: &mut collected.groups,
+        group_key: Vec::new(),
     };
     read_input(spec, input, &mut Counting::new(pass, progress.cloned()))
 }
 
-/// What the first pass collects over some inputs: the aggregate, and the late
-/// requests per client (nightly state).
+/// What the first pass collects over some inputs: the aggregate, the late requests
+/// per client (nightly state), and the requests by group (`scan --also-by`).
 #[derive(Default)]
 pub struct Collected {
     pub aggregate: Aggregate,
     pub late: LateByClient,
+    pub groups: Groups,
 }
 
 impl Collected {
     fn merge(&mut self, other: Collected) {
         self.aggregate.merge(other.aggregate);
         merge_by_client(&mut self.late, other.late);
+        self.groups.merge(other.groups);
     }
 }
 
@@ -793,6 +814,7 @@ pub fn scan_with_progress(
         skipped,
         aggregate: collected.aggregate,
         late: collected.late,
+        groups: collected.groups,
     }
 }
 

@@ -1,10 +1,11 @@
 //! What the reader needs to know to turn a log line into a weighed request of a client.
 
 use crate::engine::bill::Identity;
+use crate::engine::groups::GroupBy;
 use crate::engine::text::{display_key, guard_formula};
 use crate::engine::time::Micros;
-use crate::input::client::{ClientKind, Keyer};
-use crate::input::format::{FieldSet, FormatChoice, JsonFields};
+use crate::input::client::{key_into, ClientKind, Keyed, Keyer};
+use crate::input::format::{FieldSet, FormatChoice, JsonFields, Request};
 use crate::input::post_weight::Weigher;
 
 /// How to read: format, client key, post weight and time range, validated.
@@ -26,6 +27,9 @@ pub struct ReadSpec {
     /// Requests before this time are late (the previous run's watermark): counted per
     /// file, never merged. Set from the nightly state at run time, not from flags.
     pub late_before: Option<Micros>,
+    /// `scan --also-by`: what the first pass groups requests by besides their client
+    /// (possible evasion leads, [`crate::engine::groups`]); empty without it.
+    pub also_by: Vec<GroupBy>,
 }
 
 impl ReadSpec {
@@ -33,6 +37,15 @@ impl ReadSpec {
     #[inline]
     pub fn in_range(&self, t: Micros) -> bool {
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+
+    /// Whether client `key` is an exempt organisation (its requests may be any number:
+    /// they are left out of `--also-by` groups).
+    #[inline]
+    pub fn is_exempt(&self, key: &[u8]) -> bool {
+        self.keyer.orgs.as_deref().is_some_and(|o| {
+            o.exempt.contains(&true) && o.by_name(key).is_some_and(|id| o.is_exempt(id))
+        })
     }
 
     /// How the reports name client `key`, and whether it is an exempt organisation.
@@ -55,4 +68,22 @@ impl ReadSpec {
             exempt: org.is_some_and(|id| orgs.is_some_and(|o| o.is_exempt(id))),
         }
     }
+}
+
+/// Writes the group of `req` under `by` into `buf` (cleared first), keyed as
+/// `--client subnet` or `--client ua` would key it; false when the request has none
+/// (no address or user agent, `-`, or a user agent with no closing quote).
+#[inline]
+pub fn group_key_into(by: GroupBy, req: &Request<'_>, buf: &mut Vec<u8>) -> bool {
+    let kind = match by {
+        GroupBy::Subnet {
+            ipv4_prefix,
+            ipv6_prefix,
+        } => ClientKind::Subnet {
+            ipv4_prefix,
+            ipv6_prefix,
+        },
+        GroupBy::Ua => ClientKind::Ua,
+    };
+    matches!(key_into(&kind, req, buf), Keyed::Client)
 }

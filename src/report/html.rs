@@ -131,6 +131,7 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     }
     population(&mut o, input, flagged.len());
     near_misses(&mut o, input);
+    leads(&mut o, input);
     reproduce(&mut o, input, &id);
     appendix(&mut o, input);
     // The run facts: the only part of the page that differs between equal runs.
@@ -312,7 +313,11 @@ fn contents(
         }
         o.push_str("</ol>");
     }
-    o.push_str("</li>\n<li><a href=\"#population\">Everyone else: the population</a> (<a href=\"#near-misses\">near misses</a>)</li>\n<li><a href=\"#reproduce\">Reproduce</a></li>\n<li><a href=\"#appendix\">Appendix: inputs</a></li>\n</ol></nav>\n");
+    o.push_str("</li>\n<li><a href=\"#population\">Everyone else: the population</a> (<a href=\"#near-misses\">near misses</a>)</li>\n");
+    if !input.analysis.leads.is_empty() {
+        o.push_str("<li><a href=\"#leads\">Leads: groups over the threshold, no client over it (not billed)</a></li>\n");
+    }
+    o.push_str("<li><a href=\"#reproduce\">Reproduce</a></li>\n<li><a href=\"#appendix\">Appendix: inputs</a></li>\n</ol></nav>\n");
 }
 
 /// With `--state`: the watermark, what is final, and the late requests (never quiet).
@@ -1521,6 +1526,107 @@ fn appendix(o: &mut String, input: &ReportInput<'_>) {
                     esc(&m.text)
                 );
             }
+        }
+    }
+}
+
+/// Leads shown on the page per grouping (all are in report.json).
+const MAX_LEADS_SHOWN: usize = 50;
+
+/// `--also-by`: the groups whose combined posts breach while none of their clients
+/// does on its own, with their clients; facts only, never billed.
+fn leads(o: &mut String, input: &ReportInput<'_>) {
+    use crate::engine::groups::GroupBy;
+    let leads = &input.analysis.leads;
+    if leads.is_empty() {
+        return;
+    }
+    let window = input.cfg.policy.window;
+    let w = esc(&format_duration(window));
+    o.push_str(
+        "<h2 id=\"leads\">Leads: groups over the threshold, no client over it (not billed)</h2>\n",
+    );
+    let _ = writeln!(
+        o,
+        "<p class=\"note\">Requests were also grouped (<code>--also-by</code>). Each group listed here has more than {} posts in one {w} window taken together, while none of its clients has a window over the threshold on its own. These are leads for investigation only: they are not billed, and are not in violations.csv, clients.csv or any damages figure above. The amount shown is what the group would owe if it were billed as one client.</p>",
+        thousands(input.cfg.policy.threshold)
+    );
+    for g in leads {
+        let (id, title) = match g.by {
+            GroupBy::Subnet {
+                ipv4_prefix,
+                ipv6_prefix,
+            } => (
+                "subnet",
+                format!("By network (IPv4 /{ipv4_prefix}, IPv6 /{ipv6_prefix})"),
+            ),
+            GroupBy::Ua => ("ua", "By user agent (the string as logged)".to_string()),
+        };
+        let _ = writeln!(o, "<h3 id=\"leads-{id}\">{}</h3>", esc(&title));
+        let _ = writeln!(
+            o,
+            "<p>{} with requests; {} over the threshold taken together, of which {} a client over the threshold on its own (billed or exempt in its own right, so not listed); {}.</p>",
+            count(g.groups, "group", "groups"),
+            thousands(g.over_threshold),
+            if g.with_breaching_member == 1 { "1 has".to_string() } else { format!("{} have", thousands(g.with_breaching_member)) },
+            count(g.leads.len() as u64, "lead", "leads"),
+        );
+        if g.leads.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "<table class=\"leads\" id=\"leads-{id}-table\"><thead><tr><th>Group</th><th class=\"n\">Clients</th><th class=\"n\">Peak posts</th><th>Peak window starts</th><th>Ends</th><th class=\"n\">Windows if one client</th><th class=\"n\">USD if one client</th></tr></thead><tbody>"
+        );
+        for l in g.leads.iter().take(MAX_LEADS_SHOWN) {
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&l.name),
+                thousands(l.members_total),
+                thousands(l.peak.posts),
+                t(l.peak.start),
+                t(l.peak.start.saturating_add(window)),
+                l.windows.len(),
+                usd(l.damages())
+            );
+        }
+        o.push_str("</tbody></table>\n");
+        if g.leads.len() > MAX_LEADS_SHOWN {
+            let _ = writeln!(
+                o,
+                "<p class=\"note\">The other {} are in report.json (<code>leads</code>).</p>",
+                thousands(g.leads.len() - MAX_LEADS_SHOWN)
+            );
+        }
+        for l in g.leads.iter().take(MAX_LEADS_SHOWN) {
+            let _ = writeln!(
+                o,
+                "<h4>Clients of <span class=\"key\">{}</span>{}</h4>",
+                esc(&l.name),
+                if l.members_total > l.members.len() {
+                    format!(
+                        " (the {} with the highest own peaks, of {})",
+                        l.members.len(),
+                        thousands(l.members_total)
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            o.push_str("<table class=\"members\"><thead><tr><th>Client</th><th class=\"n\">Own peak posts</th><th>Own peak starts</th><th class=\"n\">Posts in all</th><th class=\"n\">Requests in all</th></tr></thead><tbody>\n");
+            for m in &l.members {
+                let _ = writeln!(
+                    o,
+                    "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                    esc(&m.name),
+                    thousands(m.peak.map_or(0, |p| p.posts)),
+                    m.peak.map_or(String::new(), |p| t(p.start)),
+                    thousands(m.total_posts),
+                    thousands(m.total_requests)
+                );
+            }
+            o.push_str("</tbody></table>\n");
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::ReportInput;
 use crate::engine::bill::ClientResult;
+use crate::engine::groups::GroupBy;
 use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
 use crate::input::post_weight::Weigher;
 use crate::input::reader::{FileReport, FileStatus};
@@ -270,7 +271,82 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
     if let Some(n) = input.nightly {
         doc["state"] = serde_json::to_value(n)?;
     }
+    // Only with `--also-by`, so that a run without it writes what it always did.
+    if !input.cfg.read.also_by.is_empty() {
+        doc["settings"]["also_by"] = json!(input
+            .cfg
+            .read
+            .also_by
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>());
+        doc["leads"] = leads_json(input);
+    }
     let mut out = serde_json::to_vec_pretty(&doc)?;
     out.push(b'\n');
     Ok(out)
+}
+
+/// `--also-by`: the possible evasion leads of each grouping, with their members.
+fn leads_json(input: &ReportInput<'_>) -> Value {
+    let window = input.cfg.policy.window;
+    let span = |p: &crate::engine::window::Span| {
+        json!({
+            "start": format_rfc3339(p.start),
+            "end": format_rfc3339(p.start.saturating_add(window)),
+            "posts": p.posts,
+            "requests": p.requests,
+        })
+    };
+    let groupings: Vec<Value> = input
+        .analysis
+        .leads
+        .iter()
+        .map(|g| {
+            let (v4, v6) = match g.by {
+                GroupBy::Subnet {
+                    ipv4_prefix,
+                    ipv6_prefix,
+                } => (Some(ipv4_prefix), Some(ipv6_prefix)),
+                GroupBy::Ua => (None, None),
+            };
+            json!({
+                "by": g.by.name(),
+                "ipv4_prefix": v4,
+                "ipv6_prefix": v6,
+                "groups": g.groups,
+                "groups_over_threshold": g.over_threshold,
+                "groups_with_a_member_over_threshold": g.with_breaching_member,
+                "leads": g.leads.iter().map(|l| json!({
+                    "group": l.name,
+                    "peak": span(&l.peak),
+                    "total_posts": l.total_posts,
+                    "total_requests": l.total_requests,
+                    "if_billed_as_one_client": {
+                        "windows": l.windows.iter().map(|w| json!({
+                            "start": format_rfc3339(w.start),
+                            "end": format_rfc3339(w.end),
+                            "posts": w.posts,
+                            "requests": w.requests,
+                            "damages_usd": w.damages,
+                        })).collect::<Vec<_>>(),
+                        "posts": l.would_be_posts(),
+                        "damages_usd": l.damages(),
+                    },
+                    "members_total": l.members_total,
+                    "members": l.members.iter().map(|m| json!({
+                        "client": m.name,
+                        "peak": m.peak.as_ref().map(span),
+                        "total_posts": m.total_posts,
+                        "total_requests": m.total_requests,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "note": "possible evasion leads, for investigation: groups of clients whose combined posts in one window exceed the threshold while no client of the group does on its own; not billed, not in violations.csv or clients.csv, not in any damages total",
+        "members_listed": crate::engine::groups::TOP_MEMBERS,
+        "groupings": groupings,
+    })
 }

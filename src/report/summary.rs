@@ -119,6 +119,18 @@ pub fn render(input: &ReportInput<'_>) -> String {
             count(exempt, "exempt client", "exempt clients")
         );
     }
+    if !a.leads.is_empty() {
+        let by: Vec<String> = a
+            .leads
+            .iter()
+            .map(|g| format!("{} by {}", thousands(g.leads.len()), g.by.name()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "leads, groups over the threshold with no client over it (not billed):\n  {}; see report.html",
+            by.join(", ")
+        );
+    }
     if !flagged.is_empty() {
         // Wide numbers take their room from the client column.
         let shown = &flagged[..flagged.len().min(MAX_ROWS)];
@@ -234,6 +246,14 @@ pub fn render_json(input: &ReportInput<'_>) -> String {
         "report_id": input.id(),
     });
     let mut doc = doc;
+    if !a.leads.is_empty() {
+        doc["leads"] = a
+            .leads
+            .iter()
+            .map(|g| (g.by.name().to_string(), serde_json::json!(g.leads.len())))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
     if let Some(n) = input.nightly {
         doc["state"] = serde_json::json!({
             "run": n.run,
@@ -306,6 +326,7 @@ mod tests {
             skipped: Vec::new(),
             aggregate: Default::default(),
             late: Default::default(),
+            groups: Default::default(),
         };
         let analysis = Analysis {
             clients: vec![client],
@@ -320,6 +341,7 @@ mod tests {
                 decades: Vec::new(),
             },
             refused: None,
+            leads: Vec::new(),
         };
         let input = ReportInput {
             cfg: &cfg,
