@@ -18,6 +18,7 @@ mod formats;
 mod fuzz_regressions;
 mod html_report;
 mod layers;
+mod leads;
 mod nightly_engine;
 mod partials;
 mod partials_lie;
