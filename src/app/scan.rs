@@ -8,13 +8,15 @@ use crate::app::cli::{
 };
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
-use crate::engine::bill::analyze;
-use crate::engine::groups::find_leads;
+use crate::engine::aggregate::Aggregate;
+use crate::engine::bill::{analyze, bill_all, Analysis, Horizon, ToBill};
+use crate::engine::groups::{find_leads, Groups};
 use crate::input::reader::{judge_inputs, scan_with_progress, warn_inputs, FileReport};
 use crate::report::summary::thousands;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::nightly;
 use clap::Args;
+use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -171,39 +173,23 @@ pub fn run_with(
     drop(progress);
     judge_inputs(&mut output.files, cfg.max_malformed);
     warn_inputs(&output);
-    let mut aggregate = std::mem::take(&mut output.aggregate);
+    let aggregate = std::mem::take(&mut output.aggregate);
     let late = std::mem::take(&mut output.late);
-    // `--also-by`: the groups are billed as if each were a client, and the members of
-    // those that breach read from the aggregate, before it is billed (and consumed).
-    let groups = std::mem::take(&mut output.groups);
-    let leads = if groups.is_empty() {
-        Vec::new()
-    } else {
-        pool.install(|| {
-            find_leads(&cfg.policy, groups, &mut aggregate, &|k| {
-                cfg.read.identify(k)
-            })
-        })
-    };
-    for g in &leads {
-        for r in &g.refused {
-            eprintln!(
-                "scrapemeter: warning: --also-by {}: {}",
-                g.by.name(),
-                crate::engine::text::terminal_safe(r)
-            );
-        }
-    }
     let mut analysis = match &mut night {
         Some(run) => {
             let a = pool.install(|| run.analyze(cfg, &mut output.files, aggregate, late));
             warn_nightly(run, &output.files);
             a
         }
-        None => pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k))),
+        None if cfg.read.also_by.is_empty() => {
+            pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k)))
+        }
+        None => {
+            let groups = std::mem::take(&mut output.groups);
+            pool.install(|| analyze_with_leads(cfg, aggregate, groups))
+        }
     };
     analysis.check()?;
-    analysis.leads = leads;
     if cfg.evidence {
         let earlier = night
             .as_ref()
@@ -281,6 +267,39 @@ pub fn run_with(
         return Ok(Exit::LateData);
     }
     Ok(Exit::Success)
+}
+
+/// `--also-by` (never with nightly state): each group billed as if it were one client,
+/// the members of those that breach billed on their own, from the clients before they
+/// are billed (and consumed); then every client billed as [`analyze`] does.
+fn analyze_with_leads(cfg: &Config, aggregate: Aggregate, groups: Groups) -> Analysis {
+    let identify = |k: &[u8]| cfg.read.identify(k);
+    let clients = aggregate.into_sorted_series();
+    let leads = find_leads(
+        &cfg.policy,
+        &cfg.read.also_by,
+        groups,
+        &clients,
+        &identify,
+        &crate::input::spec::group_of_client_key,
+    );
+    for g in &leads {
+        for r in &g.refused {
+            eprintln!(
+                "scrapemeter: warning: --also-by {}: {}",
+                g.by.name(),
+                crate::engine::text::terminal_safe(r)
+            );
+        }
+    }
+    let clients = clients.into_par_iter().map(|(key, new)| ToBill {
+        key,
+        carry: None,
+        new,
+    });
+    let mut analysis = bill_all(&cfg.policy, &Horizon::Complete, clients, &identify).0;
+    analysis.leads = leads;
+    analysis
 }
 
 /// Late requests and inputs that changed since an earlier run are never silent.

@@ -10,7 +10,7 @@
 //! the client aggregate, so a group's figures and its members' figures cannot disagree
 //! with what `scan` bills.
 
-use crate::engine::aggregate::{Aggregate, Bucket};
+use crate::engine::aggregate::{Bucket, Series};
 use crate::engine::bill::{self, Horizon, Identify, Identity, Policy};
 use crate::engine::damages::Cents;
 use crate::engine::limits;
@@ -56,57 +56,113 @@ impl GroupBy {
     }
 }
 
+/// A client key as a member of a group: keys of up to 15 bytes (every IPv4 address)
+/// packed with their length into a `u128`, so that the set of a group's members is
+/// looked up without hashing and comparing byte slices (profiled: the byte-slice set
+/// took most of the first pass's extra time on the bench set).
+fn short_member(key: &[u8]) -> Option<u128> {
+    if key.len() > 15 {
+        return None;
+    }
+    let mut b = [0u8; 16];
+    b[..key.len()].copy_from_slice(key);
+    b[15] = key.len() as u8;
+    Some(u128::from_le_bytes(b))
+}
+
+fn short_member_bytes(k: u128) -> Box<[u8]> {
+    let b = k.to_le_bytes();
+    b[..b[15] as usize].into()
+}
+
+/// One group as the first pass collects it: its requests summed per instant, and the
+/// client keys seen in it.
+#[derive(Debug, Default)]
+struct Collected {
+    series: Series,
+    short: FxHashSet<u128>,
+    long: FxHashSet<Box<[u8]>>,
+}
+
+impl Collected {
+    #[inline]
+    fn add_member(&mut self, client: &[u8]) {
+        match short_member(client) {
+            Some(k) => {
+                self.short.insert(k);
+            }
+            None => {
+                if !self.long.contains(client) {
+                    self.long.insert(client.into());
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Collected) {
+        self.series.merge(other.series);
+        self.short.extend(other.short);
+        self.long.extend(other.long);
+    }
+
+    /// The member keys, sorted.
+    fn members(&self) -> Vec<Box<[u8]>> {
+        let mut m: Vec<Box<[u8]>> = self.short.iter().map(|&k| short_member_bytes(k)).collect();
+        m.extend(self.long.iter().cloned());
+        m.sort_unstable();
+        m
+    }
+}
+
 /// What the first pass collects for one grouping: each group's requests summed per
-/// instant, and the client keys seen in it.
+/// instant, and the client keys seen in it (one lookup of the group per request).
 #[derive(Debug)]
 pub struct GroupCollector {
     pub by: GroupBy,
-    series: Aggregate,
-    members: FxHashMap<Box<[u8]>, FxHashSet<Box<[u8]>>>,
+    groups: FxHashMap<Box<[u8]>, Collected>,
 }
 
 impl GroupCollector {
     pub fn new(by: GroupBy) -> Self {
         GroupCollector {
             by,
-            series: Aggregate::new(),
-            members: FxHashMap::default(),
+            groups: FxHashMap::default(),
         }
     }
 
     /// One request of `client` in `group`, at `t`, of `posts` posts.
     #[inline]
     pub fn add(&mut self, group: &[u8], client: &[u8], t: Micros, posts: u64) {
-        self.series.add(group, t, posts, 1);
-        // Keys are copied only on first sight of a group, and of a client in it.
-        match self.members.get_mut(group) {
-            Some(m) => {
-                if !m.contains(client) {
-                    m.insert(client.into());
-                }
-            }
-            None => {
-                let mut m = FxHashSet::default();
-                m.insert(client.into());
-                self.members.insert(group.into(), m);
-            }
-        }
+        // The group's key is copied only on first sight.
+        let g = match self.groups.get_mut(group) {
+            Some(g) => g,
+            None => self.groups.entry(group.into()).or_default(),
+        };
+        g.series.add(t, posts, 1);
+        g.add_member(client);
     }
 
     pub fn merge(&mut self, other: GroupCollector) {
-        self.series.merge(other.series);
-        for (g, m) in other.members {
-            match self.members.get_mut(&g) {
-                Some(mine) => mine.extend(m),
+        if self.groups.len() < other.groups.len() {
+            let mine = std::mem::replace(&mut self.groups, other.groups);
+            return self.merge(GroupCollector {
+                by: self.by,
+                groups: mine,
+            });
+        }
+        for (g, c) in other.groups {
+            match self.groups.get_mut(&g) {
+                Some(mine) => mine.merge(c),
                 None => {
-                    self.members.insert(g, m);
+                    self.groups.insert(g, c);
                 }
             }
         }
     }
 }
 
-/// Every grouping of a run (`--also-by`, in the order given); empty without the flag.
+/// Every grouping the first pass collects (empty without `--also-by`, and for a
+/// grouping derived from the clients after the pass: see [`find_leads`]).
 #[derive(Debug, Default)]
 pub struct Groups {
     pub by: Vec<GroupCollector>,
@@ -209,47 +265,124 @@ struct Own {
     breaches: bool,
 }
 
-/// The leads of every grouping. `clients` is the client aggregate of the same pass
-/// (only the members of groups that breach are read from it, and it is left as it
-/// was); `identify` names a client key as the reports do.
+/// Writes the group of client `key` under a grouping into the buffer; false when
+/// it has none. Given for the groupings derived from the clients after the pass.
+pub type GroupOfClient<'a> = dyn Fn(GroupBy, &[u8], &mut Vec<u8>) -> bool + Sync + 'a;
+
+/// Where a group's requests come from.
+enum Source {
+    /// Collected by the first pass.
+    Collected(Collected),
+    /// Derived after the pass: the group is the union of these clients (indices into
+    /// the sorted clients), each of whose requests all fall in it.
+    Clients(Vec<usize>),
+}
+
+/// The leads of every grouping of `also_by`, in its order. `collected` holds the
+/// groupings the first pass collected; any other is derived from `clients` (sorted by
+/// key, as [`crate::engine::aggregate::Aggregate::into_sorted_series`] gives them) through `group_of`, which must
+/// then put all of a client's requests in one group (a subnet of `ip` clients: the key
+/// is the address). `clients` is also where the members' own figures come from; it is
+/// left as it was, for billing. `identify` names a client key as the reports do.
 pub fn find_leads(
     policy: &Policy,
-    groups: Groups,
-    clients: &mut Aggregate,
+    also_by: &[GroupBy],
+    collected: Groups,
+    clients: &[(Box<[u8]>, Series)],
     identify: &Identify<'_>,
+    group_of: &GroupOfClient<'_>,
 ) -> Vec<GroupLeads> {
-    groups
-        .by
-        .into_iter()
-        .map(|g| leads_of(policy, g, clients, identify))
+    let mut collected = collected.by;
+    also_by
+        .iter()
+        .map(|&by| {
+            let sources: Vec<(Box<[u8]>, Source)> = match collected.iter().position(|c| c.by == by)
+            {
+                Some(i) => collected
+                    .swap_remove(i)
+                    .groups
+                    .into_iter()
+                    .map(|(k, c)| (k, Source::Collected(c)))
+                    .collect(),
+                None => derive(by, clients, group_of),
+            };
+            leads_of(policy, by, sources, clients, identify)
+        })
         .collect()
+}
+
+/// The groups of clients under `by`, each with the clients in it.
+fn derive(
+    by: GroupBy,
+    clients: &[(Box<[u8]>, Series)],
+    group_of: &GroupOfClient<'_>,
+) -> Vec<(Box<[u8]>, Source)> {
+    let mut buf = Vec::new();
+    let mut groups: FxHashMap<Box<[u8]>, Vec<usize>> = FxHashMap::default();
+    for (i, (key, _)) in clients.iter().enumerate() {
+        if group_of(by, key, &mut buf) {
+            match groups.get_mut(buf.as_slice()) {
+                Some(v) => v.push(i),
+                None => {
+                    groups.insert(buf.as_slice().into(), vec![i]);
+                }
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(k, v)| (k, Source::Clients(v)))
+        .collect()
+}
+
+/// Buckets (any order) in canonical form: sorted, one per instant.
+fn canonical(mut buckets: Vec<Bucket>) -> Vec<Bucket> {
+    buckets.sort_unstable_by_key(|b| b.t);
+    let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        match out.last_mut() {
+            Some(last) if last.t == b.t => {
+                last.posts = last.posts.saturating_add(b.posts);
+                last.requests = last.requests.saturating_add(b.requests);
+            }
+            _ => out.push(b),
+        }
+    }
+    out
 }
 
 fn leads_of(
     policy: &Policy,
-    collector: GroupCollector,
-    clients: &mut Aggregate,
+    by: GroupBy,
+    sources: Vec<(Box<[u8]>, Source)>,
+    clients: &[(Box<[u8]>, Series)],
     identify: &Identify<'_>,
 ) -> GroupLeads {
-    let GroupCollector {
-        by,
-        series,
-        mut members,
-    } = collector;
-    let all = series.into_sorted_series();
-    let groups = all.len() as u64;
+    let groups = sources.len() as u64;
+    let own_buckets = |i: usize| clients[i].1.clone().into_buckets();
+    let index_of = |k: &[u8]| clients.binary_search_by(|c| (*c.0).cmp(k)).ok();
     // Each group billed as if it were one client, by the one billing function; only
-    // the groups that would be billed are kept.
-    let billed: Vec<Result<bill::ClientResult, String>> = all
+    // the groups that would be billed are kept, with their member keys.
+    type Over = (bill::ClientResult, Vec<Box<[u8]>>);
+    let billed: Vec<Result<Over, String>> = sources
         .into_par_iter()
-        .filter_map(|(key, s)| {
-            let buckets = s.into_buckets();
+        .filter_map(|(key, source)| {
+            let (buckets, members) = match source {
+                Source::Collected(c) => {
+                    let m = c.members();
+                    (c.series.into_buckets(), m)
+                }
+                Source::Clients(ix) => (
+                    canonical(ix.iter().flat_map(|&i| own_buckets(i)).collect()),
+                    ix.iter().map(|&i| clients[i].0.clone()).collect(),
+                ),
+            };
             let id = group_identity(&key);
             if let Err(e) = limits::check_client(&id.name, &buckets, (0, 0), policy.window) {
                 return Some(Err(e.replacen("client", "group", 1)));
             }
             let b = bill::bill(policy, &Horizon::Complete, key, id, buckets, None).result;
-            (!b.windows.is_empty()).then_some(Ok(b))
+            (!b.windows.is_empty()).then_some(Ok((b, members)))
         })
         .collect();
     let mut refused = Vec::new();
@@ -261,24 +394,18 @@ fn leads_of(
         }
     }
     // Every member of those groups, billed on its own (once, if in several groups).
-    let mut wanted: Vec<Box<[u8]>> = over
+    let mut wanted: Vec<usize> = over
         .iter()
-        .flat_map(|g| members.get(&g.key).into_iter().flatten().cloned())
+        .flat_map(|(_, m)| m.iter().filter_map(|k| index_of(k)))
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let own_buckets: Vec<(Box<[u8]>, Vec<Bucket>)> = wanted
-        .into_iter()
-        .map(|k| {
-            let b = clients.series_mut(&k).clone().into_buckets();
-            (k, b)
-        })
-        .collect();
-    let own: FxHashMap<Box<[u8]>, Own> = own_buckets
+    let own: FxHashMap<Box<[u8]>, Own> = wanted
         .into_par_iter()
-        .map(|(key, buckets)| {
+        .map(|i| {
+            let key = clients[i].0.clone();
             let id = identify(&key);
-            let r = bill::bill(policy, &Horizon::Complete, key, id, buckets, None).result;
+            let r = bill::bill(policy, &Horizon::Complete, key, id, own_buckets(i), None).result;
             let own = Own {
                 breaches: !r.windows.is_empty(),
                 member: LeadMember {
@@ -295,8 +422,7 @@ fn leads_of(
     let over_threshold = over.len() as u64;
     let mut with_breaching_member = 0;
     let mut leads = Vec::new();
-    for g in over {
-        let keys = members.remove(&g.key).unwrap_or_default();
+    for (g, keys) in over {
         let mut list: Vec<&Own> = keys.iter().filter_map(|k| own.get(k)).collect();
         if list.iter().any(|o| o.breaches) {
             with_breaching_member += 1;
@@ -383,23 +509,80 @@ mod tests {
         group_identity(k)
     }
 
-    /// Requests `(group, client, hour, posts)` into a client aggregate and the groups.
+    /// Requests `(group, client, hour, posts)` into a client aggregate and the groups
+    /// (collected as the first pass does, or derived from the clients after it when
+    /// `derived`: the group is then the client key's first byte); the leads, and the
+    /// clients billed on their own.
+    fn leads_and_billed(
+        threshold: u64,
+        requests: &[(&str, &str, i64, u64)],
+        derived: bool,
+    ) -> (GroupLeads, Vec<bill::ClientResult>) {
+        let by = GroupBy::Ua;
+        let collected = if derived { vec![] } else { vec![by] };
+        let mut groups = Groups::new(&collected);
+        let mut clients = crate::engine::aggregate::Aggregate::new();
+        for &(g, c, h, p) in requests {
+            clients.add(c.as_bytes(), h * H, p, 1);
+            if !derived {
+                groups.by[0].add(g.as_bytes(), c.as_bytes(), h * H, p);
+            }
+        }
+        let clients = clients.into_sorted_series();
+        let first_byte = |_: GroupBy, k: &[u8], buf: &mut Vec<u8>| {
+            buf.clear();
+            buf.extend_from_slice(&k[..1]);
+            true
+        };
+        let leads = find_leads(
+            &policy(threshold),
+            &[by],
+            groups,
+            &clients,
+            &plain,
+            &first_byte,
+        )
+        .pop()
+        .unwrap();
+        let billed = bill::bill_all(
+            &policy(threshold),
+            &Horizon::Complete,
+            clients.into_par_iter().map(|(key, new)| bill::ToBill {
+                key,
+                carry: None,
+                new,
+            }),
+            &plain,
+        )
+        .0
+        .clients;
+        (leads, billed)
+    }
+
     fn run(
         threshold: u64,
         requests: &[(&str, &str, i64, u64)],
     ) -> (GroupLeads, Vec<bill::ClientResult>) {
-        let by = GroupBy::Ua;
-        let mut groups = Groups::new(&[by]);
-        let mut clients = Aggregate::new();
-        for &(g, c, h, p) in requests {
-            clients.add(c.as_bytes(), h * H, p, 1);
-            groups.by[0].add(g.as_bytes(), c.as_bytes(), h * H, p);
-        }
-        let leads = find_leads(&policy(threshold), groups, &mut clients, &plain)
-            .pop()
-            .unwrap();
-        let billed = bill::analyze(&policy(threshold), clients, &plain).clients;
-        (leads, billed)
+        leads_and_billed(threshold, requests, false)
+    }
+
+    #[test]
+    fn groups_derived_from_the_clients_equal_groups_collected() {
+        // Clients whose first letter is their group: a1..a4 in "a", b1 in "b".
+        let reqs = [
+            ("a", "a1", 0, 3),
+            ("a", "a2", 1, 3),
+            ("a", "a3", 2, 3),
+            ("a", "a4", 3, 3),
+            ("b", "b1", 0, 3),
+            ("a", "a1", 30, 0),
+        ];
+        let (collected, _) = leads_and_billed(10, &reqs, false);
+        let (derived, _) = leads_and_billed(10, &reqs, true);
+        assert_eq!(collected, derived);
+        assert_eq!(derived.leads[0].name, "a");
+        assert_eq!(derived.leads[0].members_total, 4);
+        assert_eq!((derived.groups, derived.leads[0].total_requests), (2, 5));
     }
 
     #[test]

@@ -588,7 +588,7 @@ pub fn scan_input(
     progress: Option<&Arc<ReadCounters>>,
 ) -> FileReport {
     if collected.groups.is_empty() && !spec.also_by.is_empty() {
-        collected.groups = Groups::new(&spec.also_by);
+        collected.groups = Groups::new(&spec.collected_groups());
     }
     let pass = FirstPass {
         spec,

@@ -39,6 +39,25 @@ impl ReadSpec {
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
     }
 
+    /// The groupings of `also_by` the first pass must collect: all but a subnet
+    /// grouping of `ip` clients without organisations, whose keys are the addresses
+    /// themselves, so that its groups are derived from the clients after the pass
+    /// ([`group_of_client_key`]) at no cost to the pass.
+    pub fn collected_groups(&self) -> Vec<GroupBy> {
+        self.also_by
+            .iter()
+            .copied()
+            .filter(|&by| !self.derives(by))
+            .collect()
+    }
+
+    /// Whether the groups of `by` are derived from the client keys after the pass.
+    pub fn derives(&self, by: GroupBy) -> bool {
+        matches!(by, GroupBy::Subnet { .. })
+            && self.client == ClientKind::Ip
+            && self.keyer.orgs.is_none()
+    }
+
     /// Whether client `key` is an exempt organisation (its requests may be any number:
     /// they are left out of `--also-by` groups).
     #[inline]
@@ -86,4 +105,15 @@ pub fn group_key_into(by: GroupBy, req: &Request<'_>, buf: &mut Vec<u8>) -> bool
         GroupBy::Ua => ClientKind::Ua,
     };
     matches!(key_into(&kind, req, buf), Keyed::Client)
+}
+
+/// Writes the group of client `key` under `by` into `buf`, for a grouping derived
+/// from `ip` client keys ([`ReadSpec::derives`]): the key is the request's address in
+/// canonical form, so its network is the one [`group_key_into`] gives the request.
+pub fn group_of_client_key(by: GroupBy, key: &[u8], buf: &mut Vec<u8>) -> bool {
+    let req = Request {
+        remote: std::borrow::Cow::Borrowed(key),
+        ..Default::default()
+    };
+    group_key_into(by, &req, buf)
 }

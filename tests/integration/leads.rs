@@ -7,7 +7,8 @@
 //!
 //! Random requests of a few clients in a few groups (a client may be in several, as
 //! with user agents), on microsecond times around the epoch, through `Groups` and
-//! `Aggregate` in two halves merged, then `groups::find_leads`.
+//! `Aggregate` in two halves merged, then `groups::find_leads`; or, as for a subnet of
+//! `ip` clients, each client in one group, derived from its key after the pass.
 
 use proptest::prelude::*;
 use scrapemeter::engine::aggregate::Aggregate;
@@ -114,7 +115,14 @@ proptest! {
         window_s in 1i64..40,
         threshold in 0u64..14,
         calendar in any::<bool>(),
+        derived in any::<bool>(),
     ) {
+        // Derived: a client's group is its index modulo the number of groups.
+        let reqs: Vec<Req> = if derived {
+            reqs.into_iter().map(|(_, c, t, p)| (c % GROUPS.len(), c, t, p)).collect()
+        } else {
+            reqs
+        };
         let len = window_s * SEC;
         let mode = if calendar { Mode::Calendar } else { Mode::Rolling };
         let policy = Policy {
@@ -128,11 +136,14 @@ proptest! {
         // Two workers' halves, merged, as the reader does.
         let cut = cut.min(reqs.len());
         let fill = |part: &[Req]| {
-            let mut groups = Groups::new(&[GroupBy::Ua]);
+            let collected = if derived { vec![] } else { vec![GroupBy::Ua] };
+            let mut groups = Groups::new(&collected);
             let mut clients = Aggregate::new();
             for &(g, c, t, p) in part {
                 clients.add(CLIENTS[c].as_bytes(), t, p, 1);
-                groups.by[0].add(GROUPS[g].as_bytes(), CLIENTS[c].as_bytes(), t, p);
+                if !derived {
+                    groups.by[0].add(GROUPS[g].as_bytes(), CLIENTS[c].as_bytes(), t, p);
+                }
             }
             (groups, clients)
         };
@@ -140,7 +151,16 @@ proptest! {
         let (g2, c2) = fill(&reqs[cut..]);
         groups.merge(g2);
         clients.merge(c2);
-        let found = find_leads(&policy, groups, &mut clients, &plain).pop().unwrap();
+        let clients = clients.into_sorted_series();
+        let group_of = |_: GroupBy, key: &[u8], buf: &mut Vec<u8>| {
+            let c = CLIENTS.iter().position(|c| c.as_bytes() == key).unwrap();
+            buf.clear();
+            buf.extend_from_slice(GROUPS[c % GROUPS.len()].as_bytes());
+            true
+        };
+        let found = find_leads(&policy, &[GroupBy::Ua], groups, &clients, &plain, &group_of)
+            .pop()
+            .unwrap();
 
         let of_client = |c: usize| -> Vec<(i64, u64)> {
             reqs.iter().filter(|r| r.1 == c).map(|r| (r.2, r.3)).collect()
