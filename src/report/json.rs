@@ -145,6 +145,16 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
 }
 
 pub fn settings_json(input: &ReportInput<'_>) -> Value {
+    let mut settings = policy_and_reading_json(input);
+    // Only with `--also-by`, so that a run without it writes what it always did.
+    let also_by = &input.cfg.read.also_by;
+    if !also_by.is_empty() {
+        settings["also_by"] = json!(also_by.iter().map(|b| b.name()).collect::<Vec<_>>());
+    }
+    settings
+}
+
+fn policy_and_reading_json(input: &ReportInput<'_>) -> Value {
     let cfg = input.cfg;
     let (v4, v6) = match cfg.read.client {
         crate::input::client::ClientKind::Subnet {
@@ -273,13 +283,6 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
     }
     // Only with `--also-by`, so that a run without it writes what it always did.
     if !input.cfg.read.also_by.is_empty() {
-        doc["settings"]["also_by"] = json!(input
-            .cfg
-            .read
-            .also_by
-            .iter()
-            .map(|b| b.name())
-            .collect::<Vec<_>>());
         doc["leads"] = leads_json(input);
     }
     let mut out = serde_json::to_vec_pretty(&doc)?;

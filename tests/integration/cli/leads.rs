@@ -127,6 +127,23 @@ fn four_addresses_of_one_24_below_the_threshold_whose_sum_breaches_are_one_lead(
         stdout.contains("  1 by subnet; see report.html"),
         "{stdout}"
     );
+    let out = Command::new(BIN)
+        .args(["scan", &f.path("access.log").display().to_string()])
+        .args([
+            "--threshold",
+            "10",
+            "--also-by",
+            "subnet",
+            "--summary",
+            "json",
+            "--out",
+        ])
+        .arg(f.path("out3"))
+        .assert()
+        .success();
+    let summary: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(summary["leads"], serde_json::json!({"subnet": 1}));
+    assert_eq!(summary["damages_usd"], "0.00");
 }
 
 #[test]
