@@ -207,6 +207,22 @@ fn ipv6_groups_by_64_or_by_the_prefix_given() {
 }
 
 #[test]
+fn an_ipv4_mapped_address_is_in_its_ipv4_network() {
+    let f = Fixture::new();
+    let log = posts("::ffff:192.0.2.9", "a", 0, 6) + &posts("192.0.2.10", "a", 1, 6);
+    let r = scan(&f, &log, &["--threshold", "10", "--also-by", "subnet"]);
+    let l = leads(&r, "subnet");
+    assert_eq!(l[0]["group"], "192.0.2.0/24");
+    let members: Vec<&str> = l[0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["client"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, ["192.0.2.10", "192.0.2.9"]);
+}
+
+#[test]
 fn user_agents_group_clients_of_any_network_and_stay_inert_in_html() {
     let f = Fixture::new();
     let ua = "<script>alert(1)</script>";
