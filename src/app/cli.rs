@@ -133,11 +133,6 @@ pub struct InputArgs {
     #[arg(long)]
     pub allow_missing: bool,
 
-    /// A file with more than this share of its request lines malformed is a bad input
-    /// (default: 0.01, i.e. 1%).
-    #[arg(long, value_name = "RATIO")]
-    pub max_malformed: Option<f64>,
-
     /// Leave out of folders and globs the files and folders whose path or name matches
     /// this glob (repeatable; e.g. '*.bak', 'archive'). Paths named as such are read.
     #[arg(long, value_name = "GLOB")]
@@ -162,12 +157,21 @@ impl InputArgs {
             rules: self.rules,
             orgs: self.orgs,
             allow_missing: self.allow_missing,
-            max_malformed: self.max_malformed,
             exclude: self.exclude,
             ..Default::default()
         };
         Ok((self.paths, flags, file))
     }
+}
+
+/// When an input is bad: shared by `scan` and `map`, which judge their inputs (and
+/// not by `explain`, which bills one client and judges none).
+#[derive(Debug, Clone, Args)]
+pub struct BadInputArgs {
+    /// A file with more than this share of its request lines malformed is a bad input
+    /// (default: 0.01, i.e. 1%).
+    #[arg(long, value_name = "RATIO")]
+    pub max_malformed: Option<f64>,
 }
 
 /// The billing policy: what breaches and what it costs. Shared by `scan`, `explain`

@@ -65,7 +65,7 @@ pub struct ExplainArgs {
     pub json: bool,
 
     /// Activity per hour or per day (default: per hour when it spans at most 3 days).
-    #[arg(long, value_name = "hour|day")]
+    #[arg(long, value_name = "hour|day", value_parser = ["hour", "day"])]
     pub by: Option<String>,
 }
 
@@ -318,6 +318,7 @@ struct View {
     bin: Micros,
     activity: Vec<(Micros, u64, u64)>,
     seen: Seen,
+    shown: Shown,
 }
 
 pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
@@ -336,6 +337,7 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
             }
         };
     let json_out = args.json;
+    let args_evidence = args.evidence;
     let wanted = args.target.clone();
     let by = args.by.clone();
     let cfg = resolve(args.input, args.policy, PathBuf::new(), |_| {})?;
@@ -369,6 +371,10 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
                     "client": name,
                     "client_key": cfg.read.client.name(),
                     "requests": 0,
+                    "settings": settings_json(&cfg, Shown {
+                        evidence: args_evidence,
+                        bin: bin_choice.unwrap_or(3600 * MICROS_PER_SEC),
+                    }),
                     "scope": scope_json(&cfg, &output.files),
                     "close_keys": close,
                 })
@@ -459,6 +465,10 @@ pub fn run(args: ExplainArgs) -> Result<Exit, Error> {
         bin,
         result,
         seen,
+        shown: Shown {
+            evidence: args_evidence,
+            bin,
+        },
     };
     if json_out {
         let mut doc = to_json(&cfg, &view);
@@ -598,29 +608,102 @@ fn scope_json(cfg: &Config, files: &[FileReport]) -> serde_json::Value {
     })
 }
 
+/// Every setting in force, flags and settings file resolved: what was read and how,
+/// how it was billed, and what this view shows.
+fn settings_json(cfg: &Config, shown: Shown) -> serde_json::Value {
+    let (v4, v6) = match cfg.read.client {
+        ClientKind::Subnet {
+            ipv4_prefix,
+            ipv6_prefix,
+        } => (Some(ipv4_prefix), Some(ipv6_prefix)),
+        _ => (None, None),
+    };
+    json!({
+        "inputs": cfg.inputs,
+        "exclude": cfg.exclude_patterns,
+        "allow_missing": cfg.allow_missing,
+        "format": cfg.read.format.name(),
+        "client": cfg.read.client.name(),
+        "subnet_ipv4_prefix": v4,
+        "subnet_ipv6_prefix": v6,
+        "since": cfg.read.since.map(format_rfc3339),
+        "until": cfg.read.until.map(format_rfc3339),
+        "threshold": cfg.policy.threshold,
+        "window": format_duration(cfg.policy.window),
+        "window_seconds": cfg.policy.window / MICROS_PER_SEC,
+        "mode": cfg.policy.mode,
+        "rate_usd": cfg.policy.rate.to_string(),
+        "per": cfg.policy.per,
+        "rounding": cfg.policy.rounding,
+        "rules": match &cfg.read.weigher {
+            crate::input::post_weight::Weigher::Default => serde_json::Value::Null,
+            crate::input::post_weight::Weigher::Rules(r) => json!({"path": r.path, "sha256": r.sha256, "rules": r.names()}),
+        },
+        "orgs": cfg.read.keyer.orgs.as_ref().map(|o| json!({"path": o.path, "sha256": o.sha256})),
+        "threads": cfg.threads,
+        "evidence": match shown.evidence {
+            Evidence::Edges(n) => json!(n),
+            Evidence::All => json!("all"),
+        },
+        "by": if shown.bin >= 86_400 * MICROS_PER_SEC { "day" } else { "hour" },
+    })
+}
+
+/// What this view shows, as asked: the evidence and the activity's bins.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    evidence: Evidence,
+    bin: Micros,
+}
+
+/// The settings in force in words, for the text view.
+fn settings_words(cfg: &Config) -> String {
+    format!(
+        "format {}, client {}, more than {} posts in {} ({}), USD {} per {} posts ({}){}{}",
+        cfg.read.format.name(),
+        cfg.read.client.name(),
+        thousands(cfg.policy.threshold),
+        format_duration(cfg.policy.window),
+        cfg.policy.mode,
+        thousands(cfg.policy.rate),
+        thousands(cfg.policy.per),
+        serde_json::to_value(cfg.policy.rounding)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        match &cfg.read.weigher {
+            crate::input::post_weight::Weigher::Default => String::new(),
+            crate::input::post_weight::Weigher::Rules(r) =>
+                format!(", rules {} (SHA-256 {})", clean(&r.path), r.sha256),
+        },
+        cfg.read
+            .keyer
+            .orgs
+            .as_ref()
+            .map(|o| format!(", orgs {} (SHA-256 {})", clean(&o.path), o.sha256))
+            .unwrap_or_default()
+    )
+}
+
+/// One evidence line in the text view, its fields in the order and under the names
+/// the JSON view gives them (file, line, text, time): `FILE:LINE: TEXT (at TIME)`.
+fn evidence_words(l: &Line) -> String {
+    format!(
+        "{}:{}: {} (at {})",
+        clean(&l.file),
+        l.line,
+        clean(&l.text),
+        format_rfc3339(l.time)
+    )
+}
+
 fn to_json(cfg: &Config, v: &View) -> serde_json::Value {
     let c = &v.result;
     let tops = v.seen.tops.lists();
     json!({
         "client": c.name,
         "client_key": cfg.read.client.name(),
-        "settings": {
-            "format": cfg.read.format.name(),
-            "client": cfg.read.client.name(),
-            "since": cfg.read.since.map(format_rfc3339),
-            "until": cfg.read.until.map(format_rfc3339),
-            "threshold": cfg.policy.threshold,
-            "window": format_duration(cfg.policy.window),
-            "mode": cfg.policy.mode,
-            "rate_usd": cfg.policy.rate.to_string(),
-            "per": cfg.policy.per,
-            "rounding": cfg.policy.rounding,
-            "rules": match &cfg.read.weigher {
-                crate::input::post_weight::Weigher::Default => serde_json::Value::Null,
-                crate::input::post_weight::Weigher::Rules(r) => json!({"path": r.path, "sha256": r.sha256}),
-            },
-            "orgs": cfg.read.keyer.orgs.as_ref().map(|o| json!({"path": o.path, "sha256": o.sha256})),
-        },
+        "settings": settings_json(cfg, v.shown),
         "scope": scope_json(cfg, &v.files),
         "requests": c.total_requests,
         "posts": c.total_posts,
@@ -641,8 +724,9 @@ fn to_json(cfg: &Config, v: &View) -> serde_json::Value {
                 "posts": w.posts,
                 "requests": w.requests,
                 "damages_usd": w.damages,
-                "evidence_first": first,
-                "evidence_last": last,
+                // As report.json's evidence: the first and the last requests (here N of
+                // each), each {file, line, text, time}.
+                "evidence": {"first": first, "last": last},
             })
         }).collect::<Vec<_>>(),
         "damages_usd": c.damages(),
@@ -671,6 +755,7 @@ fn to_text(cfg: &Config, v: &View, n: usize) -> String {
         cfg.read.client.name()
     );
     let _ = writeln!(o, "  scope: {}", scope_words(cfg, &v.files));
+    let _ = writeln!(o, "  settings: {}", settings_words(cfg));
     let _ = writeln!(
         o,
         "  {} requests, {} posts, {} to {}",
@@ -807,18 +892,16 @@ fn to_text(cfg: &Config, v: &View, n: usize) -> String {
             let (first, last) = edges_sorted(e);
             let _ = writeln!(
                 o,
-                "\nevidence, window {} ({} to {}): first {}",
+                "\nevidence, window {} ({} to {}; file:line: text (at time)):",
                 w.index,
                 format_rfc3339(w.start),
                 format_rfc3339(w.end),
-                first.len()
             );
-            for l in &first {
-                let _ = writeln!(o, "{}:{}: {}", clean(&l.file), l.line, clean(&l.text));
-            }
-            let _ = writeln!(o, "last {}", last.len());
-            for l in &last {
-                let _ = writeln!(o, "{}:{}: {}", clean(&l.file), l.line, clean(&l.text));
+            for (what, lines) in [("first", &first), ("last", &last)] {
+                let _ = writeln!(o, "{what} {}", lines.len());
+                for l in lines {
+                    let _ = writeln!(o, "{}", evidence_words(l));
+                }
             }
         }
     }

@@ -1,7 +1,9 @@
 //! `scrapemeter map`: reads access logs (one shard of them) into Parquet partials, for
 //! `reduce` ([`crate::store::partials`] holds the file format).
 
-use crate::app::cli::{discover_inputs, resolve, strict_exit, thread_pool, InputArgs, PolicyArgs};
+use crate::app::cli::{
+    discover_inputs, resolve, strict_exit, thread_pool, BadInputArgs, InputArgs, PolicyArgs,
+};
 use crate::app::error::{Error, Exit};
 use crate::input::reader::{judge_inputs, warn_inputs};
 use crate::store::partials::{write_partials, ReadSettings, SettingsInfo, DEFAULT_BUCKETS};
@@ -38,6 +40,9 @@ pub struct MapArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BUCKETS, hide_default_value = true)]
     pub buckets: u32,
 
+    #[command(flatten)]
+    pub bad: BadInputArgs,
+
     /// Exit with status 1 (after writing the partials) when an input is bad: missing
     /// (with --allow-missing), unreadable, unrecognised, incomplete, or over --max-malformed.
     #[arg(long)]
@@ -72,6 +77,7 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
         out,
         shard,
         buckets,
+        bad,
         strict,
         strict_lines,
         quiet,
@@ -93,6 +99,7 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
         }
     }
     let cfg = resolve(input, policy, out.unwrap_or_default(), |f| {
+        f.max_malformed = bad.max_malformed;
         f.strict = strict;
         f.strict_lines = strict_lines;
         f.quiet = quiet;

@@ -3,8 +3,8 @@
 //! the reports (and the new state) all at once.
 
 use crate::app::cli::{
-    check_out_dir, discover_inputs, now_rfc3339, resolve, strict_exit, thread_pool, InputArgs,
-    PolicyArgs,
+    check_out_dir, discover_inputs, now_rfc3339, resolve, strict_exit, thread_pool, BadInputArgs,
+    InputArgs, PolicyArgs,
 };
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
@@ -31,6 +31,9 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub policy: PolicyArgs,
+
+    #[command(flatten)]
+    pub bad: BadInputArgs,
 
     /// Exit with status 1 (after writing the reports) when an input is bad: missing
     /// (with --allow-missing), unreadable, unrecognised, incomplete, or over --max-malformed.
@@ -92,6 +95,7 @@ impl ScanArgs {
             input,
             out,
             policy,
+            bad,
             strict,
             strict_lines,
             no_evidence,
@@ -104,6 +108,7 @@ impl ScanArgs {
             progress: _,
         } = self;
         resolve(input, policy, out.unwrap_or_default(), |f| {
+            f.max_malformed = bad.max_malformed;
             f.strict = strict;
             f.strict_lines = strict_lines;
             f.no_evidence = no_evidence;

@@ -1,7 +1,9 @@
 //! `report.html`: the report people read, one self-contained page.
 //!
-//! No script, no network: inline CSS and hand-built inline SVG, readable on screen and
-//! printed to PDF. The page follows the reader's questions: what was read and what is
+//! No network: inline CSS, hand-built inline SVG and one inline script (it makes the
+//! tables sortable; the page reads the same without it, on screen and printed to PDF),
+//! under a Content-Security-Policy that allows that script and that style element only
+//! (by their SHA-256), so that log text that got past [`esc`] still could not run. The page follows the reader's questions: what was read and what is
 //! owed (summary), how it was computed (methodology, with a worked example), why each
 //! client is flagged (chart, rate profile, windows, evidence lines), and how far the
 //! flagged clients stand from everyone else (population). Every string that comes from
@@ -9,11 +11,11 @@
 //! [`esc`]. The page is deterministic but for the run facts, all in its footer.
 
 use super::json::{settings_json, Totals};
-use super::summary::{count, thousands};
+use super::summary::thousands;
 use super::ReportInput;
 use crate::config::Config;
-use crate::engine::bill::{BilledWindow, ClientResult};
-use crate::engine::damages::{Cents, Rounding};
+use crate::engine::bill::ClientResult;
+use crate::engine::damages::Rounding;
 use crate::engine::evidence::Evidence;
 use crate::engine::rate_profile::{rate_profile, trailing_envelope};
 use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
@@ -21,6 +23,7 @@ use crate::engine::window::Mode;
 use crate::input::client::ClientKind;
 use crate::input::post_weight::STATIC_EXTENSIONS;
 use crate::store::nightly::Nightly;
+use std::cmp::Reverse;
 use std::fmt::Write;
 
 /// Flagged clients given a section of their own; the rest are in the tables.
@@ -48,8 +51,69 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn usd(c: Cents) -> String {
-    thousands(c)
+/// A figure that one of the other reports holds, marked so that a reader (and the
+/// browser test) can check it against its source: `<data value="1091860"
+/// data-src="clients.csv:1:posts">1,091,860</data>`. A source is `report.json:` and a
+/// JSON pointer, or `clients.csv:ROW:COLUMN` or `violations.csv:ROW:COLUMN` (ROW
+/// counted from 1 after the header). The value is the source's own spelling.
+fn fig(n: impl std::fmt::Display, src: &str) -> String {
+    let value = n.to_string();
+    format!(
+        "<data value=\"{}\" data-src=\"{}\">{}</data>",
+        esc(&value),
+        esc(src),
+        thousands(value)
+    )
+}
+
+/// A fixed number of the tool (how many rows a table keeps, ...), not a figure from the
+/// logs: marked apart from the figures.
+fn constant(n: impl ToString) -> String {
+    format!("<span class=\"const\">{}</span>", thousands(n))
+}
+
+/// Where each reported client's figures are in the other reports: its index in
+/// report.json `clients` (and its row in clients.csv, the same order), and the
+/// violations.csv row of its first window (exempt clients have none).
+struct Sources {
+    at: std::collections::HashMap<*const ClientResult, (usize, Option<usize>)>,
+}
+
+impl Sources {
+    fn of(clients: &[ClientResult]) -> Sources {
+        let mut row = 1;
+        let at = clients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let first = (!c.exempt).then_some(row);
+                if !c.exempt {
+                    row += c.windows.len();
+                }
+                (c as *const ClientResult, (i, first))
+            })
+            .collect();
+        Sources { at }
+    }
+
+    /// `report.json:/clients/N` for this client, to append a field's path to.
+    fn json(&self, c: &ClientResult) -> String {
+        format!("report.json:/clients/{}", self.at[&(c as *const _)].0)
+    }
+
+    /// `clients.csv:ROW:COLUMN` for this client.
+    fn clients_csv(&self, c: &ClientResult, column: &str) -> String {
+        format!("clients.csv:{}:{column}", self.at[&(c as *const _)].0 + 1)
+    }
+
+    /// Where a window's `field` is: violations.csv for a billed client, report.json for
+    /// an exempt one (`json_field` there).
+    fn window(&self, c: &ClientResult, k: usize, column: &str, json_field: &str) -> String {
+        match self.at[&(c as *const _)].1 {
+            Some(first) => format!("violations.csv:{}:{column}", first + k),
+            None => format!("{}/windows/{k}/{json_field}", self.json(c)),
+        }
+    }
 }
 
 fn t(t: Micros) -> String {
@@ -74,13 +138,18 @@ pre.line{white-space:pre-wrap;word-break:break-all;background:#f5f5f5;border-lef
 .example{background:#f5f8fc;border:1px solid #b8c8dc;padding:.6em 1em}
 svg{max-width:100%;height:auto;display:block;margin:.4em 0}
 svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
+svg text.thr{fill:#c0392b}
+button.sort{all:inherit;cursor:pointer;padding:0;border:0;background:none}
+button.sort:focus-visible{outline:2px solid #3b6ea5}
+th[aria-sort=ascending] button.sort::after{content:" \\25B2";font-size:.8em}
+th[aria-sort=descending] button.sort::after{content:" \\25BC";font-size:.8em}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:.15em 1em}
 dl.facts dt{font-weight:bold}
 dl.facts dd{margin:0}
 p.late{border-left:4px solid #c0392b;padding-left:.6em}
 footer{margin-top:3em;border-top:1px solid #bbb;padding-top:.5em;color:#555;font-size:12px}
 @page{size:A4;margin:14mm}
-@media print{body{margin:0;max-width:none;padding:0;font-size:12px}section.client{break-before:page}tr,pre,svg,.example,dl.facts{break-inside:avoid}h1,h2,h3,h4{break-after:avoid;break-inside:avoid}p:has(+pre.line),p:has(+table),p:has(+svg){break-after:avoid}nav#contents{break-after:page}}
+@media print{button.sort::after{content:none!important}body{margin:0;max-width:none;padding:0;font-size:12px}section.client{break-before:page}h2#clients+section.client{break-before:auto}tr,pre,svg,.example,dl.facts{break-inside:avoid}h1,h2,h3,h4{break-after:avoid;break-inside:avoid}p:has(+pre.line),p:has(+table),p:has(+svg){break-after:avoid}nav#contents{break-after:page}}
 "#;
 
 /// Renders the page.
@@ -94,26 +163,18 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
             .then_with(|| x.cell.cmp(&y.cell))
     });
     let exempt: Vec<&ClientResult> = a.clients.iter().filter(|c| c.exempt).collect();
+    let src = Sources::of(&a.clients);
 
     let mut o = String::with_capacity(64 * 1024);
-    o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let id = input.id();
-    o.push_str("<title>scrapemeter: damages report</title>\n<style>");
-    o.push_str(CSS);
-    // The identifier at the foot of every printed page.
-    let _ = write!(
-        o,
-        "@page{{@bottom-center{{content:\"scrapemeter report {id}\";font:8px monospace;color:#555}}}}"
-    );
-    o.push_str("</style>\n</head>\n<body>\n");
+    head(&mut o, &id);
     contents(&mut o, input, &flagged, &exempt);
-    summary(&mut o, input, &id, &flagged, &exempt);
+    summary(&mut o, input, &src, &id, &flagged, &exempt);
     overview(&mut o, input);
     if let Some(n) = input.nightly {
         nightly(&mut o, cfg, n);
     }
-    methodology(&mut o, input, &flagged);
+    methodology(&mut o, input, &src, &flagged);
     o.push_str("<h2 id=\"clients\">Flagged clients in detail</h2>\n");
     if flagged.is_empty() && exempt.is_empty() {
         o.push_str("<p>No client breached the threshold.</p>\n");
@@ -122,12 +183,12 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
         if i == MAX_CLIENT_SECTIONS {
             let _ = writeln!(
                 o,
-                "<p class=\"note\">The other {} clients are listed in the summary table, clients.csv and violations.csv.</p>",
-                thousands(flagged.len() + exempt.len() - i)
+                "<p class=\"note\">The clients past the first {} are listed in the summary table, clients.csv and violations.csv.</p>",
+                constant(MAX_CLIENT_SECTIONS)
             );
             break;
         }
-        client_section(&mut o, cfg, c, i + 1);
+        client_section(&mut o, cfg, &src, c, i + 1);
     }
     population(&mut o, input, flagged.len());
     near_misses(&mut o, input);
@@ -138,15 +199,128 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     let r = &input.run;
     let _ = writeln!(
         o,
-        "<footer id=\"run\">Written by scrapemeter {} in a run started {} ({} s, {} threads). Everything else on this page follows from the inputs and settings alone.</footer>",
+        "<footer id=\"run\">Written by scrapemeter <span class=\"mono\">{}</span> in a run started {} ({} s, {} threads). Everything else on this page follows from the inputs and settings alone.</footer>",
         esc(r.version),
         esc(&r.started_at),
-        r.elapsed_seconds,
-        r.threads
+        fig(r.elapsed_seconds, "report.json:/run/elapsed_seconds"),
+        fig(r.threads, "report.json:/run/threads")
     );
+    let _ = writeln!(o, "<script>{SORT_SCRIPT}</script>");
     o.push_str("</body>\n</html>\n");
     o.into_bytes()
 }
+
+/// The page's `<head>`: its Content-Security-Policy first, then the style element.
+fn head(o: &mut String, id: &str) {
+    // The identifier at the foot of every printed page.
+    let style = format!(
+        "{CSS}@page{{@bottom-center{{content:\"scrapemeter report {id}\";font:8px monospace;color:#555}}}}"
+    );
+    o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    let _ = writeln!(
+        o,
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">",
+        content_security_policy(&style)
+    );
+    o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    let _ = write!(
+        o,
+        "<title>scrapemeter: damages report</title>\n<style>{style}</style>\n</head>\n<body>\n"
+    );
+}
+
+/// Nothing may load or run but the page's own script and style element, named by their
+/// SHA-256: no other script (an injected `<script>` or `onerror=` would be refused even
+/// if it got past [`esc`]), no style attribute, no image, font, frame or connection,
+/// no `<base>` and no form.
+fn content_security_policy(style: &str) -> String {
+    format!(
+        "default-src 'none'; script-src '{}'; style-src '{}'; img-src 'none'; base-uri 'none'; form-action 'none'",
+        csp_hash(SORT_SCRIPT),
+        csp_hash(style)
+    )
+}
+
+/// `sha256-<base64>` of an inline element's text, as CSP names it.
+fn csp_hash(text: &str) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
+    )
+}
+
+/// Makes every `table.sortable` sortable by a click on a column heading: numbers
+/// (thousands separators, `USD`, decimals) compared exactly as decimal strings, text in
+/// the reader's collation, empty cells last, ties in page order; the `tfoot` stays put.
+/// It marks each table it set up `data-sortable="on"` and the page `data-script="ran"`
+/// (the browser test looks for both). Without it the tables are in the page's order.
+const SORT_SCRIPT: &str = r#"
+(function () {
+  "use strict";
+  var NUM = /^-?[0-9][0-9,]*(\.[0-9]+)?$/;
+  function value(cell) {
+    if (!cell) return { empty: true };
+    var d = cell.querySelector("data[value]");
+    var t = (d ? d.getAttribute("value") : cell.textContent).trim().replace(/^USD\s+/, "");
+    if (t === "") return { empty: true };
+    if (!NUM.test(t)) return { text: t };
+    var s = t.replace(/,/g, ""), neg = s.charAt(0) === "-";
+    if (neg) s = s.slice(1);
+    var parts = s.split(".");
+    return { num: true, neg: neg, int: parts[0].replace(/^0+(?=.)/, ""), frac: parts[1] || "" };
+  }
+  function order(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
+  function compareNumbers(a, b) {
+    if (a.neg !== b.neg) return a.neg ? -1 : 1;
+    var r = a.int.length - b.int.length || order(a.int, b.int);
+    if (!r) {
+      var n = Math.max(a.frac.length, b.frac.length);
+      r = order(a.frac.padEnd(n, "0"), b.frac.padEnd(n, "0"));
+    }
+    return a.neg ? -r : r;
+  }
+  function compare(a, b) {
+    if (a.num && b.num) return compareNumbers(a, b);
+    if (a.num || b.num) return a.num ? -1 : 1;
+    return a.text.localeCompare(b.text, undefined, { numeric: true });
+  }
+  function sort(table, column, th, numeric) {
+    var body = table.tBodies[0];
+    if (!body) return;
+    var now = th.getAttribute("aria-sort");
+    var dir = now ? (now === "ascending" ? "descending" : "ascending") : (numeric ? "descending" : "ascending");
+    var heads = table.tHead.rows[0].cells;
+    for (var i = 0; i < heads.length; i++) heads[i].removeAttribute("aria-sort");
+    var rows = Array.prototype.map.call(body.rows, function (row, at) {
+      return { row: row, at: at, v: value(row.cells[column]) };
+    });
+    rows.sort(function (x, y) {
+      if (x.v.empty || y.v.empty) return (x.v.empty ? 1 : 0) - (y.v.empty ? 1 : 0) || x.at - y.at;
+      var c = compare(x.v, y.v);
+      return (dir === "descending" ? -c : c) || x.at - y.at;
+    });
+    rows.forEach(function (r) { body.appendChild(r.row); });
+    th.setAttribute("aria-sort", dir);
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+    if (!table.tHead || !table.tBodies[0] || table.tBodies[0].rows.length < 2) return;
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, column) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "sort";
+      button.title = "Sort by this column";
+      while (th.firstChild) button.appendChild(th.firstChild);
+      th.appendChild(button);
+      var numeric = th.classList.contains("n");
+      button.addEventListener("click", function () { sort(table, column, th, numeric); });
+    });
+    table.setAttribute("data-sortable", "on");
+  });
+  document.documentElement.setAttribute("data-script", "ran");
+})();
+"#;
 
 /// An approximate value to 3 significant figures, written so it cannot pass for an
 /// exact one: `1.09 M`, `45.2 k`, `812`.
@@ -171,7 +345,16 @@ fn approx(n: u64) -> String {
 
 /// `1 input`, `2 inputs`.
 fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+    format!("{} {}", thousands(n), noun(n, one, many))
+}
+
+/// The noun for `n` of them: `file` for 1, `files` otherwise.
+fn noun<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
 }
 
 /// Clients with late requests shown in the page (report.json has them all).
@@ -189,12 +372,19 @@ fn overview(o: &mut String, input: &ReportInput<'_>) {
     }
     let _ = writeln!(
         o,
-        "<p>{} from {} distinct clients; {} delivered posts.</p>",
-        count(requests, "request", "requests"),
-        thousands(input.analysis.population.clients),
-        thousands(traffic.hours.iter().map(|h| h.2).sum::<u64>())
+        "<p>{} {} from {} distinct clients; {} delivered posts.</p>",
+        fig(requests, "report.json:/totals/requests"),
+        noun(requests, "request", "requests"),
+        fig(
+            input.analysis.population.clients,
+            "report.json:/traffic/clients"
+        ),
+        fig(
+            traffic.hours.iter().map(|h| h.2).sum::<u64>(),
+            "report.json:/totals/posts"
+        )
     );
-    o.push_str("<table id=\"by-status\"><thead><tr><th>Status</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
+    o.push_str("<table id=\"by-status\" class=\"sortable\"><thead><tr><th>Status</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
     for (class, n) in crate::engine::traffic::STATUS_CLASSES
         .iter()
         .zip(traffic.status)
@@ -203,7 +393,7 @@ fn overview(o: &mut String, input: &ReportInput<'_>) {
             let _ = writeln!(
                 o,
                 "<tr><td>{class}</td><td class=\"n\">{}</td></tr>",
-                thousands(n)
+                fig(n, &format!("report.json:/traffic/by_status/{class}"))
             );
         }
     }
@@ -272,10 +462,22 @@ fn overview(o: &mut String, input: &ReportInput<'_>) {
         H - 6.0,
         esc(&t(from + step * bins as Micros))
     );
+    // The busiest hour is one of report.json's; a day's sum is not.
+    let busiest = match traffic
+        .hours
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, h)| (h.1, Reverse(*i)))
+    {
+        Some((i, h)) if unit == "hour" => format!(
+            " The busiest hour had {} requests.",
+            fig(h.1, &format!("report.json:/traffic/per_hour/{i}/requests"))
+        ),
+        _ => String::new(),
+    };
     let _ = writeln!(
         o,
-        "<p class=\"note\">Light: requests per {unit}; dark: posts per {unit}, every client together (UTC). The busiest {unit} had {} requests.</p>",
-        thousands(max)
+        "<p class=\"note\">Light: requests per {unit}; dark: posts per {unit}, every client together (UTC).{busiest}</p>"
     );
 }
 
@@ -306,7 +508,7 @@ fn contents(
         for (i, c) in shown.iter().enumerate() {
             let _ = write!(
                 o,
-                "<li><a href=\"#client-{}\">{}</a></li>",
+                "<li><a href=\"#client-{}\" class=\"key\">{}</a></li>",
                 i + 1,
                 esc(&c.name)
             );
@@ -377,7 +579,7 @@ fn nightly(o: &mut String, cfg: &Config, n: &Nightly) {
         thousands(n.late_posts_all_runs)
     );
     if !n.late_clients.is_empty() {
-        o.push_str("<table id=\"late-clients\"><thead><tr><th>Client</th><th class=\"n\">Late requests</th><th class=\"n\">Posts not billed</th><th>Oldest</th><th>Newest</th></tr></thead><tbody>\n");
+        o.push_str("<table id=\"late-clients\" class=\"sortable\"><thead><tr><th>Client</th><th class=\"n\">Late requests</th><th class=\"n\">Posts not billed</th><th>Oldest</th><th>Newest</th></tr></thead><tbody>\n");
         for c in n.late_clients.iter().take(MAX_LATE_ROWS) {
             let _ = writeln!(
                 o,
@@ -398,7 +600,7 @@ fn nightly(o: &mut String, cfg: &Config, n: &Nightly) {
             );
         }
     }
-    o.push_str("<table id=\"late-inputs\"><thead><tr><th>Input</th><th class=\"n\">Late requests</th><th class=\"n\">Posts not billed</th><th>Oldest</th><th>Newest</th></tr></thead><tbody>\n");
+    o.push_str("<table id=\"late-inputs\" class=\"sortable\"><thead><tr><th>Input</th><th class=\"n\">Late requests</th><th class=\"n\">Posts not billed</th><th>Oldest</th><th>Newest</th></tr></thead><tbody>\n");
     for f in &n.late_inputs {
         let _ = writeln!(
             o,
@@ -441,6 +643,7 @@ fn rounding_words(r: Rounding) -> &'static str {
 fn summary(
     o: &mut String,
     input: &ReportInput<'_>,
+    src: &Sources,
     id: &str,
     flagged: &[&ClientResult],
     exempt: &[&ClientResult],
@@ -459,9 +662,9 @@ fn summary(
         o,
         "<p class=\"note\">Posts fetched per client in every {} window of the web server access logs, and the liquidated damages of USD {} per {} posts owed for each window with more than {} posts.</p>\n</header>",
         esc(&window),
-        thousands(cfg.policy.rate),
-        thousands(cfg.policy.per),
-        thousands(cfg.policy.threshold)
+        fig(cfg.policy.rate, "report.json:/settings/rate_usd"),
+        fig(cfg.policy.per, "report.json:/settings/per"),
+        fig(cfg.policy.threshold, "report.json:/settings/threshold")
     );
     o.push_str("<h2 id=\"summary\">Summary</h2>\n<dl class=\"facts\">\n");
     let period = match (input.nightly, tot.first_request, tot.last_request) {
@@ -483,28 +686,32 @@ fn summary(
             "<dt>Time range</dt><dd>only requests from {} until {} (exclusive) were counted; {} were outside it</dd>",
             esc(&cfg.read.since.map_or("the beginning".into(), t)),
             esc(&cfg.read.until.map_or("the end".into(), t)),
-            thousands(tot.out_of_range)
+            fig(tot.out_of_range, "report.json:/totals/out_of_range")
         );
     }
     let _ = writeln!(
         o,
-        "<dt>Inputs</dt><dd>{} ({} read; {} incomplete, {} unreadable, {} unrecognised, {} skipped: duplicates, excluded, or this run's own folders), {}, {}, {} (listed in the <a href=\"#appendix\">appendix</a> with each file's SHA-256)</dd>",
-        count(tot.files, "file", "files"),
-        thousands(tot.files_read),
-        thousands(tot.incomplete),
-        thousands(tot.unreadable),
-        thousands(tot.unrecognised),
-        thousands(tot.skipped),
-        count(tot.lines, "line", "lines"),
-        count(tot.requests, "request", "requests"),
-        count(tot.malformed, "malformed line", "malformed lines")
+        "<dt>Inputs</dt><dd>{} {} ({} read; {} incomplete, {} unreadable, {} unrecognised, {} skipped: duplicates, excluded, or this run's own folders), {} {}, {} {}, {} {} (listed in the <a href=\"#appendix\">appendix</a> with each file's SHA-256)</dd>",
+        fig(tot.files, "report.json:/totals/files"),
+        noun(tot.files as u64, "file", "files"),
+        fig(tot.files_read, "report.json:/totals/files_read"),
+        fig(tot.incomplete, "report.json:/totals/incomplete"),
+        fig(tot.unreadable, "report.json:/totals/unreadable"),
+        fig(tot.unrecognised, "report.json:/totals/unrecognised"),
+        fig(tot.skipped, "report.json:/totals/skipped"),
+        fig(tot.lines, "report.json:/totals/lines"),
+        noun(tot.lines, "line", "lines"),
+        fig(tot.requests, "report.json:/totals/requests"),
+        noun(tot.requests, "request", "requests"),
+        fig(tot.malformed, "report.json:/totals/malformed"),
+        noun(tot.malformed, "malformed line", "malformed lines")
     );
     let bad = input.bad_inputs();
     if !bad.is_empty() {
         let _ = write!(
             o,
             "<dt>Bad inputs</dt><dd>{} (missing, unreadable, unrecognised, incomplete, or too many malformed lines):<ul>",
-            thousands(bad.len())
+            fig(bad.len(), "report.json:/totals/bad")
         );
         for (path, why) in bad {
             let _ = write!(
@@ -520,36 +727,40 @@ fn summary(
         o,
         "<dt>Settings</dt><dd>a client is {}; a window breaches with <em>more than</em> {} posts in {}; billed windows are {}; damages are USD {} per {} posts, {}; log format {}.</dd>",
         client_kind_words(&cfg.read.client),
-        thousands(cfg.policy.threshold),
+        fig(cfg.policy.threshold, "report.json:/settings/threshold"),
         esc(&window),
         match cfg.policy.mode {
             Mode::Rolling => "rolling (they start at a post)",
             Mode::Calendar => "calendar windows aligned to 00:00 UTC",
         },
-        thousands(cfg.policy.rate),
-        thousands(cfg.policy.per),
+        fig(cfg.policy.rate, "report.json:/settings/rate_usd"),
+        fig(cfg.policy.per, "report.json:/settings/per"),
         rounding_words(cfg.policy.rounding),
         esc(&cfg.read.format.name())
     );
     let _ = writeln!(
         o,
         "<dt>Clients</dt><dd>{} clients made a request, {} of them fetched a post; {} breached the threshold</dd>",
-        thousands(a.population.clients),
-        thousands(a.population.clients_with_posts),
-        thousands(flagged.len())
+        fig(a.population.clients, "report.json:/population/clients"),
+        fig(a.population.clients_with_posts, "report.json:/population/clients_with_posts"),
+        fig(flagged.len(), "report.json:/summary/flagged_clients")
     );
     o.push_str("</dl>\n");
     let total = a.total_damages();
+    let billed_posts = flagged.iter().map(|c| c.billed_posts()).sum::<u64>();
     let _ = writeln!(
         o,
-        "<p class=\"total\">Total damages: <strong id=\"total-damages\" data-usd=\"{total}\">USD {}</strong> for {} in {} of {}.</p>",
-        usd(total),
-        count(flagged.iter().map(|c| c.billed_posts()).sum::<u64>(), "post", "posts"),
-        count(a.total_windows(), "billed window", "billed windows"),
-        count(flagged.len(), "client", "clients")
+        "<p class=\"total\">Total damages: <strong id=\"total-damages\" data-usd=\"{total}\">USD {}</strong> for {} {} in {} {} of {} {}.</p>",
+        fig(total, "report.json:/summary/damages_usd"),
+        fig(billed_posts, "report.json:/summary/billed_posts"),
+        noun(billed_posts, "post", "posts"),
+        fig(a.total_windows(), "report.json:/summary/billed_windows"),
+        noun(a.total_windows() as u64, "billed window", "billed windows"),
+        fig(flagged.len(), "report.json:/summary/flagged_clients"),
+        noun(flagged.len() as u64, "client", "clients")
     );
     if !flagged.is_empty() {
-        o.push_str("<table id=\"flagged\">\n<thead><tr><th>Client</th><th class=\"n\">Windows</th><th class=\"n\">Posts billed</th><th class=\"n\">Damages (USD)</th><th>Peak window starts</th><th class=\"n\">Peak posts</th></tr></thead>\n<tbody>\n");
+        o.push_str("<table id=\"flagged\" class=\"sortable\">\n<thead><tr><th>Client</th><th class=\"n\">Windows</th><th class=\"n\">Posts billed</th><th class=\"n\">Damages (USD)</th><th>Peak window starts</th><th class=\"n\">Peak posts</th></tr></thead>\n<tbody>\n");
         for (i, c) in flagged.iter().enumerate() {
             let name = if i < MAX_CLIENT_SECTIONS {
                 format!("<a href=\"#client-{}\">{}</a>", i + 1, esc(&c.name))
@@ -559,26 +770,27 @@ fn summary(
             let _ = writeln!(
                 o,
                 "<tr><td class=\"key\">{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-                c.windows.len(),
-                thousands(c.billed_posts()),
-                usd(c.damages()),
+                fig(c.windows.len(), &src.clients_csv(c, "windows")),
+                fig(c.billed_posts(), &src.clients_csv(c, "posts")),
+                fig(c.damages(), &src.clients_csv(c, "damages_usd")),
                 c.peak.map_or(String::new(), |p| t(p.start)),
-                thousands(c.peak.map_or(0, |p| p.posts))
+                fig(c.peak.map_or(0, |p| p.posts), &src.clients_csv(c, "peak_posts"))
             );
         }
         let _ = writeln!(
             o,
             "</tbody>\n<tfoot><tr><th>Total</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th></th><th></th></tr></tfoot>\n</table>",
-            thousands(a.total_windows()),
-            thousands(flagged.iter().map(|c| c.billed_posts()).sum::<u64>()),
-            usd(total)
+            fig(a.total_windows(), "report.json:/summary/billed_windows"),
+            fig(billed_posts, "report.json:/summary/billed_posts"),
+            fig(total, "report.json:/summary/damages_usd")
         );
     }
     if !exempt.is_empty() {
         let _ = writeln!(
             o,
-            "<p>{} exempt clients breached the threshold too; their windows are shown below, marked exempt, and are not billed: {}.</p>",
-            exempt.len(),
+            "<p>{} exempt {} breached the threshold too; their windows are shown below, marked exempt, and are not billed: {}.</p>",
+            fig(exempt.len(), "report.json:/summary/exempt_clients"),
+            noun(exempt.len() as u64, "client", "clients"),
             exempt
                 .iter()
                 .map(|c| format!("<span class=\"key\">{}</span>", esc(&c.name)))
@@ -614,7 +826,7 @@ fn exact_amount(posts: u64, cfg: &Config) -> String {
     s
 }
 
-fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult]) {
+fn methodology(o: &mut String, input: &ReportInput<'_>, src: &Sources, flagged: &[&ClientResult]) {
     let cfg = input.cfg;
     let window = esc(&format_duration(cfg.policy.window));
     o.push_str("<h2 id=\"method\">How the damages were computed</h2>\n<ol>\n");
@@ -632,8 +844,8 @@ fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult
     let _ = writeln!(
         o,
         "<li><strong>Threshold.</strong> A window breaches when it holds <em>strictly more</em> than {} posts; exactly {} posts is not a breach.</li>",
-        thousands(cfg.policy.threshold),
-        thousands(cfg.policy.threshold)
+        fig(cfg.policy.threshold, "report.json:/settings/threshold"),
+        fig(cfg.policy.threshold, "report.json:/settings/threshold")
     );
     match cfg.policy.mode {
         Mode::Rolling => {
@@ -652,8 +864,8 @@ fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult
     let _ = writeln!(
         o,
         "<li><strong>Damages.</strong> Each billed window owes USD {} per {} posts on <em>all</em> its posts (not only those over the threshold), {}. Each window is rounded on its own, in exact integer arithmetic; a client owes the sum of its windows.</li>",
-        thousands(cfg.policy.rate),
-        thousands(cfg.policy.per),
+        fig(cfg.policy.rate, "report.json:/settings/rate_usd"),
+        fig(cfg.policy.per, "report.json:/settings/per"),
         rounding_words(cfg.policy.rounding)
     );
     let _ = writeln!(
@@ -665,47 +877,41 @@ fn methodology(o: &mut String, input: &ReportInput<'_>, flagged: &[&ClientResult
         .iter()
         .find_map(|c| c.windows.first().map(|w| (c, w)));
     if let Some((c, w)) = example {
-        // The engine's figure for this window, explained step by step.
-        let damages = w.damages;
+        // The engine's figure for this window, explained step by step. The steps in
+        // between (class `calc`) are arithmetic on the figures, in no other report.
+        let k = w.index - 1;
+        let posts = fig(w.posts, &src.window(c, k, "posts", "posts"));
+        let damages = fig(w.damages, &src.window(c, k, "damages_usd", "damages_usd"));
+        let rate = fig(cfg.policy.rate, "report.json:/settings/rate_usd");
+        let per = fig(cfg.policy.per, "report.json:/settings/per");
+        let calc = |s: String| format!("<span class=\"calc\">{s}</span>");
         let arithmetic = match cfg.policy.rounding {
             Rounding::ProRata => format!(
-                "{} × {} ÷ {} = {} → rounded half up to the cent: <strong>USD {}</strong>",
-                thousands(cfg.policy.rate),
-                thousands(w.posts),
-                thousands(cfg.policy.per),
-                exact_amount(w.posts, cfg),
-                usd(damages)
+                "{rate} × {posts} ÷ {per} = {} → rounded half up to the cent: <strong>USD {damages}</strong>",
+                calc(exact_amount(w.posts, cfg)),
             ),
             Rounding::PerStarted => format!(
-                "{} posts are {} started blocks of {}; {} × {} = <strong>USD {}</strong>",
-                thousands(w.posts),
-                thousands(w.posts.div_ceil(cfg.policy.per)),
-                thousands(cfg.policy.per),
-                thousands(w.posts.div_ceil(cfg.policy.per)),
-                thousands(cfg.policy.rate),
-                usd(damages)
+                "{posts} posts are {} started blocks of {per}; {} × {rate} = <strong>USD {damages}</strong>",
+                calc(thousands(w.posts.div_ceil(cfg.policy.per))),
+                calc(thousands(w.posts.div_ceil(cfg.policy.per))),
             ),
             Rounding::PerFull => format!(
-                "{} posts are {} full blocks of {}; {} × {} = <strong>USD {}</strong>",
-                thousands(w.posts),
-                thousands(w.posts / cfg.policy.per),
-                thousands(cfg.policy.per),
-                thousands(w.posts / cfg.policy.per),
-                thousands(cfg.policy.rate),
-                usd(damages)
+                "{posts} posts are {} full blocks of {per}; {} × {rate} = <strong>USD {damages}</strong>",
+                calc(thousands(w.posts / cfg.policy.per)),
+                calc(thousands(w.posts / cfg.policy.per)),
             ),
         };
         let _ = writeln!(
             o,
             "<div class=\"example\" id=\"worked-example\"><p><strong>Worked example.</strong> Client <span class=\"key\">{}</span>, billed window {}: from {} to {} (exclusive). It holds {} posts in {} requests. {} is more than {}, so the window breaches. Damages: {}.</p></div>",
             esc(&c.name),
-            w.index,
+            fig(w.index, &src.window(c, k, "window", "window")),
             t(w.start),
             t(w.end),
-            thousands(w.posts),
-            thousands(w.requests),
-            thousands(w.posts),
-            thousands(cfg.policy.threshold),
+            posts,
+            fig(w.requests, &src.window(c, k, "requests", "requests")),
+            posts,
+            fig(cfg.policy.threshold, "report.json:/settings/threshold"),
             arithmetic
         );
     }
@@ -751,7 +957,7 @@ fn reproduce(o: &mut String, input: &ReportInput<'_>, id: &str) {
     );
     let _ = writeln!(
         o,
-        "<dt>Tool</dt><dd>scrapemeter {}</dd>\n<dt>Command line</dt><dd><pre class=\"line\">{}</pre></dd>",
+        "<dt>Tool</dt><dd>scrapemeter <span class=\"mono\">{}</span></dd>\n<dt>Command line</dt><dd><pre class=\"line\">{}</pre></dd>",
         esc(input.run.version),
         esc(&input.run.command())
     );
@@ -762,11 +968,15 @@ fn reproduce(o: &mut String, input: &ReportInput<'_>, id: &str) {
                 continue;
             }
             let v = match v {
-                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => fig(n, &format!("report.json:/settings/{k}")),
+                serde_json::Value::String(s) if k == "rate_usd" => {
+                    fig(s, "report.json:/settings/rate_usd")
+                }
+                serde_json::Value::String(s) => format!("<span class=\"mono\">{}</span>", esc(&s)),
                 serde_json::Value::Null => "none".into(),
-                v => v.to_string(),
+                v => esc(&v.to_string()),
             };
-            let _ = writeln!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
+            let _ = writeln!(o, "<tr><th><code>{}</code></th><td>{v}</td></tr>", esc(&k));
         }
     }
     o.push_str("</tbody></table></dd>\n");
@@ -777,7 +987,7 @@ fn reproduce(o: &mut String, input: &ReportInput<'_>, id: &str) {
                 "<dt>Rules file</dt><dd><span class=\"key\">{}</span>, SHA-256 <span class=\"mono\">{}</span>, {} bytes, in full:<pre class=\"line\">{}</pre></dd>",
                 esc(&r.path),
                 esc(&r.sha256),
-                thousands(r.text.len()),
+                fig(r.text.len(), "report.json:/settings/rules/text#bytes"),
                 r.text.lines().map(esc).collect::<Vec<_>>().join("\n")
             );
         }
@@ -792,14 +1002,24 @@ fn reproduce(o: &mut String, input: &ReportInput<'_>, id: &str) {
                 "<dt>Organisations file</dt><dd><span class=\"key\">{}</span>, SHA-256 <span class=\"mono\">{}</span>, {} bytes, {} rows, {} organisations</dd>",
                 esc(&orgs.path),
                 esc(&orgs.sha256),
-                thousands(orgs.size),
-                thousands(orgs.rows),
-                thousands(orgs.names.len())
+                fig(orgs.size, "report.json:/settings/orgs/size"),
+                fig(orgs.rows, "report.json:/settings/orgs/rows"),
+                fig(orgs.names.len(), "report.json:/settings/orgs/organisations")
             );
         }
         None => o.push_str("<dt>Organisations file</dt><dd>none</dd>\n"),
     }
     o.push_str("</dl>\n");
+}
+
+/// An exact duration from report.json (in microseconds there), written as
+/// [`gap_words`] writes it.
+fn duration_fig(us: u64, src: &str) -> String {
+    format!(
+        "<data value=\"{us}\" data-src=\"{}\" data-unit=\"microseconds\">{}</data>",
+        esc(src),
+        gap_words(us)
+    )
 }
 
 /// Seconds for a gap: `0.250 s`, `12.0 s`, or `1h2m3s` for long ones.
@@ -811,10 +1031,11 @@ pub fn gap_words(us: u64) -> String {
     }
 }
 
-fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
+fn client_section(o: &mut String, cfg: &Config, src: &Sources, c: &ClientResult, n: usize) {
+    let j = src.json(c);
     let _ = writeln!(
         o,
-        "<section class=\"client\" id=\"client-{n}\">\n<h3>{n}. Client <span class=\"key\">{}</span>{}</h3>",
+        "<section class=\"client\" id=\"client-{n}\">\n<h3><span class=\"ordinal\">{n}.</span> Client <span class=\"key\">{}</span>{}</h3>",
         esc(&c.name),
         if c.exempt {
             " <span class=\"exempt\">(exempt: not billed)</span>"
@@ -824,63 +1045,77 @@ fn client_section(o: &mut String, cfg: &Config, c: &ClientResult, n: usize) {
     );
     let _ = writeln!(
         o,
-        "<p>{} requests and {} posts from {} to {}; {} billed windows, {} posts billed, damages <strong>USD {}</strong>.{}</p>",
-        thousands(c.total_requests),
-        thousands(c.total_posts),
+        "<p>{} {} and {} {} from {} to {}; {} billed {}, {} {} billed, damages <strong>USD {}</strong>.{}</p>",
+        fig(c.total_requests, &format!("{j}/total_requests")),
+        noun(c.total_requests, "request", "requests"),
+        fig(c.total_posts, &format!("{j}/total_posts")),
+        noun(c.total_posts, "post", "posts"),
         t(c.first_request),
         t(c.last_request),
-        c.windows.len(),
-        thousands(c.billed_posts()),
-        usd(c.damages()),
+        fig(c.windows.len(), &src.clients_csv(c, "windows")),
+        noun(c.windows.len() as u64, "window", "windows"),
+        fig(c.billed_posts(), &src.clients_csv(c, "posts")),
+        noun(c.billed_posts(), "post", "posts"),
+        fig(c.damages(), &src.clients_csv(c, "damages_usd")),
         c.peak.map_or(String::new(), |p| format!(
             " Peak {} window: {} posts from {}.",
             esc(&format_duration(cfg.policy.window)),
-            thousands(p.posts),
+            fig(p.posts, &format!("{j}/peak/posts")),
             t(p.start)
         ))
     );
     chart(o, cfg, c);
-    hourly(o, c);
+    hourly(o, src, c);
     // Rate profile.
     let p = rate_profile(&c.buckets);
     let _ = writeln!(
         o,
-        "<table class=\"profile\"><thead><tr><th>Rate profile</th><th class=\"n\">p50</th><th class=\"n\">p90</th><th class=\"n\">p99</th><th class=\"n\">max</th></tr></thead><tbody>\n<tr><td>Requests per active minute ({} minutes)</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n<tr><td>Gap between requests</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n</tbody></table>",
-        thousands(p.active_minutes),
-        thousands(p.requests_per_minute.p50),
-        thousands(p.requests_per_minute.p90),
-        thousands(p.requests_per_minute.p99),
-        thousands(p.requests_per_minute.max),
+        "<table class=\"profile\"><thead><tr><th>Rate profile</th><th class=\"n\">p50</th><th class=\"n\">p90</th><th class=\"n\">p99</th><th class=\"n\">max</th></tr></thead><tbody>\n<tr><td>Requests per active minute ({} minutes)</td><td class=\"n\">≈ {}</td><td class=\"n\">≈ {}</td><td class=\"n\">≈ {}</td><td class=\"n\">{}</td></tr>\n<tr><td>Gap between requests</td><td class=\"n\">≈ {}</td><td class=\"n\">≈ {}</td><td class=\"n\">≈ {}</td><td class=\"n\">{}</td></tr>\n</tbody></table>",
+        fig(p.active_minutes, &format!("{j}/rate_profile/active_minutes")),
+        approx(p.requests_per_minute.p50),
+        approx(p.requests_per_minute.p90),
+        approx(p.requests_per_minute.p99),
+        fig(
+            p.requests_per_minute.max,
+            &format!("{j}/rate_profile/requests_per_minute/max")
+        ),
         gap_words(p.gap_micros.p50),
         gap_words(p.gap_micros.p90),
         gap_words(p.gap_micros.p99),
-        gap_words(p.gap_micros.max),
+        duration_fig(
+            p.gap_micros.max,
+            &format!("{j}/rate_profile/gap_micros/max")
+        ),
     );
-    o.push_str("<p class=\"note\">Requests per active minute: the client&#39;s requests in each minute in which it made at least one. Gap: the time between two consecutive requests. p50, p90 and p99 are approximate (a histogram of 3 significant figures; gaps rounded to the precision the logs were written at); max is exact.</p>\n");
+    o.push_str("<p class=\"note\">Requests per active minute: the client&#39;s requests in each minute in which it made at least one. Gap: the time between two consecutive requests. p50, p90 and p99 are approximate (a histogram of <span class=\"const\">3</span> significant figures; gaps rounded to the precision the logs were written at); max is exact.</p>\n");
     // Windows.
-    o.push_str("<table class=\"windows\"><thead><tr><th class=\"n\">Window</th><th>Start (UTC)</th><th>End (UTC, exclusive)</th><th class=\"n\">Posts</th><th class=\"n\">Requests</th><th class=\"n\">Damages (USD)</th></tr></thead><tbody>\n");
-    for w in &c.windows {
+    o.push_str("<table class=\"windows sortable\"><thead><tr><th class=\"n\">Window</th><th>Start (UTC)</th><th>End (UTC, exclusive)</th><th class=\"n\">Posts</th><th class=\"n\">Requests</th><th class=\"n\">Damages (USD)</th></tr></thead><tbody>\n");
+    for (k, w) in c.windows.iter().enumerate() {
         let _ = writeln!(
             o,
             "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            w.index,
+            fig(w.index, &src.window(c, k, "window", "window")),
             t(w.start),
             t(w.end),
-            thousands(w.posts),
-            thousands(w.requests),
-            if c.exempt { "exempt".into() } else { usd(w.damages) }
+            fig(w.posts, &src.window(c, k, "posts", "posts")),
+            fig(w.requests, &src.window(c, k, "requests", "requests")),
+            if c.exempt {
+                "exempt".into()
+            } else {
+                fig(w.damages, &src.window(c, k, "damages_usd", "damages_usd"))
+            }
         );
     }
     o.push_str("</tbody></table>\n");
-    members(o, c);
-    tops(o, c);
-    breakdown(o, cfg, c);
-    evidence(o, &c.windows);
+    members(o, c, &j);
+    tops(o, c, &j);
+    breakdown(o, cfg, c, &j);
+    evidence(o, src, c);
     o.push_str("</section>\n");
 }
 
 /// The organisation's top member keys (own client keys before the mapping).
-fn members(o: &mut String, c: &ClientResult) {
+fn members(o: &mut String, c: &ClientResult, j: &str) {
     let Some(members) = &c.members else {
         return;
     };
@@ -889,25 +1124,25 @@ fn members(o: &mut String, c: &ClientResult) {
     }
     let _ = writeln!(
         o,
-        "<table class=\"members\"><thead><tr><th>Top member keys (of the organisation)</th><th class=\"n\">Posts</th></tr></thead><tbody>"
+        "<table class=\"members sortable\"><thead><tr><th>Top member keys (of the organisation)</th><th class=\"n\">Posts</th></tr></thead><tbody>"
     );
-    for m in members {
+    for (i, m) in members.iter().enumerate() {
         let _ = writeln!(
             o,
             "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td></tr>",
             esc(&m.key),
-            thousands(m.posts)
+            fig(m.posts, &format!("{j}/members/{i}/posts"))
         );
     }
     let _ = writeln!(
         o,
         "</tbody></table>\n<p class=\"note\">The {} member keys that contributed most posts over the whole run (not only the billed windows).</p>",
-        crate::engine::members::TOP_MEMBERS
+        constant(crate::engine::members::TOP_MEMBERS)
     );
 }
 
 /// The client's top paths and user agents (from the second read).
-fn tops(o: &mut String, c: &ClientResult) {
+fn tops(o: &mut String, c: &ClientResult, j: &str) {
     let Some(tops) = &c.tops else {
         return;
     };
@@ -915,34 +1150,34 @@ fn tops(o: &mut String, c: &ClientResult) {
         o.push_str("<p class=\"note\">Top paths and user agents: none found in the files read again (standard input cannot be read again; with --state, only this run&#39;s inputs are read).</p>\n");
         return;
     }
-    o.push_str("<table class=\"tops\"><thead><tr><th>Top paths (digits as {n}, no query)</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
-    for p in &tops.paths {
+    o.push_str("<table class=\"tops sortable\"><thead><tr><th>Top paths (digits as {n}, no query)</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
+    for (i, p) in tops.paths.iter().enumerate() {
         let _ = writeln!(
             o,
             "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td></tr>",
             esc(&p.path),
-            thousands(p.requests)
+            fig(p.requests, &format!("{j}/top_paths/{i}/requests"))
         );
     }
-    o.push_str("</tbody></table>\n<table class=\"tops\"><thead><tr><th>Top user agents</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
-    for u in &tops.user_agents {
+    o.push_str("</tbody></table>\n<table class=\"tops sortable\"><thead><tr><th>Top user agents</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
+    for (i, u) in tops.user_agents.iter().enumerate() {
         let _ = writeln!(
             o,
             "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td></tr>",
             esc(&u.user_agent),
-            thousands(u.requests)
+            fig(u.requests, &format!("{j}/top_user_agents/{i}/requests"))
         );
     }
     let _ = writeln!(
         o,
         "</tbody></table>\n<p class=\"note\">The {} paths and user agents with most requests over the whole run (every request, whatever its post weight).{}</p>",
-        crate::engine::tops::TOP,
+        constant(crate::engine::tops::TOP),
         if tops.exact {
             String::new()
         } else {
             format!(
                 " More than {} distinct values were seen: the rarest were dropped to bound memory, and these counts may be low.",
-                thousands(crate::engine::tops::MAX_DISTINCT as u64)
+                constant(crate::engine::tops::MAX_DISTINCT)
             )
         }
     );
@@ -950,21 +1185,21 @@ fn tops(o: &mut String, c: &ClientResult) {
 
 /// The client's requests and posts by status class and by rule, and the spellings it
 /// was logged as (from the second read).
-fn breakdown(o: &mut String, cfg: &Config, c: &ClientResult) {
+fn breakdown(o: &mut String, cfg: &Config, c: &ClientResult, j: &str) {
     let Some(b) = &c.breakdown else {
         return;
     };
     if b.by_status.is_empty() {
         return;
     }
-    o.push_str("<table class=\"by-status\"><thead><tr><th>Requests by status class</th><th class=\"n\">Requests</th><th class=\"n\">Posts</th></tr></thead><tbody>\n");
-    for r in &b.by_status {
+    o.push_str("<table class=\"by-status sortable\"><thead><tr><th>Requests by status class</th><th class=\"n\">Requests</th><th class=\"n\">Posts</th></tr></thead><tbody>\n");
+    for (i, r) in b.by_status.iter().enumerate() {
         let _ = writeln!(
             o,
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             r.class,
-            thousands(r.requests),
-            thousands(r.posts)
+            fig(r.requests, &format!("{j}/by_status/{i}/requests")),
+            fig(r.posts, &format!("{j}/by_status/{i}/posts"))
         );
     }
     let _ = writeln!(
@@ -978,29 +1213,29 @@ fn breakdown(o: &mut String, cfg: &Config, c: &ClientResult) {
         }
     );
     if let Some(rules) = &b.by_rule {
-        o.push_str("<table class=\"by-rule\"><thead><tr><th>Requests by rule</th><th class=\"n\">Requests</th><th class=\"n\">Posts</th></tr></thead><tbody>\n");
-        for r in rules {
+        o.push_str("<table class=\"by-rule sortable\"><thead><tr><th>Requests by rule</th><th class=\"n\">Requests</th><th class=\"n\">Posts</th></tr></thead><tbody>\n");
+        for (i, r) in rules.iter().enumerate() {
             let name = match &r.rule {
                 Some(n) => format!("<span class=\"mono\">{}</span>", esc(n)),
-                None => "(no rule matched: 0 posts)".to_string(),
+                None => "(no rule matched: <span class=\"const\">0</span> posts)".to_string(),
             };
             let _ = writeln!(
                 o,
                 "<tr><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                thousands(r.requests),
-                thousands(r.posts)
+                fig(r.requests, &format!("{j}/by_rule/{i}/requests")),
+                fig(r.posts, &format!("{j}/by_rule/{i}/posts"))
             );
         }
         o.push_str("</tbody></table>\n");
     }
     let l = &b.logged_as;
-    o.push_str("<table class=\"logged-as\"><thead><tr><th>Logged as</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
-    for s in &l.spellings {
+    o.push_str("<table class=\"logged-as sortable\"><thead><tr><th>Logged as</th><th class=\"n\">Requests</th></tr></thead><tbody>\n");
+    for (i, s) in l.spellings.iter().enumerate() {
         let _ = writeln!(
             o,
             "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td></tr>",
             esc(&s.spelling),
-            thousands(s.requests)
+            fig(s.requests, &format!("{j}/logged_as/{i}/requests"))
         );
     }
     if l.other_requests > 0 {
@@ -1008,19 +1243,28 @@ fn breakdown(o: &mut String, cfg: &Config, c: &ClientResult) {
             o,
             "<tr><td>{} other spellings{}</td><td class=\"n\">{}</td></tr>",
             if l.exact {
-                thousands(l.other_spellings)
+                fig(
+                    l.other_spellings,
+                    &format!("{j}/logged_as_others/spellings"),
+                )
             } else {
-                format!("at least {}", thousands(l.other_spellings))
+                format!(
+                    "at least {}",
+                    fig(
+                        l.other_spellings,
+                        &format!("{j}/logged_as_others/spellings")
+                    )
+                )
             },
             if l.exact {
                 String::new()
             } else {
                 format!(
                     " (past the first {} distinct ones, not told apart)",
-                    thousands(crate::engine::breakdown::KEPT as u64)
+                    constant(crate::engine::breakdown::KEPT)
                 )
             },
-            thousands(l.other_requests)
+            fig(l.other_requests, &format!("{j}/logged_as_others/requests"))
         );
     }
     let _ = writeln!(
@@ -1046,7 +1290,7 @@ fn evidence_line(o: &mut String, what: &str, e: &Option<Evidence>) {
         Some(e) => {
             let _ = writeln!(
                 o,
-                "<p>{what} request, {}: <span class=\"mono\">{}:{}</span></p>\n<pre class=\"line\">{}</pre>",
+                "<p class=\"label\">{what} request, {}: <span class=\"mono\">{}:{}</span></p>\n<pre class=\"line\">{}</pre>",
                 t(e.time),
                 esc(&e.file),
                 e.line,
@@ -1056,19 +1300,24 @@ fn evidence_line(o: &mut String, what: &str, e: &Option<Evidence>) {
         None => {
             let _ = writeln!(
                 o,
-                "<p>{what} request: <span class=\"note\">not found (no second read with --no-evidence, or the input was standard input)</span></p>"
+                "<p class=\"label\">{what} request: <span class=\"note\">not found (no second read with --no-evidence, or the input was standard input)</span></p>"
             );
         }
     }
 }
 
-fn evidence(o: &mut String, windows: &[BilledWindow]) {
+fn evidence(o: &mut String, src: &Sources, c: &ClientResult) {
+    let windows = &c.windows;
     if windows.is_empty() {
         return;
     }
     o.push_str("<h3>Evidence</h3>\n<p class=\"note\">The raw log lines of each window's first and last request, with their file and line number, as logged (bytes that are not UTF-8 shown as \\xHH).</p>\n");
-    for w in windows {
-        let _ = writeln!(o, "<h4>Window {}</h4>", w.index);
+    for (k, w) in windows.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "<h4>Window {}</h4>",
+            fig(w.index, &src.window(c, k, "window", "window"))
+        );
         evidence_line(o, "First", &w.evidence.first);
         evidence_line(o, "Last", &w.evidence.last);
     }
@@ -1154,7 +1403,7 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
     let yt = y(cfg.policy.threshold);
     let _ = writeln!(
         o,
-        "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{yt:.1}\" y2=\"{yt:.1}\" stroke=\"#c0392b\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" style=\"fill:#c0392b\">threshold {}</text>",
+        "<line x1=\"{L}\" x2=\"{:.1}\" y1=\"{yt:.1}\" y2=\"{yt:.1}\" stroke=\"#c0392b\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" class=\"thr\">threshold {}</text>",
         L + pw,
         L + pw - 4.0,
         yt - 4.0,
@@ -1209,7 +1458,7 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
         o,
         "<p class=\"note\">Blue: posts in the {0} up to each moment (the largest value in each of {1} slices of the time axis, so no peak is missed). Dashed red: the threshold. Shaded: the billed windows; the curve at the right edge of a shaded window is that window's posts.</p>",
         esc(&format_duration(cfg.policy.window)),
-        CHART_COLUMNS
+        constant(CHART_COLUMNS)
     );
     if c.chart.is_some() {
         o.push_str("<p class=\"note\">Drawn from what the nightly state keeps: for each window billed final, its posts per minute (each minute&#39;s posts at its first instant, so the curve at the window&#39;s end is its posts); elsewhere, every request of the last window before the watermark. Activity outside these is not kept.</p>\n");
@@ -1219,7 +1468,7 @@ fn chart(o: &mut String, cfg: &Config, c: &ClientResult) {
 /// Posts per hour over each billed window (hours counted from the window's start), as
 /// bars: when in its window the client fetched its posts. Exact: the bars of a window
 /// add up to its posts.
-fn hourly(o: &mut String, c: &ClientResult) {
+fn hourly(o: &mut String, src: &Sources, c: &ClientResult) {
     const HOUR: Micros = 3_600 * MICROS_PER_SEC;
     const W: f64 = 800.0;
     const H: f64 = 120.0;
@@ -1230,7 +1479,7 @@ fn hourly(o: &mut String, c: &ClientResult) {
     if series.is_empty() {
         return;
     }
-    for w in &c.windows {
+    for (k, w) in c.windows.iter().enumerate() {
         let hours = ((w.end - w.start + HOUR - 1) / HOUR).clamp(1, 24 * 31) as usize;
         let mut bins = vec![0u64; hours];
         let from = series.partition_point(|b| b.t < w.start);
@@ -1273,11 +1522,9 @@ fn hourly(o: &mut String, c: &ClientResult) {
         );
         let _ = writeln!(
             o,
-            "<p class=\"note\">Window {}: posts per hour from its start ({} bars, the busiest {}); they add up to its {} posts.</p>",
-            w.index,
-            hours,
-            thousands(max),
-            thousands(w.posts)
+            "<p class=\"note\">Window {}: posts per hour from its start, one bar an hour (the scale on the left); they add up to its {} posts.</p>",
+            fig(w.index, &src.window(c, k, "window", "window")),
+            fig(w.posts, &src.window(c, k, "posts", "posts"))
         );
     }
 }
@@ -1300,9 +1547,9 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
     let _ = writeln!(
         o,
         "<p>{} clients made at least one request. Each is counted once below, in the band of its peak {} posts (bands of powers of ten, exact counts). The threshold is marked; {} clients are beyond it.</p>",
-        thousands(pop.clients),
+        fig(pop.clients, "report.json:/population/clients"),
         esc(&format_duration(cfg.policy.window)),
-        thousands(flagged)
+        fig(flagged, "report.json:/population/clients_over_threshold")
     );
     if pop.decades.is_empty() {
         return;
@@ -1375,7 +1622,7 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
     let xt = L + bw * pos;
     let _ = writeln!(
         o,
-        "<line x1=\"{xt:.1}\" x2=\"{xt:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c0392b\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/><text x=\"{xt:.1}\" y=\"{:.1}\" text-anchor=\"middle\" style=\"fill:#c0392b\">threshold {}</text>",
+        "<line x1=\"{xt:.1}\" x2=\"{xt:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c0392b\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/><text x=\"{xt:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"thr\">threshold {}</text>",
         TOP - 4.0,
         TOP + ph,
         TOP - 8.0,
@@ -1395,12 +1642,12 @@ fn population(o: &mut String, input: &ReportInput<'_>, flagged: usize) {
     if !h.is_empty() {
         let _ = writeln!(
             o,
-            "<p class=\"note\">Peak {} posts per client: median ≈ {}, 90th percentile ≈ {}, 99th percentile ≈ {} (approximate: a histogram of 3 significant figures); highest {} (exact).</p>",
+            "<p class=\"note\">Peak {} posts per client: median ≈ {}, 90th percentile ≈ {}, 99th percentile ≈ {} (approximate: a histogram of <span class=\"const\">3</span> significant figures); highest {} (exact).</p>",
             esc(&format_duration(cfg.policy.window)),
             approx(h.value_at_quantile(0.5)),
             approx(h.value_at_quantile(0.9)),
             approx(h.value_at_quantile(0.99)),
-            thousands(pop.peak_max)
+            fig(pop.peak_max, "report.json:/population/peak_posts/max")
         );
     }
 }
@@ -1416,17 +1663,17 @@ fn near_misses(o: &mut String, input: &ReportInput<'_>) {
     let _ = writeln!(
         o,
         "<p class=\"note\">The {} clients with the most posts in one {} window that billed no window (highest first); none of them is billed.</p>",
-        near.len(),
+        fig(near.len(), "report.json:/population/near_misses#length"),
         esc(&format_duration(input.cfg.policy.window))
     );
-    o.push_str("<table id=\"near\"><thead><tr><th>Client</th><th class=\"n\">Peak posts</th><th class=\"n\">Requests</th><th>Peak window starts</th><th>Ends</th></tr></thead><tbody>\n");
-    for m in near {
+    o.push_str("<table id=\"near\" class=\"sortable\"><thead><tr><th>Client</th><th class=\"n\">Peak posts</th><th class=\"n\">Requests</th><th>Peak window starts</th><th>Ends</th></tr></thead><tbody>\n");
+    for (i, m) in near.iter().enumerate() {
         let _ = writeln!(
             o,
             "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(&m.client),
-            thousands(m.peak.posts),
-            thousands(m.peak.requests),
+            fig(m.peak.posts, &format!("report.json:/population/near_misses/{i}/peak_posts")),
+            fig(m.peak.requests, &format!("report.json:/population/near_misses/{i}/peak_requests")),
             t(m.peak.start),
             t(m.peak.start.saturating_add(input.cfg.policy.window))
         );
@@ -1436,8 +1683,9 @@ fn near_misses(o: &mut String, input: &ReportInput<'_>) {
 
 fn appendix(o: &mut String, input: &ReportInput<'_>) {
     o.push_str("<h2 id=\"appendix\">Appendix: inputs</h2>\n<p class=\"note\">Every input read, sorted by path, with the SHA-256 of its bytes as stored (compressed), so that a reader can check that the same files are meant.</p>\n");
-    o.push_str("<table class=\"inputs\"><thead><tr><th>File</th><th class=\"n\">Bytes</th><th>Kind</th><th class=\"n\">Lines</th><th class=\"n\">Requests</th><th class=\"n\">Malformed</th><th>Complete</th><th>SHA-256</th></tr></thead><tbody>\n");
-    for f in input.files {
+    o.push_str("<table class=\"inputs sortable\"><thead><tr><th>File</th><th class=\"n\">Bytes</th><th>Kind</th><th class=\"n\">Lines</th><th class=\"n\">Requests</th><th class=\"n\">Malformed</th><th>Complete</th><th>SHA-256</th></tr></thead><tbody>\n");
+    for (i, f) in input.files.iter().enumerate() {
+        let at = format!("report.json:/inputs/{i}");
         let kind = format!(
             "{}{}",
             f.compression
@@ -1461,11 +1709,13 @@ fn appendix(o: &mut String, input: &ReportInput<'_>) {
             o,
             "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}{}</td><td class=\"mono\">{}</td></tr>",
             esc(&f.path),
-            f.size.map(thousands).unwrap_or_default(),
+            f.size
+                .map(|n| fig(n, &format!("{at}/size")))
+                .unwrap_or_default(),
             esc(&kind),
-            thousands(f.lines),
-            thousands(f.requests),
-            thousands(f.malformed),
+            fig(f.lines, &format!("{at}/lines")),
+            fig(f.requests, &format!("{at}/requests")),
+            fig(f.malformed, &format!("{at}/malformed")),
             esc(&state),
             f.error
                 .as_deref()
@@ -1477,7 +1727,7 @@ fn appendix(o: &mut String, input: &ReportInput<'_>) {
     o.push_str("</tbody></table>\n");
     if let Some(n) = input.nightly.filter(|n| !n.earlier_inputs.is_empty()) {
         o.push_str("<h3 id=\"earlier-inputs\">Inputs read by earlier runs of the nightly state</h3>\n<p class=\"note\">The windows and figures carried from earlier runs come from these inputs, as each run recorded them.</p>\n");
-        o.push_str("<table class=\"inputs\"><thead><tr><th>File</th><th class=\"n\">Run</th><th class=\"n\">Bytes</th><th>First request</th><th>Last request</th><th>SHA-256</th></tr></thead><tbody>\n");
+        o.push_str("<table class=\"inputs sortable\"><thead><tr><th>File</th><th class=\"n\">Run</th><th class=\"n\">Bytes</th><th>First request</th><th>Last request</th><th>SHA-256</th></tr></thead><tbody>\n");
         for r in &n.earlier_inputs {
             let _ = writeln!(
                 o,

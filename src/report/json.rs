@@ -114,6 +114,8 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
         })),
         "total_posts": c.total_posts,
         "total_requests": c.total_requests,
+        // As report.html and `explain --json` show it: p50 to p99 approximate, max exact.
+        "rate_profile": crate::engine::rate_profile::rate_profile(&c.buckets),
         "first_request": format_rfc3339(c.first_request),
         "last_request": format_rfc3339(c.last_request),
     });
@@ -239,6 +241,7 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
         "totals": Totals::of(input.files, input.skipped.len()),
         "summary": {
             "flagged_clients": flagged,
+            "exempt_clients": a.clients.iter().filter(|c| c.exempt).count(),
             "billed_windows": a.total_windows(),
             "billed_posts": a.clients.iter().filter(|c| !c.exempt).map(|c| c.billed_posts()).sum::<u64>(),
             "damages_usd": a.total_damages(),

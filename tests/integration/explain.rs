@@ -61,7 +61,13 @@ fn evidence_lines_are_found_at_their_line() {
     assert_eq!(evidence.len(), 4, "{out}");
     let mut numbers = Vec::new();
     for l in evidence {
+        // `FILE:LINE: TEXT (at TIME)`, as the JSON's file, line, text, time.
         let (n, text) = l[prefix.len()..].split_once(": ").unwrap();
+        let (text, time) = text.rsplit_once(" (at ").unwrap();
+        assert!(
+            time.starts_with("2026-10-10T13:") && time.ends_with("Z)"),
+            "{time}"
+        );
         let n: usize = n.parse().unwrap();
         assert_eq!(file[n - 1], text, "line {n}");
         numbers.push(n);
@@ -105,7 +111,7 @@ fn json_has_the_windows_and_damages() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["windows"][0]["damages_usd"], "0.12");
-    assert_eq!(v["windows"][0]["evidence_first"][0]["line"], 1);
+    assert_eq!(v["windows"][0]["evidence"]["first"][0]["line"], 1);
     assert_eq!(v["requests"], 16);
     assert_eq!(v["top_paths"][0]["requests"], 8);
 }
@@ -270,4 +276,151 @@ fn every_line_of_the_billed_windows_exported_with_its_digest() {
         export.to_str().unwrap(),
     ]);
     assert_eq!(code, 2);
+}
+
+/// Evidence has one shape: the text view's `FILE:LINE: TEXT (at TIME)` lines are the
+/// JSON view's `{file, line, text, time}`, window by window, first then last.
+#[test]
+fn evidence_has_one_shape_in_text_and_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = write_log(tmp.path());
+    let args = [
+        "203.0.113.7",
+        log.to_str().unwrap(),
+        "--threshold",
+        "5",
+        "--evidence",
+        "2",
+    ];
+    let (text, code) = explain(&args);
+    assert_eq!(code, 0, "{text}");
+    let (json, code) = explain(&[&args[..], &["--json"]].concat());
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut from_json = Vec::new();
+    for w in v["windows"].as_array().unwrap() {
+        let e = w["evidence"].as_object().unwrap();
+        assert_eq!(e.keys().collect::<Vec<_>>(), ["first", "last"]);
+        for which in ["first", "last"] {
+            for l in e[which].as_array().unwrap() {
+                let keys: Vec<&String> = l.as_object().unwrap().keys().collect();
+                assert_eq!(keys, ["file", "line", "text", "time"]);
+                from_json.push(format!(
+                    "{}:{}: {} (at {})",
+                    l["file"].as_str().unwrap(),
+                    l["line"],
+                    l["text"].as_str().unwrap(),
+                    l["time"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    assert_eq!(from_json.len(), 4);
+    let prefix = format!("{}:", log.display());
+    let from_text: Vec<&str> = text.lines().filter(|l| l.starts_with(&prefix)).collect();
+    assert_eq!(from_text, from_json);
+    assert!(text.contains("file:line: text (at time)"), "{text}");
+}
+
+/// The JSON names every setting in force (flags, settings file and defaults resolved);
+/// the text view says them in words.
+#[test]
+fn json_carries_every_setting_in_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = write_log(tmp.path());
+    let settings = tmp.path().join("s.toml");
+    std::fs::write(&settings, "window = \"12h\"\nrounding = \"per-started\"\n").unwrap();
+    let (json, code) = explain(&[
+        "203.0.113.7",
+        log.to_str().unwrap(),
+        "--config",
+        settings.to_str().unwrap(),
+        "--threshold",
+        "5",
+        "--since",
+        "2026-10-10T00:00:00Z",
+        "--client",
+        "subnet",
+        "--subnet-v4",
+        "16",
+        "--exclude",
+        "*.bak",
+        "-j",
+        "1",
+        "--evidence",
+        "3",
+        "--by",
+        "day",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let s = &v["settings"];
+    let want = serde_json::json!({
+        "inputs": [log.to_str().unwrap()],
+        "exclude": ["*.bak"],
+        "allow_missing": false,
+        "format": "auto",
+        "client": "subnet",
+        "subnet_ipv4_prefix": 16,
+        "subnet_ipv6_prefix": 64,
+        "since": "2026-10-10T00:00:00Z",
+        "until": null,
+        "threshold": 5,
+        "window": "12h",
+        "window_seconds": 43200,
+        "mode": "rolling",
+        "rate_usd": "15000",
+        "per": 1000000,
+        "rounding": "per-started",
+        "rules": null,
+        "orgs": null,
+        "threads": 1,
+        "evidence": 3,
+        "by": "day",
+    });
+    assert_eq!(*s, want);
+    assert_eq!(v["client"], "203.0.0.0/16");
+    let (text, _) = explain(&[
+        "203.0.113.7",
+        log.to_str().unwrap(),
+        "--threshold",
+        "5",
+        "--window",
+        "12h",
+    ]);
+    assert!(
+        text.contains("settings: format auto, client ip, more than 5 posts in 12h (rolling), USD 15,000 per 1,000,000 posts (pro-rata)"),
+        "{text}"
+    );
+}
+
+/// Flags that explain would take and ignore are refused by the parser (exit 2):
+/// they judge inputs, write reports or shape scan's summary, which explain does not.
+#[test]
+fn flags_explain_does_not_use_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = write_log(tmp.path());
+    let log = log.to_str().unwrap();
+    for extra in [
+        &["--max-malformed", "0.5"][..],
+        &["--strict"],
+        &["--strict-lines"],
+        &["--no-evidence"],
+        &["--summary", "json"],
+        &["--quiet"],
+        &["--state", "st"],
+        &["--by", "week"],
+    ] {
+        let out = Command::cargo_bin("scrapemeter")
+            .unwrap()
+            .args(["explain", "203.0.113.7", log])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("scrapemeter: error: "), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?}");
+    }
 }

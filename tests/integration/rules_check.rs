@@ -159,6 +159,7 @@ fn the_example_rules_file() {
         [
             "static assets",
             "timeline",
+            "timelines (limit)",
             "single post",
             "search",
             "everything else"
@@ -178,6 +179,28 @@ fn the_example_rules_file() {
             "no rule matched: 0 posts",
         ),
         ("/api/v2/posts/1234567", 200, "single post): 1 post"),
+        // The bundled sample-logs/ (a Mastodon-style API).
+        (
+            "/api/v1/timelines/public?limit=40&page=3",
+            200,
+            "timelines (limit)): 40 posts",
+        ),
+        (
+            "/api/v1/timelines/home?limit=500",
+            200,
+            "timelines (limit)): 40 posts",
+        ),
+        (
+            "/api/v1/accounts/42/statuses",
+            200,
+            "timelines (limit)): 20 posts",
+        ),
+        ("/api/v1/statuses/110000000000", 200, "single post): 1 post"),
+        (
+            "/api/v1/statuses/110000000000/context",
+            200,
+            "everything else): 0 posts",
+        ),
         ("/api/v2/search?q=cats&count=500", 200, "search): 100 posts"),
         ("/api/v2/search?q=cats", 304, "search): 20 posts"),
         ("/static/app.JS", 200, "static assets): 0 posts"),

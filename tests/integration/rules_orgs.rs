@@ -344,7 +344,7 @@ fn organisations_list_their_top_member_keys() {
         serde_json::json!([m("198.18.0.9", 1)])
     );
     let html = f.out("report.html");
-    assert!(html.contains("<td class=\"key\">198.51.100.7</td><td class=\"n\">350</td>"));
+    assert!(html.contains("<td class=\"key\">198.51.100.7</td><td class=\"n\"><data value=\"350\""));
 
     // Without --orgs there are no members.
     f.scan(&["--rules", "rules.toml"]).success();
@@ -393,8 +393,8 @@ fn member_keys_are_escaped_in_html_and_capped_at_ten() {
         .collect();
     assert_eq!(members, want);
     let html = f.out("report.html");
-    assert!(
-        html.contains("<td class=\"key\">&lt;b&gt;bot&lt;/b&gt; 11</td><td class=\"n\">120</td>")
-    );
+    assert!(html.contains(
+        "<td class=\"key\">&lt;b&gt;bot&lt;/b&gt; 11</td><td class=\"n\"><data value=\"120\""
+    ));
     assert!(!html.contains("<b>bot</b>"));
 }

@@ -58,17 +58,21 @@ fn the_report_names_its_csvs_its_command_and_its_rules() {
     assert_eq!(report["population"]["peak_posts"]["max"], max);
     let exact = scrapemeter::report::summary::thousands(max);
     assert!(
-        html.contains(&format!("highest {exact} (exact)")),
+        html.contains(&format!(
+            "highest <data value=\"{max}\" data-src=\"report.json:/population/peak_posts/max\">{exact}</data> (exact)"
+        )),
         "{exact}"
     );
     // Each billed window has its posts per hour, adding up to its posts.
     for c in report["clients"].as_array().unwrap() {
         for w in c["windows"].as_array().unwrap() {
-            let posts = scrapemeter::report::summary::thousands(w["posts"].as_u64().unwrap());
-            assert!(
-                html.contains(&format!("they add up to its {posts} posts")),
-                "{posts}"
-            );
+            let n = w["posts"].as_u64().unwrap();
+            let posts = scrapemeter::report::summary::thousands(n);
+            let figure = regex::Regex::new(&format!(
+                r#"they add up to its <data value="{n}" data-src="[^"]+">{posts}</data> posts"#
+            ))
+            .unwrap();
+            assert!(figure.is_match(&html), "{posts}");
         }
     }
     assert!(html.contains("Posts per hour in billed window 1"));
