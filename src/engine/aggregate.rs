@@ -568,7 +568,8 @@ struct Client {
 /// hash-table slot (4 bytes and a control byte, at a load of 7/8 down to 7/16).
 pub const BYTES_PER_CLIENT: usize = std::mem::size_of::<Client>() + 10;
 
-/// How much an aggregate grows before it tells its [`Budget`].
+/// How much an aggregate grows before it tells its [`Budget`]: a 64th of the limit,
+/// between 4 KiB and 1 MiB (with no budget, how often it notes its size).
 const TELL_EVERY: usize = 1 << 20;
 
 /// Where an aggregate over its [`Budget`] writes its clients (the store layer's spill
@@ -577,6 +578,12 @@ pub trait Spill: Send + Sync {
     /// Takes clients in key order, each with its compacted series; an error message
     /// if they could not be written.
     fn write(&self, clients: &mut dyn Iterator<Item = (&[u8], &mut Series)>) -> Result<(), String>;
+}
+
+impl<T: Spill + ?Sized> Spill for Arc<T> {
+    fn write(&self, clients: &mut dyn Iterator<Item = (&[u8], &mut Series)>) -> Result<(), String> {
+        (**self).write(clients)
+    }
 }
 
 /// A memory budget shared by the aggregates of one scan: when what they hold together
@@ -645,7 +652,7 @@ impl Budget {
 /// at the table's usual load). One random memory access per request finds a client's
 /// id, which on logs with many clients is most of the cost of aggregating (measured
 /// with perf on the bench set: 100k clients, 5M buckets).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Aggregate {
     ids: HashTable<u32>,
     clients: Vec<Client>,
@@ -656,6 +663,22 @@ pub struct Aggregate {
     /// budget has been told.
     held: usize,
     told: usize,
+    /// Growth between two reports to the budget (see [`TELL_EVERY`]).
+    tell_every: usize,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Aggregate {
+            ids: HashTable::new(),
+            clients: Vec::new(),
+            arena: Vec::new(),
+            budget: None,
+            held: 0,
+            told: 0,
+            tell_every: TELL_EVERY,
+        }
+    }
 }
 
 impl Aggregate {
@@ -665,9 +688,16 @@ impl Aggregate {
 
     /// An aggregate that keeps to `budget` (with the other aggregates sharing it).
     pub fn with_budget(budget: Arc<Budget>) -> Self {
-        Aggregate {
-            budget: Some(budget),
-            ..Self::default()
+        let mut a = Self::default();
+        a.keep_to(&budget);
+        a
+    }
+
+    /// Keeps this aggregate to `budget` from now on, unless it keeps to one already.
+    pub fn keep_to(&mut self, budget: &Arc<Budget>) {
+        if self.budget.is_none() {
+            self.tell_every = (budget.limit / 64).clamp(4 << 10, TELL_EVERY);
+            self.budget = Some(budget.clone());
         }
     }
 
@@ -753,7 +783,7 @@ impl Aggregate {
     #[inline]
     fn grew(&mut self, bytes: isize) {
         self.held = self.held.saturating_add_signed(bytes);
-        if self.held >= self.told + TELL_EVERY {
+        if self.held >= self.told + self.tell_every {
             self.tell_budget();
         }
     }
@@ -804,8 +834,8 @@ impl Aggregate {
         if self.len() < other.len() {
             std::mem::swap(self, &mut other);
         }
-        if self.budget.is_none() {
-            self.budget = other.budget.take();
+        if let (None, Some(b)) = (&self.budget, &other.budget) {
+            self.keep_to(&b.clone());
         }
         // What `other` told its budget goes with it; what its clients cost `self` is
         // counted as they come in.
@@ -1002,8 +1032,128 @@ mod tests {
             }
             a.merge(b);
             prop_assert_eq!(a.clone().into_buckets(), want.clone());
+            let mut bytes = Vec::new();
+            a.encode(&mut bytes);
+            prop_assert_eq!(Series::decode(&bytes).map(Series::into_buckets), Some(want.clone()));
             prop_assert_eq!(Series::from_buckets(want.clone()).into_buckets(), want);
         }
+    }
+
+    /// A spill that keeps its runs in memory, as (key, buckets) in the order written.
+    type Run = Vec<(Vec<u8>, Vec<Bucket>)>;
+    #[derive(Default)]
+    struct Runs(Mutex<Vec<Run>>);
+
+    impl Spill for Runs {
+        fn write(
+            &self,
+            clients: &mut dyn Iterator<Item = (&[u8], &mut Series)>,
+        ) -> Result<(), String> {
+            let mut run = Vec::new();
+            for (key, series) in clients {
+                // Through the disk encoding, as the store's spill does.
+                let mut bytes = Vec::new();
+                series.encode(&mut bytes);
+                let back = Series::decode(&bytes).ok_or("does not decode")?;
+                run.push((key.to_vec(), back.into_buckets()));
+            }
+            self.0.lock().unwrap().push(run);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_budget_spills_sorted_runs_that_add_up_to_the_whole() {
+        let runs = Arc::new(Runs::default());
+        let budget = Budget::new(64 << 10, Box::new(runs.clone()));
+        let (mut a, mut b) = (Aggregate::new(), Aggregate::with_budget(budget.clone()));
+        let mut plain: std::collections::BTreeMap<Vec<u8>, Vec<Bucket>> = Default::default();
+        for i in 0..20_000u64 {
+            let key = if i % 7 == 0 {
+                format!("a-long-client-key-{}", i % 500)
+            } else {
+                format!("10.0.{}", i % 3000)
+            };
+            let t = (i * 37 % 5000) as i64 * SECOND;
+            a.add(key.as_bytes(), t, i % 3, 1);
+            b.add(key.as_bytes(), t, i % 3, 1);
+        }
+        for (k, buckets) in a.into_sorted() {
+            plain.insert(k.into(), buckets);
+        }
+        assert!(budget.spills() >= 2, "{} spills", budget.spills());
+        assert!(budget.failure().is_none());
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Series> = Default::default();
+        let runs = std::mem::take(&mut *runs.0.lock().unwrap());
+        for run in runs {
+            assert!(
+                run.windows(2).all(|w| w[0].0 < w[1].0),
+                "a run in key order"
+            );
+            for (k, buckets) in run {
+                merged
+                    .entry(k)
+                    .or_default()
+                    .merge(Series::from_buckets(buckets));
+            }
+        }
+        for (k, s) in b.into_sorted_iter() {
+            merged.entry(k.into()).or_default().merge(s);
+        }
+        let merged: std::collections::BTreeMap<Vec<u8>, Vec<Bucket>> = merged
+            .into_iter()
+            .map(|(k, s)| (k, s.into_buckets()))
+            .collect();
+        assert_eq!(merged, plain);
+    }
+
+    /// A spill that fails, as a full disk does.
+    struct Full;
+
+    impl Spill for Full {
+        fn write(&self, _: &mut dyn Iterator<Item = (&[u8], &mut Series)>) -> Result<(), String> {
+            Err("no space left".into())
+        }
+    }
+
+    #[test]
+    fn a_failed_spill_is_kept_and_memory_stays_bounded() {
+        let budget = Budget::new(16 << 10, Box::new(Full));
+        let mut a = Aggregate::with_budget(budget.clone());
+        for i in 0..100_000u32 {
+            a.add(&i.to_le_bytes(), 0, 1, 1);
+        }
+        assert_eq!(budget.failure().as_deref(), Some("no space left"));
+        assert!(a.held_bytes() < 64 << 10, "{} bytes held", a.held_bytes());
+    }
+
+    #[test]
+    fn a_client_costs_at_most_120_bytes_beyond_its_run() {
+        const { assert!(std::mem::size_of::<Series>() == 64) };
+        const { assert!(BYTES_PER_CLIENT <= 120) };
+        let mut s = Series::default();
+        s.add(5 * SECOND, 1, 1);
+        assert_eq!(s.heap_bytes(), 0, "one instant stays inline");
+    }
+
+    #[test]
+    fn decode_refuses_what_encode_did_not_write() {
+        let mut s = Series::default();
+        for t in [3, 1, 2, 9] {
+            s.add(t * SECOND, t as u64, 1);
+        }
+        let mut bytes = Vec::new();
+        s.clone().encode(&mut bytes);
+        assert_eq!(
+            Series::decode(&bytes).unwrap().into_buckets(),
+            s.into_buckets()
+        );
+        for cut in 0..bytes.len() {
+            assert!(Series::decode(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Series::decode(&longer).is_none());
     }
 
     #[test]

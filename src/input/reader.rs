@@ -573,6 +573,9 @@ pub fn scan_input(
     collected: &mut Collected,
     progress: Option<&Arc<ReadCounters>>,
 ) -> FileReport {
+    if let Some(budget) = &spec.memory {
+        collected.aggregate.keep_to(budget);
+    }
     let pass = FirstPass {
         spec,
         aggregate: &mut collected.aggregate,

@@ -26,6 +26,9 @@ pub struct ReadSpec {
     /// Requests before this time are late (the previous run's watermark): counted per
     /// file, never merged. Set from the nightly state at run time, not from flags.
     pub late_before: Option<Micros>,
+    /// The memory budget the first pass's aggregates keep to (`--memory-limit`): set
+    /// at run time by `scan`, not from flags.
+    pub memory: Option<std::sync::Arc<crate::engine::aggregate::Budget>>,
 }
 
 impl ReadSpec {

@@ -205,6 +205,7 @@ pub fn read_spec(settings: &ReadSettings, info: &SettingsInfo) -> Result<ReadSpe
         since: settings.since,
         until: settings.until,
         late_before: None,
+        memory: None,
     })
 }
 

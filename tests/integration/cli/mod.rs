@@ -11,6 +11,7 @@ mod determinism;
 mod disk_faults;
 mod edges;
 mod inputs;
+mod memory;
 mod nightly;
 mod nightly_readme;
 mod real_logs;
