@@ -80,6 +80,18 @@ pub struct Config {
     pub lateness: Micros,
     /// Start the state afresh (`--state-reset`).
     pub state_reset: bool,
+    /// What the clients counted may hold in memory before the scan spills them to
+    /// disk (`--memory-limit`; default: [`DEFAULT_MEMORY_SHARE`] of the machine's or
+    /// the cgroup's memory).
+    pub memory_limit: MemoryLimit,
+}
+
+/// `--memory-limit`, and where it came from (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimit {
+    pub bytes: u64,
+    /// True when it is the default share of the memory available.
+    pub default: bool,
 }
 
 /// The settings file (TOML): the same settings as the flags, all optional.
@@ -119,6 +131,9 @@ pub struct SettingsFile {
     /// Folder of the nightly state (relative to the settings file's folder).
     pub state: Option<PathBuf>,
     pub lateness: Option<String>,
+    /// `--memory-limit` (a size: "4G").
+    #[serde(alias = "memory-limit")]
+    pub memory_limit: Option<String>,
 }
 
 impl SettingsFile {
@@ -174,6 +189,7 @@ pub struct Overrides {
     /// `scan --also-by` values (each may be a comma list); a flag only, not a setting
     /// of the settings file (which `explain` and `map` read too).
     pub also_by: Vec<String>,
+    pub memory_limit: Option<String>,
 }
 
 pub const DEFAULT_THRESHOLD: u64 = 1_000_000;
@@ -192,6 +208,73 @@ fn rfc3339(name: &str, s: &str) -> Result<Micros, SettingsError> {
             "--{name} '{s}' is not an RFC 3339 time (e.g. 2026-10-10T00:00:00Z)"
         ))
     })
+}
+
+/// The default `--memory-limit`, as a fraction of the memory available (the smaller of
+/// the machine's and the cgroup's limit): half, leaving the other half for everything
+/// that does not grow with clients (buffers, the reports) and for the system.
+pub const DEFAULT_MEMORY_SHARE: (u64, u64) = (1, 2);
+
+/// Memory available to this process: the machine's (`MemTotal` of `/proc/meminfo`), or
+/// less when a cgroup (v2 `memory.max` of this process's cgroup or any parent, or v1
+/// `memory.limit_in_bytes`) says so. `None` where none of these can be read.
+pub fn memory_available() -> Option<u64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let machine = read("/proc/meminfo").and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let mut limits: Vec<u64> = machine.into_iter().collect();
+    // cgroup v2: "0::/some/path"; every folder from there up to the root may set one.
+    if let Some(cg) = read("/proc/self/cgroup") {
+        if let Some(path) = cg.lines().find_map(|l| l.strip_prefix("0::")) {
+            let mut dir =
+                std::path::PathBuf::from("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+            loop {
+                if let Some(v) = read(&dir.join("memory.max").to_string_lossy()) {
+                    limits.extend(v.trim().parse::<u64>().ok());
+                }
+                if !dir.pop() || !dir.starts_with("/sys/fs/cgroup") {
+                    break;
+                }
+            }
+        }
+    }
+    // cgroup v1 (no limit reads as a number near 2^63).
+    if let Some(v) = read("/sys/fs/cgroup/memory/memory.limit_in_bytes") {
+        limits.extend(v.trim().parse::<u64>().ok().filter(|&b| b < 1 << 60));
+    }
+    limits.into_iter().min()
+}
+
+/// A size in bytes: a number with an optional unit, `K`, `M`, `G`, `T` (powers of 1024;
+/// `KiB`, `MB`, `GB`… read the same), e.g. `512M`, `1.5G`, `4000000000`. (A few lines,
+/// like `parse_duration`: no crate in the tree parses sizes.)
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        u => return Err(format!("unknown unit '{u}' in size '{s}' (use K, M, G, T)")),
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 512M, 2G)"))?;
+    let bytes = n * (1u64 << shift) as f64;
+    if !(bytes >= 1.0 && bytes < 2f64.powi(63)) {
+        return Err(format!("size '{s}' is out of range (at least 1 byte)"));
+    }
+    Ok(bytes as u64)
 }
 
 /// `--threads` is capped at this many per core (with a warning).
@@ -300,6 +383,19 @@ impl Config {
             Some(s) => parse_duration(&s)
                 .map_err(|e| SettingsError::Invalid(format!("--lateness: {e}")))?,
         };
+        let memory_limit = match flags.memory_limit.or(file.memory_limit) {
+            Some(s) => MemoryLimit {
+                bytes: parse_size(&s)
+                    .map_err(|e| SettingsError::Invalid(format!("--memory-limit: {e}")))?,
+                default: false,
+            },
+            None => MemoryLimit {
+                // Where no limit can be read, 8 GiB.
+                bytes: memory_available().unwrap_or(16 << 30) / DEFAULT_MEMORY_SHARE.1
+                    * DEFAULT_MEMORY_SHARE.0,
+                default: true,
+            },
+        };
         let max_malformed = flags
             .max_malformed
             .or(file.max_malformed)
@@ -365,6 +461,7 @@ impl Config {
                 until,
                 late_before: None,
                 also_by,
+                memory: None,
             },
             policy: Policy {
                 threshold: flags
@@ -389,6 +486,7 @@ impl Config {
             state,
             lateness,
             state_reset: flags.state_reset,
+            memory_limit,
         })
     }
 }

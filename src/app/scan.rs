@@ -8,16 +8,18 @@ use crate::app::cli::{
 };
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
-use crate::engine::aggregate::Aggregate;
-use crate::engine::bill::{analyze, bill_all, Analysis, Horizon, ToBill};
+use crate::engine::aggregate::{Aggregate, Budget};
+use crate::engine::bill::{analyze, analyze_stream, bill_all, Analysis, Horizon, ToBill};
 use crate::engine::groups::{find_leads, Groups};
 use crate::input::reader::{judge_inputs, scan_with_progress, warn_inputs, FileReport};
 use crate::report::summary::thousands;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::nightly;
+use crate::store::spill::{self, SpillDir};
 use clap::Args;
 use rayon::prelude::*;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Args)]
@@ -82,6 +84,13 @@ pub struct ScanArgs {
     /// evasion leads, for investigation, never billed. Repeatable, or a comma list.
     #[arg(long, value_name = "GROUP", value_delimiter = ',', value_parser = ["subnet", "ua"])]
     pub also_by: Vec<String>,
+    /// Memory the clients counted may take (e.g. 4G; default: half of the machine's or
+    /// the cgroup's memory). Past it the scan spills them, sorted, to a hidden folder
+    /// in --out and merges them at the end (same reports, more time). With --state, or
+    /// when one client's buckets alone do not fit, or the disk is full, it stops with
+    /// exit status 3 instead of being killed. See the README's "Memory".
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
 
     /// The summary on stdout (default: text): text, or json for scripts.
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
@@ -104,6 +113,7 @@ impl ScanArgs {
             lateness,
             state_reset,
             also_by,
+            memory_limit,
             summary: _,
             progress: _,
         } = self;
@@ -117,6 +127,7 @@ impl ScanArgs {
             f.lateness = lateness;
             f.state_reset = state_reset;
             f.also_by = also_by;
+            f.memory_limit = memory_limit;
         })
     }
 }
@@ -162,6 +173,26 @@ pub fn run_with(
     // With nightly state: load it (refusing a damaged one), skip the inputs it has
     // read, and take the previous watermark as the edge of late data.
     let mut run_cfg = cfg.clone();
+    // The clients counted keep to --memory-limit: past it they are spilled to disk,
+    // into the --out folder this run holds (see store::spill).
+    let spill = Arc::new(match &cfg.state {
+        Some(_) => SpillDir::refusing(
+            "with --state the clients are not spilled to disk (the new state is made from all of them at once): raise --memory-limit, or read the inputs over several runs".into(),
+        ),
+        // The leads are found among all clients at once (engine::groups).
+        None if !cfg.read.also_by.is_empty() => SpillDir::refusing(
+            "with --also-by the clients are not spilled to disk (the groups are found among all of them at once): raise --memory-limit, or leave out --also-by".into(),
+        ),
+        None => {
+            spill::remove_stale(&cfg.out_dir);
+            SpillDir::new(&cfg.out_dir)
+        }
+    });
+    let budget = Budget::new(
+        usize::try_from(cfg.memory_limit.bytes).unwrap_or(usize::MAX),
+        Box::new(spill.clone()),
+    );
+    run_cfg.read.memory = Some(budget.clone());
     let mut night = match &cfg.state {
         Some(_) => Some(nightly::NightlyRun::start(&mut run_cfg, &mut discovery)?),
         None => None,
@@ -176,6 +207,12 @@ pub fn run_with(
         )
     });
     drop(progress);
+    if let Some(why) = budget.failure() {
+        return Err(Error::Output(format!(
+            "the clients counted outgrew --memory-limit ({}): {why}; nothing written",
+            limit_text(cfg)
+        )));
+    }
     judge_inputs(&mut output.files, cfg.max_malformed);
     warn_inputs(&output);
     let aggregate = std::mem::take(&mut output.aggregate);
@@ -186,12 +223,27 @@ pub fn run_with(
             warn_nightly(run, &output.files);
             a
         }
-        None if cfg.read.also_by.is_empty() => {
+        None if !cfg.read.also_by.is_empty() => {
+            let groups = std::mem::take(&mut output.groups);
+            pool.install(|| analyze_with_leads(cfg, aggregate, groups))
+        }
+        None if spill.runs().is_empty() => {
             pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k)))
         }
         None => {
-            let groups = std::mem::take(&mut output.groups);
-            pool.install(|| analyze_with_leads(cfg, aggregate, groups))
+            if !cfg.quiet {
+                eprintln!(
+                    "scrapemeter: note: the clients counted outgrew --memory-limit ({}): {} sorted runs spilled to disk, merged client by client",
+                    limit_text(cfg),
+                    spill.runs().len()
+                );
+            }
+            let analysis = pool.install(|| {
+                let merged = spill::merged(&spill, aggregate.into_sorted_iter(), budget.limit())?;
+                analyze_stream(&cfg.policy, merged, &|k| cfg.read.identify(k))
+            });
+            spill.remove();
+            analysis.map_err(|e| Error::Output(format!("{e}; nothing written")))?
         }
     };
     analysis.check()?;
@@ -305,6 +357,20 @@ fn analyze_with_leads(cfg: &Config, aggregate: Aggregate, groups: Groups) -> Ana
     let mut analysis = bill_all(&cfg.policy, &Horizon::Complete, clients, &identify).0;
     analysis.leads = leads;
     analysis
+}
+
+/// `--memory-limit` as the messages give it.
+fn limit_text(cfg: &Config) -> String {
+    let l = cfg.memory_limit;
+    format!(
+        "{}{}",
+        crate::engine::text::human_size(l.bytes),
+        if l.default {
+            ", the default: half of the memory available"
+        } else {
+            ""
+        }
+    )
 }
 
 /// Late requests and inputs that changed since an earlier run are never silent.

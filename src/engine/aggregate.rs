@@ -8,7 +8,12 @@
 //! the end of a client's run, which is delta-encoded (see [`Series`]).
 
 use crate::engine::time::Micros;
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rayon::prelude::*;
+use rustc_hash::FxHasher;
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// All requests of one client at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +23,7 @@ pub struct Bucket {
     pub requests: u64,
 }
 
-/// A bucket as it waits in a series' tail: 16 bytes instead of 24, since almost every
+/// A bucket as it waits in a series' tail slot: 16 bytes instead of 24, since almost every
 /// (client, instant) holds far fewer than 2³² posts. A count that would overflow starts
 /// another slot at the same instant; merging into the run sums them back in `u64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,135 +51,66 @@ impl Slot {
     }
 }
 
-/// Slots a series holds inline before it moves them into its run.
+/// Slots a series holds inline: two, so that requests logged a little out of order
+/// (two instants interleaved) still find their slot. With one (16 bytes less per
+/// client), `scan` of the bench set (4 × 1M lines) took 9.71 s against 8.63 s before
+/// this layout (medians of 5 alternating runs; slots re-encoded through `pending`);
+/// with two, 8.86 s against 9.16 s (3 runs, `--no-evidence`), 2026-11-30, 2 cores.
 const TAIL: usize = 2;
+/// Runs of fewer buckets than this take an out-of-order slot in at once (see
+/// `Series::hand_over`).
+const SHORT_RUN: usize = 32;
 /// Microseconds in a second: runs whose instants are all whole seconds store deltas in
 /// seconds (most logs), which takes one or two bytes fewer per bucket.
 const SECOND: i64 = 1_000_000;
 
-/// A client's canonical buckets: sorted, one per instant, delta-encoded as LEB128
-/// varints `(Δt, posts, requests)` (the first instant zigzag-encoded, as it may be
-/// before 1970). Counts are `u64`, so buckets are exact whatever the counts.
-#[derive(Debug, Clone)]
-struct VarintRun {
-    bytes: Vec<u8>,
-    /// The newest instant (meaningless while `len == 0`).
-    last: Micros,
-    /// Buckets held (saturating: only a statistic and a size hint; 2³² distinct
-    /// instants of one client would take over 12 GB).
-    len: u32,
-    /// Every instant is a whole second, and deltas are stored in seconds.
-    in_seconds: bool,
-}
-
-impl Default for VarintRun {
-    fn default() -> Self {
-        VarintRun {
-            bytes: Vec::new(),
-            len: 0,
-            last: 0,
-            in_seconds: true,
-        }
-    }
-}
-
-impl VarintRun {
-    fn iter(&self) -> RunIter<'_> {
-        RunIter {
-            bytes: &self.bytes,
-            pos: 0,
-            t: 0,
-            unit: self.unit(),
-            started: false,
-        }
-    }
-
-    fn unit(&self) -> i64 {
-        if self.in_seconds {
-            SECOND
-        } else {
-            1
-        }
-    }
-
-    fn put(&mut self, t: Micros, posts: u64, requests: u64) {
-        let unit = self.unit();
-        let v = t / unit;
-        if self.len == 0 {
-            put_varint(&mut self.bytes, ((v << 1) ^ (v >> 63)) as u64);
-        } else {
-            put_varint(&mut self.bytes, v.wrapping_sub(self.last / unit) as u64);
-        }
-        put_varint(&mut self.bytes, posts);
-        put_varint(&mut self.bytes, requests);
-        self.last = t;
-        self.len = self.len.saturating_add(1);
-    }
-
-    /// Appends `slots` (sorted by time) when they all come after the run and fit its
-    /// unit, the common case of logs written in time order; false (run unchanged)
-    /// otherwise. Growth is an eighth at a time, so the slack stays small.
-    fn try_append(&mut self, slots: &[Slot]) -> bool {
-        let Some(first) = slots.first() else {
-            return true;
-        };
-        if (self.len > 0 && first.t <= self.last)
-            || (self.in_seconds && self.len > 0 && slots.iter().any(|s| s.t % SECOND != 0))
-        {
-            return false;
-        }
-        if self.len == 0 {
-            self.in_seconds = slots.iter().all(|s| s.t % SECOND == 0);
-        }
-        let need = slots.len() * 12;
-        if self.bytes.capacity() - self.bytes.len() < need {
-            self.bytes.reserve_exact(need.max(self.bytes.len() / 8));
-        }
-        for b in merge_sum(slots.iter().map(slot_bucket), std::iter::empty()) {
-            self.put(b.t, b.posts, b.requests);
-        }
-        true
-    }
-
-    /// A run of `buckets` (sorted, distinct instants), in an allocation of exact size.
-    fn build(buckets: impl Iterator<Item = Bucket>, in_seconds: bool) -> VarintRun {
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let mut run = VarintRun {
-                bytes: std::mem::take(&mut *scratch),
-                in_seconds,
-                ..VarintRun::default()
-            };
-            run.bytes.clear();
-            for b in buckets {
-                run.put(b.t, b.posts, b.requests);
-            }
-            let exact = run.bytes.as_slice().to_vec();
-            *scratch = std::mem::replace(&mut run.bytes, exact);
-            run
-        })
-    }
-}
-
 /// One client's buckets.
 ///
 /// Memory is the limit on big inputs (one entry per distinct client and instant), so
-/// the buckets live in a delta-encoded [`VarintRun`]: 3–5 bytes a bucket instead of 24
-/// (measured on the bench set, see BENCHMARKS.md). New requests land in a small inline
-/// tail, kept sorted, where requests a little out of order still find their instant. A
-/// full tail hands its older slots on: appended to the run when they come after it
-/// (logs are mostly in time order), else set aside in `pending` until that reaches a
-/// quarter of the run and is merged in, so each bucket is re-encoded a bounded number of
-/// times.
-#[derive(Debug, Clone, Default)]
+/// the buckets live in a delta-encoded run: LEB128 varints `(Δt, posts, requests)`,
+/// the first instant zigzag-encoded (it may be before 1970), 3–5 bytes a bucket instead
+/// of 24 (measured on the bench set, see BENCHMARKS.md). Counts are `u64`, so buckets
+/// are exact whatever the counts. The newest requests land in two inline slots, where
+/// the requests of one instant add up; a request at a third instant hands the older on:
+/// appended to the run when it comes after it (logs are mostly in time order), else
+/// set aside in `pending` until that reaches a quarter of the run and is merged in, so
+/// each bucket is re-encoded a bounded number of times.
+///
+/// Everything a client costs besides its run's bytes is this struct (80 bytes): the
+/// run's fields are kept here flat rather than in a struct of their own, whose padding
+/// would cost 8 more.
+#[derive(Debug, Clone)]
 pub struct Series {
-    run: VarintRun,
+    /// The canonical buckets: sorted, one per instant, varint-encoded.
+    bytes: Vec<u8>,
+    /// The run's newest instant (meaningless while `len == 0`).
+    last: Micros,
+    /// Buckets in the run (saturating: only a statistic and a size hint; 2³² distinct
+    /// instants of one client would take over 12 GB).
+    len: u32,
+    /// Every instant of the run is a whole second, and deltas are stored in seconds.
+    in_seconds: bool,
+    /// Slots held in `tail`, oldest first.
     tail_len: u8,
     tail: [Slot; TAIL],
     /// Boxed (8 bytes instead of 24 in every series): only series that get requests
     /// out of order need it.
     #[allow(clippy::box_collection)]
     pending: Option<Box<Vec<Slot>>>,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Series {
+            bytes: Vec::new(),
+            last: 0,
+            len: 0,
+            in_seconds: true,
+            tail_len: 0,
+            tail: [Slot::default(); TAIL],
+            pending: None,
+        }
+    }
 }
 
 #[inline]
@@ -201,6 +137,28 @@ fn get_varint(bytes: &[u8], pos: &mut usize) -> u64 {
     }
 }
 
+/// [`get_varint`] for bytes that may be cut or damaged: `None` instead of a panic.
+fn get_varint_checked(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        v |= ((b & 0x7f) as u64) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(d: u64) -> i64 {
+    (d >> 1) as i64 ^ -((d & 1) as i64)
+}
+
 /// Decodes a run, in time order.
 struct RunIter<'a> {
     bytes: &'a [u8],
@@ -223,7 +181,7 @@ impl Iterator for RunIter<'_> {
             self.t.wrapping_add((d as i64).wrapping_mul(self.unit))
         } else {
             self.started = true;
-            ((d >> 1) as i64 ^ -((d & 1) as i64)).wrapping_mul(self.unit)
+            unzigzag(d).wrapping_mul(self.unit)
         };
         let posts = get_varint(self.bytes, &mut self.pos);
         let requests = get_varint(self.bytes, &mut self.pos);
@@ -271,58 +229,155 @@ fn slot_bucket(s: &Slot) -> Bucket {
     }
 }
 
+/// A run of `buckets` (sorted, distinct instants) in an allocation of exact size:
+/// its bytes, newest instant and length.
+fn encode_run(buckets: impl Iterator<Item = Bucket>, in_seconds: bool) -> (Vec<u8>, Micros, u32) {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let mut run = Series {
+            bytes: std::mem::take(&mut *scratch),
+            in_seconds,
+            ..Series::default()
+        };
+        run.bytes.clear();
+        for b in buckets {
+            run.put(b.t, b.posts, b.requests);
+        }
+        let exact = run.bytes.as_slice().to_vec();
+        *scratch = std::mem::replace(&mut run.bytes, exact);
+        (run.bytes, run.last, run.len)
+    })
+}
+
 impl Series {
+    fn unit(&self) -> i64 {
+        if self.in_seconds {
+            SECOND
+        } else {
+            1
+        }
+    }
+
+    fn run(&self) -> RunIter<'_> {
+        RunIter {
+            bytes: &self.bytes,
+            pos: 0,
+            t: 0,
+            unit: self.unit(),
+            started: false,
+        }
+    }
+
+    /// Replaces the run with `buckets` (sorted, distinct instants).
+    fn set_run(&mut self, (bytes, last, len): (Vec<u8>, Micros, u32), in_seconds: bool) {
+        self.bytes = bytes;
+        self.last = last;
+        self.len = len;
+        self.in_seconds = in_seconds;
+    }
+
+    fn put(&mut self, t: Micros, posts: u64, requests: u64) {
+        let unit = self.unit();
+        let v = t / unit;
+        if self.len == 0 {
+            put_varint(&mut self.bytes, zigzag(v));
+        } else {
+            put_varint(&mut self.bytes, v.wrapping_sub(self.last / unit) as u64);
+        }
+        put_varint(&mut self.bytes, posts);
+        put_varint(&mut self.bytes, requests);
+        self.last = t;
+        self.len = self.len.saturating_add(1);
+    }
+
+    /// Appends `slots` (sorted by time) when they all come after the run and fit its
+    /// unit, the common case of logs written in time order; false (run unchanged)
+    /// otherwise. Growth is an eighth at a time, so the slack stays small.
+    fn try_append(&mut self, slots: &[Slot]) -> bool {
+        let Some(first) = slots.first() else {
+            return true;
+        };
+        if (self.len > 0 && first.t <= self.last)
+            || (self.in_seconds && self.len > 0 && slots.iter().any(|s| s.t % SECOND != 0))
+        {
+            return false;
+        }
+        if self.len == 0 {
+            self.in_seconds = slots.iter().all(|s| s.t % SECOND == 0);
+        }
+        let need = slots.len() * 12;
+        if self.bytes.capacity() - self.bytes.len() < need {
+            self.bytes.reserve_exact(need.max(self.bytes.len() / 8));
+        }
+        for b in merge_sum(slots.iter().map(slot_bucket), std::iter::empty()) {
+            self.put(b.t, b.posts, b.requests);
+        }
+        true
+    }
+
     #[inline]
     pub fn add(&mut self, t: Micros, posts: u64, requests: u64) {
+        self.add_sized(t, posts, requests);
+    }
+
+    /// [`Series::add`], returning how many bytes the series' heap grew by (negative
+    /// when it shrank), for the aggregate's memory budget.
+    #[inline]
+    fn add_sized(&mut self, t: Micros, posts: u64, requests: u64) -> isize {
         let tail = &mut self.tail[..self.tail_len as usize];
         if let Some(slot) = tail.iter_mut().rev().find(|s| s.t == t) {
             if slot.try_add(posts, requests) {
-                return;
+                return 0;
             }
         }
-        let (mut posts, mut requests) = (posts, requests);
+        self.add_to_new_slot(t, posts, requests)
+    }
+
+    /// Hands the tail on and starts a new one (more than one if the counts overflow a
+    /// slot's `u32`; merging sums them back in `u64`).
+    fn add_to_new_slot(&mut self, t: Micros, mut posts: u64, mut requests: u64) -> isize {
+        let before = self.heap_bytes() as isize;
         loop {
             let p = posts.min(u32::MAX as u64);
             let r = requests.min(u32::MAX as u64);
-            self.push(Slot {
+            if self.tail_len as usize == TAIL {
+                // The older slot goes on; the newer stays, for the requests of its
+                // instant still to come.
+                if self.tail[1].t < self.tail[0].t {
+                    self.tail.swap(0, 1);
+                }
+                self.hand_over(self.tail[0]);
+                self.tail[0] = self.tail[1];
+                self.tail_len = 1;
+            }
+            self.tail[self.tail_len as usize] = Slot {
                 t,
                 posts: p as u32,
                 requests: r as u32,
-            });
+            };
+            self.tail_len += 1;
             posts -= p;
             requests -= r;
             if posts == 0 && requests == 0 {
-                return;
+                return self.heap_bytes() as isize - before;
             }
         }
     }
 
-    #[inline]
-    fn push(&mut self, slot: Slot) {
-        if self.tail_len as usize == TAIL {
-            self.spill();
-        }
-        self.tail[self.tail_len as usize] = slot;
-        self.tail_len += 1;
-    }
-
-    /// Empties the full tail but for its newest slot (which the next requests, at the
-    /// same instant, may still add to): onto the run's end, or into `pending`.
-    #[cold]
-    fn spill(&mut self) {
-        if self.tail.windows(2).any(|w| w[1].t < w[0].t) {
-            self.tail.sort_by_key(|s| s.t);
-        }
-        let mut out = [Slot::default(); TAIL - 1];
-        out.copy_from_slice(&self.tail[..TAIL - 1]);
-        self.tail[0] = self.tail[TAIL - 1];
-        self.tail_len = 1;
-        if self.pending.is_none() && self.run.try_append(&out) {
+    /// Moves `slot` onto the run's end, or into `pending`.
+    fn hand_over(&mut self, slot: Slot) {
+        if self.pending.is_none() && self.try_append(&[slot]) {
             return;
         }
+        // A short run is re-encoded at once: cheaper than a `pending` vector (over 100
+        // bytes with its box and allocations), which a client with a few requests out
+        // of order would keep to the end.
+        if self.pending.is_none() && (self.len as usize) < SHORT_RUN {
+            return self.merge_slots(&mut [slot]);
+        }
         let pending = self.pending.get_or_insert_default();
-        pending.extend_from_slice(&out);
-        if pending.len() >= 4.max(self.run.len as usize / 4) {
+        pending.push(slot);
+        if pending.len() >= 4.max(self.len as usize / 4) {
             let mut slots = self.pending.take().unwrap_or_default();
             self.merge_slots(&mut slots);
         }
@@ -331,12 +386,15 @@ impl Series {
     /// Merges `slots` (any order) into the run.
     fn merge_slots(&mut self, slots: &mut [Slot]) {
         slots.sort_unstable_by_key(|s| s.t);
-        if self.run.try_append(slots) {
+        if self.try_append(slots) {
             return;
         }
-        let in_seconds = self.run.in_seconds && slots.iter().all(|s| s.t % SECOND == 0);
-        let merged = merge_sum(self.run.iter(), slots.iter().map(slot_bucket));
-        self.run = VarintRun::build(merged, in_seconds);
+        let in_seconds = self.in_seconds && slots.iter().all(|s| s.t % SECOND == 0);
+        let run = encode_run(
+            merge_sum(self.run(), slots.iter().map(slot_bucket)),
+            in_seconds,
+        );
+        self.set_run(run, in_seconds);
     }
 
     /// Merges the tail and everything pending into the run.
@@ -356,34 +414,34 @@ impl Series {
             return;
         }
         self.compact();
-        let in_seconds = self.run.in_seconds && other.run.in_seconds;
-        self.run = VarintRun::build(merge_sum(self.run.iter(), other.run.iter()), in_seconds);
+        let in_seconds = self.in_seconds && other.in_seconds;
+        let run = encode_run(merge_sum(self.run(), other.run()), in_seconds);
+        self.set_run(run, in_seconds);
     }
 
     /// Distinct instants held (after compaction).
     pub fn len(&mut self) -> usize {
         self.compact();
-        self.run.len as usize
+        self.len as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.run.len == 0 && self.tail_len == 0 && self.pending.is_none()
+        self.len == 0 && self.tail_len == 0 && self.pending.is_none()
     }
 
     /// Bytes the series holds on the heap (its run and pending slots).
     pub fn heap_bytes(&self) -> usize {
-        self.run.bytes.capacity()
-            + self
-                .pending
-                .as_ref()
-                .map_or(0, |p| p.capacity() * std::mem::size_of::<Slot>())
+        self.bytes.capacity()
+            + self.pending.as_ref().map_or(0, |p| {
+                std::mem::size_of::<Vec<Slot>>() + p.capacity() * std::mem::size_of::<Slot>()
+            })
     }
 
     /// The canonical buckets: sorted by time, one per instant.
     pub fn into_buckets(mut self) -> Vec<Bucket> {
         self.compact();
-        let mut out = Vec::with_capacity(self.run.len as usize);
-        out.extend(self.run.iter());
+        let mut out = Vec::with_capacity(self.len as usize);
+        out.extend(self.run());
         out
     }
 
@@ -391,43 +449,259 @@ impl Series {
     pub fn from_buckets(mut buckets: Vec<Bucket>) -> Series {
         buckets.sort_by_key(|b| b.t);
         let in_seconds = buckets.iter().all(|b| b.t % SECOND == 0);
-        Series {
-            run: VarintRun::build(
+        let mut s = Series::default();
+        s.set_run(
+            encode_run(
                 merge_sum(buckets.into_iter(), std::iter::empty()),
                 in_seconds,
             ),
-            ..Series::default()
+            in_seconds,
+        );
+        s
+    }
+
+    /// Appends the series, compacted, to `out` in its own encoding (for a spill to
+    /// disk: [`Series::decode`] reads it back): `len`, a unit byte, the newest instant
+    /// (zigzag) and the run's bytes, each length a varint.
+    pub fn encode(&mut self, out: &mut Vec<u8>) {
+        self.compact();
+        put_varint(out, self.len as u64);
+        out.push(self.in_seconds as u8);
+        put_varint(out, zigzag(self.last));
+        put_varint(out, self.bytes.len() as u64);
+        out.extend_from_slice(&self.bytes);
+    }
+
+    /// A series [`Series::encode`] wrote; `None` if the bytes are cut or damaged (the
+    /// run is walked in full, so that a decoding later cannot fail).
+    pub fn decode(bytes: &[u8]) -> Option<Series> {
+        let mut pos = 0;
+        let len = u32::try_from(get_varint_checked(bytes, &mut pos)?).ok()?;
+        let in_seconds = match *bytes.get(pos)? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        pos += 1;
+        let last = unzigzag(get_varint_checked(bytes, &mut pos)?);
+        let n = usize::try_from(get_varint_checked(bytes, &mut pos)?).ok()?;
+        let run = bytes.get(pos..pos.checked_add(n)?)?;
+        if pos + n != bytes.len() {
+            return None;
+        }
+        let (mut p, mut count, mut t) = (0usize, 0u32, 0i64);
+        let unit = if in_seconds { SECOND } else { 1 };
+        while p < run.len() {
+            let d = get_varint_checked(run, &mut p)?;
+            t = if count == 0 {
+                unzigzag(d).wrapping_mul(unit)
+            } else {
+                t.wrapping_add((d as i64).wrapping_mul(unit))
+            };
+            get_varint_checked(run, &mut p)?;
+            get_varint_checked(run, &mut p)?;
+            count = count.saturating_add(1);
+        }
+        if count != len || (len > 0 && t != last) {
+            return None;
+        }
+        let mut s = Series::default();
+        s.set_run((run.to_vec(), last, len), in_seconds);
+        Some(s)
+    }
+}
+
+/// A client's key as the aggregate holds it, in 16 bytes: keys of up to 15 bytes (every
+/// IPv4 address, most subnets) inline with their length in the last byte, so that
+/// looking one up hashes and compares two words; longer keys as an offset and length
+/// into the aggregate's key arena, marked by [`LONG`] in the last byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key([u8; 16]);
+
+/// The last byte of a [`Key`] held in the arena (an inline key's is its length, ≤ 15).
+const LONG: u8 = 0xFF;
+
+impl Key {
+    #[inline]
+    fn inline(key: &[u8]) -> Option<Key> {
+        if key.len() > 15 {
+            return None;
+        }
+        let mut b = [0u8; 16];
+        b[..key.len()].copy_from_slice(key);
+        b[15] = key.len() as u8;
+        Some(Key(b))
+    }
+
+    fn in_arena(offset: usize, len: usize) -> Key {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&(offset as u64).to_le_bytes());
+        b[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+        b[15] = LONG;
+        Key(b)
+    }
+
+    #[inline]
+    fn is_long(&self) -> bool {
+        self.0[15] == LONG
+    }
+
+    #[inline]
+    fn bytes<'a>(&'a self, arena: &'a [u8]) -> &'a [u8] {
+        if self.is_long() {
+            let offset = u64::from_le_bytes(self.0[..8].try_into().expect("8 bytes")) as usize;
+            let len = u32::from_le_bytes(self.0[8..12].try_into().expect("4 bytes")) as usize;
+            &arena[offset..offset + len]
+        } else {
+            &self.0[..self.0[15] as usize]
+        }
+    }
+
+    #[inline]
+    fn hash(&self, arena: &[u8]) -> u64 {
+        if self.is_long() {
+            hash_bytes(self.bytes(arena))
+        } else {
+            hash_inline(&self.0)
         }
     }
 }
 
-/// Keys of up to 15 bytes (every IPv4 address, most subnets) live in a `u128` with
-/// their length, so looking one up hashes and compares two words, not a byte slice.
 #[inline]
-fn short_key(key: &[u8]) -> Option<u128> {
-    if key.len() > 15 {
-        return None;
-    }
-    let mut b = [0u8; 16];
-    b[..key.len()].copy_from_slice(key);
-    b[15] = key.len() as u8;
-    Some(u128::from_le_bytes(b))
+fn hash_inline(k: &[u8; 16]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u128(u128::from_le_bytes(*k));
+    h.finish()
 }
 
-fn short_key_bytes(k: u128) -> Box<[u8]> {
-    let b = k.to_le_bytes();
-    b[..b[15] as usize].into()
+fn hash_bytes(key: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(key);
+    h.finish()
+}
+
+/// One client: its key and its buckets (96 bytes).
+#[derive(Debug, Clone)]
+struct Client {
+    key: Key,
+    series: Series,
+}
+
+/// What a client costs the aggregate besides its run's bytes: its [`Client`] and its
+/// hash-table slot (4 bytes and a control byte, at a load of 7/8 down to 7/16).
+pub const BYTES_PER_CLIENT: usize = std::mem::size_of::<Client>() + 10;
+
+/// How much an aggregate grows before it tells its [`Budget`]: a 64th of the limit,
+/// between 4 KiB and 1 MiB (with no budget, how often it notes its size).
+const TELL_EVERY: usize = 1 << 20;
+
+/// Where an aggregate over its [`Budget`] writes its clients (the store layer's spill
+/// folder: the engine does no I/O).
+pub trait Spill: Send + Sync {
+    /// Takes clients in key order, each with its compacted series; an error message
+    /// if they could not be written.
+    fn write(&self, clients: &mut dyn Iterator<Item = (&[u8], &mut Series)>) -> Result<(), String>;
+}
+
+impl<T: Spill + ?Sized> Spill for Arc<T> {
+    fn write(&self, clients: &mut dyn Iterator<Item = (&[u8], &mut Series)>) -> Result<(), String> {
+        (**self).write(clients)
+    }
+}
+
+/// A memory budget shared by the aggregates of one scan: when what they hold together
+/// passes `limit`, the aggregate that notices writes its clients out ([`Spill`]) and
+/// starts afresh. A failed write is kept (the run must stop; see [`Budget::failure`])
+/// and from then on an aggregate over the budget drops its clients unwritten, so that
+/// memory stays bounded until the reading ends.
+pub struct Budget {
+    limit: usize,
+    held: AtomicUsize,
+    spill: Box<dyn Spill>,
+    spills: AtomicUsize,
+    failure: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget")
+            .field("limit", &self.limit)
+            .field("held", &self.held)
+            .field("spills", &self.spills)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Budget {
+    pub fn new(limit: usize, spill: Box<dyn Spill>) -> Arc<Budget> {
+        Arc::new(Budget {
+            limit,
+            held: AtomicUsize::new(0),
+            spill,
+            spills: AtomicUsize::new(0),
+            failure: Mutex::new(None),
+        })
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// How many times an aggregate wrote its clients out.
+    pub fn spills(&self) -> usize {
+        self.spills.load(Ordering::SeqCst)
+    }
+
+    /// The first write that failed: the run cannot finish.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().map_or(None, |f| f.clone())
+    }
+
+    fn release(&self, bytes: usize) {
+        let _ = self
+            .held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
+                Some(h.saturating_sub(bytes))
+            });
+    }
 }
 
 /// Client key (bytes, as written) → series.
 ///
-/// Series live in the hash tables themselves: one random memory access per request
-/// finds a client's series, which on logs with many clients is most of the cost of
-/// aggregating (measured with perf on the bench set: 100k clients, 5M buckets).
-#[derive(Debug, Default)]
+/// Clients live in one vector, found through a hash table of their 4-byte ids; keys
+/// longer than 15 bytes live back to back in one arena. A client costs
+/// [`BYTES_PER_CLIENT`] (about 90 bytes) besides its run (before: a hash map entry of a
+/// 16-byte key and an 88-byte series, and a boxed key for long keys: about 200 bytes
+/// at the table's usual load). One random memory access per request finds a client's
+/// id, which on logs with many clients is most of the cost of aggregating (measured
+/// with perf on the bench set: 100k clients, 5M buckets).
+#[derive(Debug)]
 pub struct Aggregate {
-    short: FxHashMap<u128, Series>,
-    long: FxHashMap<Box<[u8]>, Series>,
+    ids: HashTable<u32>,
+    clients: Vec<Client>,
+    /// The bytes of keys longer than 15 bytes.
+    arena: Vec<u8>,
+    budget: Option<Arc<Budget>>,
+    /// Bytes held (an estimate: clients and their runs), and how much of that the
+    /// budget has been told.
+    held: usize,
+    told: usize,
+    /// Growth between two reports to the budget (see [`TELL_EVERY`]).
+    tell_every: usize,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Aggregate {
+            ids: HashTable::new(),
+            clients: Vec::new(),
+            arena: Vec::new(),
+            budget: None,
+            held: 0,
+            told: 0,
+            tell_every: TELL_EVERY,
+        }
+    }
 }
 
 impl Aggregate {
@@ -435,31 +709,147 @@ impl Aggregate {
         Self::default()
     }
 
+    /// An aggregate that keeps to `budget` (with the other aggregates sharing it).
+    pub fn with_budget(budget: Arc<Budget>) -> Self {
+        let mut a = Self::default();
+        a.keep_to(&budget);
+        a
+    }
+
+    /// Keeps this aggregate to `budget` from now on, unless it keeps to one already.
+    pub fn keep_to(&mut self, budget: &Arc<Budget>) {
+        if self.budget.is_none() {
+            self.tell_every = (budget.limit / 64).clamp(4 << 10, TELL_EVERY);
+            self.budget = Some(budget.clone());
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.short.len() + self.long.len()
+        self.clients.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.short.is_empty() && self.long.is_empty()
+        self.clients.is_empty()
+    }
+
+    /// Bytes the aggregate holds (an estimate: its clients and their runs).
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// The id of `key`'s client, created on first sight; the key is copied only then.
+    #[inline]
+    fn id_of(&mut self, key: &[u8]) -> usize {
+        let inline = Key::inline(key);
+        let clients = &self.clients;
+        let found = match inline {
+            Some(k) => {
+                let hash = hash_inline(&k.0);
+                self.ids
+                    .find(hash, |&id| clients[id as usize].key == k)
+                    .map(|&id| id as usize)
+                    .ok_or(hash)
+            }
+            None => {
+                let hash = hash_bytes(key);
+                let arena = &self.arena;
+                self.ids
+                    .find(hash, |&id| {
+                        let k = &clients[id as usize].key;
+                        k.is_long() && k.bytes(arena) == key
+                    })
+                    .map(|&id| id as usize)
+                    .ok_or(hash)
+            }
+        };
+        match found {
+            Ok(id) => id,
+            Err(hash) => self.insert(key, inline, hash),
+        }
+    }
+
+    fn insert(&mut self, key: &[u8], inline: Option<Key>, hash: u64) -> usize {
+        let id = self.clients.len();
+        // 2³² clients would take over 340 GB here: a budget spills long before.
+        let id32 = u32::try_from(id).expect("fewer than 2^32 clients in one aggregate");
+        let k = inline.unwrap_or_else(|| {
+            let offset = self.arena.len();
+            self.arena.extend_from_slice(key);
+            Key::in_arena(offset, key.len())
+        });
+        self.clients.push(Client {
+            key: k,
+            series: Series::default(),
+        });
+        let (clients, arena) = (&self.clients, &self.arena);
+        self.ids
+            .insert_unique(hash, id32, |&id| clients[id as usize].key.hash(arena));
+        self.held += BYTES_PER_CLIENT + if inline.is_none() { key.len() } else { 0 };
+        id
     }
 
     /// The series of `key`, created on first sight; the key is copied only then.
+    /// (What is added through it is not counted against a budget.)
     #[inline]
     pub fn series_mut(&mut self, key: &[u8]) -> &mut Series {
-        match short_key(key) {
-            Some(k) => self.short.entry(k).or_default(),
-            None => {
-                if !self.long.contains_key(key) {
-                    self.long.insert(key.into(), Series::default());
-                }
-                self.long.get_mut(key).expect("inserted above")
-            }
-        }
+        let id = self.id_of(key);
+        &mut self.clients[id].series
     }
 
     #[inline]
     pub fn add(&mut self, key: &[u8], t: Micros, posts: u64, requests: u64) {
-        self.series_mut(key).add(t, posts, requests);
+        let id = self.id_of(key);
+        let grew = self.clients[id].series.add_sized(t, posts, requests);
+        self.grew(grew);
+    }
+
+    #[inline]
+    fn grew(&mut self, bytes: isize) {
+        self.held = self.held.saturating_add_signed(bytes);
+        if self.held >= self.told + self.tell_every {
+            self.tell_budget();
+        }
+    }
+
+    /// Tells the budget how much this aggregate grew; spills if all of them together
+    /// are over it.
+    #[cold]
+    fn tell_budget(&mut self) {
+        let Some(budget) = self.budget.clone() else {
+            self.told = self.held;
+            return;
+        };
+        let grew = self.held - self.told;
+        self.told = self.held;
+        if budget.held.fetch_add(grew, Ordering::SeqCst) + grew > budget.limit {
+            self.spill(&budget);
+        }
+    }
+
+    /// Writes every client out (sorted by key) and starts afresh.
+    fn spill(&mut self, budget: &Budget) {
+        let mut clients = std::mem::take(&mut self.clients);
+        let arena = std::mem::take(&mut self.arena);
+        self.ids = HashTable::new();
+        budget.release(self.told);
+        (self.held, self.told) = (0, 0);
+        if budget.failure().is_some() {
+            return;
+        }
+        sort_clients(&mut clients, &arena);
+        let mut each = clients
+            .iter_mut()
+            .map(|c| (c.key.bytes(&arena), &mut c.series));
+        match budget.spill.write(&mut each) {
+            Ok(()) => {
+                budget.spills.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(e) => {
+                if let Ok(mut f) = budget.failure.lock() {
+                    f.get_or_insert(e);
+                }
+            }
+        }
     }
 
     /// Adds every client of `other` into `self`.
@@ -467,31 +857,69 @@ impl Aggregate {
         if self.len() < other.len() {
             std::mem::swap(self, &mut other);
         }
-        for (k, series) in other.short {
-            self.short.entry(k).or_default().merge(series);
+        if let (None, Some(b)) = (&self.budget, &other.budget) {
+            self.keep_to(&b.clone());
         }
-        for (key, series) in other.long {
-            self.series_mut(&key).merge(series);
+        // What `other` told its budget goes with it; what its clients cost `self` is
+        // counted as they come in.
+        if let Some(b) = &other.budget {
+            b.release(other.told);
         }
+        let Aggregate { clients, arena, .. } = other;
+        for c in clients {
+            let id = self.id_of(c.key.bytes(&arena));
+            let series = &mut self.clients[id].series;
+            let before = series.heap_bytes() as isize;
+            series.merge(c.series);
+            let grew = series.heap_bytes() as isize - before;
+            self.grew(grew);
+        }
+    }
+
+    /// The clients sorted by key, and the arena their long keys point into.
+    fn into_sorted_parts(self) -> (Vec<Client>, Vec<u8>) {
+        let Aggregate {
+            mut clients, arena, ..
+        } = self;
+        sort_clients(&mut clients, &arena);
+        (clients, arena)
+    }
+
+    /// Clients sorted by key, each with its series, handed out one at a time in
+    /// parallel (the key copied then): the aggregate is never held twice.
+    pub fn into_sorted_par(self) -> impl IndexedParallelIterator<Item = (Box<[u8]>, Series)> {
+        let (clients, arena) = self.into_sorted_parts();
+        clients
+            .into_par_iter()
+            .map(move |c| (c.key.bytes(&arena).into(), c.series))
+    }
+
+    /// Clients sorted by key, each with its series, one at a time.
+    pub fn into_sorted_iter(self) -> impl Iterator<Item = (Box<[u8]>, Series)> {
+        let (clients, arena) = self.into_sorted_parts();
+        clients
+            .into_iter()
+            .map(move |c| (c.key.bytes(&arena).into(), c.series))
     }
 
     /// Clients sorted by key, each with its series (turned into buckets one client at
     /// a time by the caller, so the whole aggregate is never held twice).
     pub fn into_sorted_series(self) -> Vec<(Box<[u8]>, Series)> {
-        let mut v: Vec<(Box<[u8]>, Series)> = Vec::with_capacity(self.len());
-        v.extend(self.short.into_iter().map(|(k, s)| (short_key_bytes(k), s)));
-        v.extend(self.long);
-        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        v
+        self.into_sorted_iter().collect()
     }
 
     /// Clients sorted by key, each with canonical buckets.
     pub fn into_sorted(self) -> Vec<(Box<[u8]>, Vec<Bucket>)> {
-        self.into_sorted_series()
-            .into_iter()
+        self.into_sorted_iter()
             .map(|(k, s)| (k, s.into_buckets()))
             .collect()
     }
+}
+
+/// Sorts clients by the bytes of their keys, in place (in parallel on the current
+/// rayon pool).
+fn sort_clients(clients: &mut [Client], arena: &[u8]) {
+    clients.par_sort_unstable_by(|a, b| a.key.bytes(arena).cmp(b.key.bytes(arena)));
 }
 
 #[cfg(test)]
@@ -627,8 +1055,128 @@ mod tests {
             }
             a.merge(b);
             prop_assert_eq!(a.clone().into_buckets(), want.clone());
+            let mut bytes = Vec::new();
+            a.encode(&mut bytes);
+            prop_assert_eq!(Series::decode(&bytes).map(Series::into_buckets), Some(want.clone()));
             prop_assert_eq!(Series::from_buckets(want.clone()).into_buckets(), want);
         }
+    }
+
+    /// A spill that keeps its runs in memory, as (key, buckets) in the order written.
+    type Run = Vec<(Vec<u8>, Vec<Bucket>)>;
+    #[derive(Default)]
+    struct Runs(Mutex<Vec<Run>>);
+
+    impl Spill for Runs {
+        fn write(
+            &self,
+            clients: &mut dyn Iterator<Item = (&[u8], &mut Series)>,
+        ) -> Result<(), String> {
+            let mut run = Vec::new();
+            for (key, series) in clients {
+                // Through the disk encoding, as the store's spill does.
+                let mut bytes = Vec::new();
+                series.encode(&mut bytes);
+                let back = Series::decode(&bytes).ok_or("does not decode")?;
+                run.push((key.to_vec(), back.into_buckets()));
+            }
+            self.0.lock().unwrap().push(run);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_budget_spills_sorted_runs_that_add_up_to_the_whole() {
+        let runs = Arc::new(Runs::default());
+        let budget = Budget::new(64 << 10, Box::new(runs.clone()));
+        let (mut a, mut b) = (Aggregate::new(), Aggregate::with_budget(budget.clone()));
+        let mut plain: std::collections::BTreeMap<Vec<u8>, Vec<Bucket>> = Default::default();
+        for i in 0..20_000u64 {
+            let key = if i % 7 == 0 {
+                format!("a-long-client-key-{}", i % 500)
+            } else {
+                format!("10.0.{}", i % 3000)
+            };
+            let t = (i * 37 % 5000) as i64 * SECOND;
+            a.add(key.as_bytes(), t, i % 3, 1);
+            b.add(key.as_bytes(), t, i % 3, 1);
+        }
+        for (k, buckets) in a.into_sorted() {
+            plain.insert(k.into(), buckets);
+        }
+        assert!(budget.spills() >= 2, "{} spills", budget.spills());
+        assert!(budget.failure().is_none());
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Series> = Default::default();
+        let runs = std::mem::take(&mut *runs.0.lock().unwrap());
+        for run in runs {
+            assert!(
+                run.windows(2).all(|w| w[0].0 < w[1].0),
+                "a run in key order"
+            );
+            for (k, buckets) in run {
+                merged
+                    .entry(k)
+                    .or_default()
+                    .merge(Series::from_buckets(buckets));
+            }
+        }
+        for (k, s) in b.into_sorted_iter() {
+            merged.entry(k.into()).or_default().merge(s);
+        }
+        let merged: std::collections::BTreeMap<Vec<u8>, Vec<Bucket>> = merged
+            .into_iter()
+            .map(|(k, s)| (k, s.into_buckets()))
+            .collect();
+        assert_eq!(merged, plain);
+    }
+
+    /// A spill that fails, as a full disk does.
+    struct Full;
+
+    impl Spill for Full {
+        fn write(&self, _: &mut dyn Iterator<Item = (&[u8], &mut Series)>) -> Result<(), String> {
+            Err("no space left".into())
+        }
+    }
+
+    #[test]
+    fn a_failed_spill_is_kept_and_memory_stays_bounded() {
+        let budget = Budget::new(16 << 10, Box::new(Full));
+        let mut a = Aggregate::with_budget(budget.clone());
+        for i in 0..100_000u32 {
+            a.add(&i.to_le_bytes(), 0, 1, 1);
+        }
+        assert_eq!(budget.failure().as_deref(), Some("no space left"));
+        assert!(a.held_bytes() < 64 << 10, "{} bytes held", a.held_bytes());
+    }
+
+    #[test]
+    fn a_client_costs_at_most_120_bytes_beyond_its_run() {
+        const { assert!(std::mem::size_of::<Series>() == 80) };
+        const { assert!(BYTES_PER_CLIENT <= 120) };
+        let mut s = Series::default();
+        s.add(5 * SECOND, 1, 1);
+        assert_eq!(s.heap_bytes(), 0, "one instant stays inline");
+    }
+
+    #[test]
+    fn decode_refuses_what_encode_did_not_write() {
+        let mut s = Series::default();
+        for t in [3, 1, 2, 9] {
+            s.add(t * SECOND, t as u64, 1);
+        }
+        let mut bytes = Vec::new();
+        s.clone().encode(&mut bytes);
+        assert_eq!(
+            Series::decode(&bytes).unwrap().into_buckets(),
+            s.into_buckets()
+        );
+        for cut in 0..bytes.len() {
+            assert!(Series::decode(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Series::decode(&longer).is_none());
     }
 
     #[test]

@@ -425,53 +425,97 @@ pub fn bill_all(
     clients: impl IndexedParallelIterator<Item = ToBill>,
     identify: &Identify<'_>,
 ) -> (Analysis, Carried) {
-    // Each client's buckets are decoded, used and dropped in turn; the results go
-    // straight into their own vector (one `ClientResult` each, no second copy).
-    // Per client: the buckets it held, and what it carries to the next run.
-    // A client whose counts or times the reports cannot hold is refused (by name).
-    type Rest = (u64, Option<Box<Carry>>, Option<Box<str>>);
-    let (results, rest): (Vec<ClientResult>, Vec<Rest>) = clients
-        .map(|c| {
+    gather(policy, horizon, clients, identify, 0).finish()
+}
+
+/// Bills `clients` (the `first`-th client of all on) into a [`Gathered`]. Each
+/// client's buckets are decoded, used and dropped in turn, and so is its result unless
+/// the reports show it: memory holds the clients being billed, not a result per client.
+fn gather(
+    policy: &Policy,
+    horizon: &Horizon,
+    clients: impl IndexedParallelIterator<Item = ToBill>,
+    identify: &Identify<'_>,
+    first: u64,
+) -> Gathered {
+    clients
+        .enumerate()
+        .map(|(i, c)| {
             let id = identify(&c.key);
             let new = c.new.into_buckets();
             let carried = c
                 .carry
                 .as_ref()
                 .map_or((0, 0), |k| (k.total_posts, k.total_requests));
+            // A client whose counts or times the reports cannot hold is refused (by name).
             let refused = limits::check_client(&id.name, &new, carried, policy.window)
                 .and_then(|_| match &c.carry {
                     Some(k) => limits::check_client(&id.name, &k.buckets, (0, 0), policy.window),
                     None => Ok(()),
                 })
                 .err()
-                .map(Into::into);
-            let b = bill(policy, horizon, c.key, id, new, c.carry);
-            (b.result, (b.buckets as u64, b.carry.map(Box::new), refused))
+                .map(|e| (first + i as u64, e.to_string()));
+            (bill(policy, horizon, c.key, id, new, c.carry), refused)
         })
-        .unzip();
-    let buckets = rest.iter().fold(0u64, |a, r| a.saturating_add(r.0));
-    let refused = rest.iter().find_map(|r| r.2.as_deref().map(str::to_string));
-    let carried = rest
-        .into_iter()
-        .zip(&results)
-        .filter_map(|((_, c, _), r)| Some((r.key.clone(), *c?)))
-        .collect();
-    let mut analysis = assemble(results, buckets);
-    analysis.refused = refused;
-    (analysis, carried)
+        .fold(Gathered::new, |mut g, (billed, refused)| {
+            g.add(billed, refused);
+            g
+        })
+        .reduce(Gathered::new, Gathered::merge)
 }
 
 /// Every client of `aggregate` billed over complete data (one run, no state).
 pub fn analyze(policy: &Policy, aggregate: Aggregate, identify: &Identify<'_>) -> Analysis {
-    let clients = aggregate
-        .into_sorted_series()
-        .into_par_iter()
-        .map(|(key, new)| ToBill {
-            key,
-            carry: None,
-            new,
-        });
+    let clients = aggregate.into_sorted_par().map(|(key, new)| ToBill {
+        key,
+        carry: None,
+        new,
+    });
     bill_all(policy, &Horizon::Complete, clients, identify).0
+}
+
+/// Clients billed a chunk at a time (in parallel within a chunk) when they come one by
+/// one from a merge of sorted runs, at most this many clients or
+/// [`STREAM_CHUNK_BYTES`] of series at once.
+const STREAM_CHUNK: usize = 1 << 16;
+const STREAM_CHUNK_BYTES: usize = 64 << 20;
+
+/// [`analyze`] over clients that come in key order from `clients` (a merge of runs
+/// spilled to disk, one client at a time: each key once): the same analysis, holding
+/// only a chunk of clients at a time. The first error of `clients` stops it.
+pub fn analyze_stream<E>(
+    policy: &Policy,
+    clients: impl Iterator<Item = Result<(Box<[u8]>, Series), E>>,
+    identify: &Identify<'_>,
+) -> Result<Analysis, E> {
+    let mut all = Gathered::new();
+    let mut clients = clients.peekable();
+    let mut billed = 0u64;
+    while clients.peek().is_some() {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        while chunk.len() < STREAM_CHUNK && bytes < STREAM_CHUNK_BYTES {
+            let Some(next) = clients.next() else { break };
+            let (key, new) = next?;
+            bytes += new.heap_bytes() + key.len();
+            chunk.push(ToBill {
+                key,
+                carry: None,
+                new,
+            });
+        }
+        let n = chunk.len() as u64;
+        let part = gather(
+            policy,
+            &Horizon::Complete,
+            chunk.into_par_iter(),
+            identify,
+            billed,
+        );
+        all = all.merge(part);
+        billed += n;
+    }
+    Ok(all.finish().0)
 }
 
 /// One billed window of one client.
@@ -649,72 +693,164 @@ impl Analysis {
     }
 }
 
-/// Every client's result → the population statistics and the flagged and exempt
-/// clients, sorted. `buckets` is the number of (client, instant) pairs held.
-pub fn assemble(all: Vec<ClientResult>, buckets: u64) -> Analysis {
-    let mut peak_posts = Histogram::<u64>::new(3).expect("3 significant figures is valid");
-    let mut decades: Vec<(u64, u64, u64)> = Vec::new();
-    let mut with_posts = 0;
-    let (mut peak_min, mut peak_max) = (u64::MAX, 0u64);
-    for c in &all {
-        let p = c.peak.map_or(0, |s| s.posts);
-        peak_min = peak_min.min(p);
-        peak_max = peak_max.max(p);
-        // `record` grows the histogram; `saturating_record` would clamp to its top.
-        if peak_posts.record(p).is_err() {
-            peak_posts.saturating_record(p);
-        }
-        with_posts += (p > 0) as u64;
-        let (lo, hi) = decade(p);
-        match decades.iter_mut().find(|d| d.0 == lo) {
-            Some(d) => d.2 += 1,
-            None => decades.push((lo, hi, 1)),
+/// What billing keeps of the clients as they go by: the population's statistics, the
+/// flagged and exempt clients, the best near misses so far and, with a watermark, what
+/// each client carries. Parts gathered over consecutive clients merge in order.
+struct Gathered {
+    peak_posts: Histogram<u64>,
+    decades: Vec<(u64, u64, u64)>,
+    with_posts: u64,
+    peak_min: u64,
+    peak_max: u64,
+    /// Near misses, each with its key (the last tie-break): at most [`NEAR_MISSES`]
+    /// once trimmed.
+    near: Vec<(NearMiss, Box<[u8]>)>,
+    /// Flagged and exempt clients.
+    kept: Vec<ClientResult>,
+    /// (client, instant) pairs held.
+    buckets: u64,
+    /// The first client refused, by its place among all clients, and why.
+    refused: Option<(u64, String)>,
+    carried: Carried,
+}
+
+/// The order near misses are listed in: highest peak first, then by the written
+/// client, then by key.
+fn near_order(a: &(NearMiss, Box<[u8]>), b: &(NearMiss, Box<[u8]>)) -> std::cmp::Ordering {
+    b.0.peak
+        .posts
+        .cmp(&a.0.peak.posts)
+        .then_with(|| a.0.cell.cmp(&b.0.cell))
+        .then_with(|| a.1.cmp(&b.1))
+}
+
+impl Gathered {
+    fn new() -> Gathered {
+        Gathered {
+            peak_posts: Histogram::<u64>::new(3).expect("3 significant figures is valid"),
+            decades: Vec::new(),
+            with_posts: 0,
+            peak_min: u64::MAX,
+            peak_max: 0,
+            near: Vec::new(),
+            kept: Vec::new(),
+            buckets: 0,
+            refused: None,
+            carried: Vec::new(),
         }
     }
-    decades.sort();
-    // The highest peaks without a billed window: selected, then sorted, so that
-    // millions of clients cost no sort of them all.
-    let mut near: Vec<&ClientResult> = all
-        .iter()
-        .filter(|c| c.windows.is_empty() && !c.exempt && c.peak.is_some_and(|p| p.posts > 0))
-        .collect();
-    let order = |a: &&ClientResult, b: &&ClientResult| {
-        let posts = |c: &ClientResult| c.peak.map_or(0, |p| p.posts);
-        posts(b).cmp(&posts(a)).then_with(|| a.cell.cmp(&b.cell))
-    };
-    if near.len() > NEAR_MISSES {
-        near.select_nth_unstable_by(NEAR_MISSES, order);
-        near.truncate(NEAR_MISSES);
-    }
-    near.sort_by(order);
-    let near: Vec<NearMiss> = near
-        .into_iter()
-        .map(|c| NearMiss {
-            client: c.name.clone(),
-            cell: c.cell.clone(),
-            peak: c.peak.expect("filtered on a peak"),
-        })
-        .collect();
-    let mut clients: Vec<ClientResult> = all
-        .into_iter()
-        .filter(|c| !c.windows.is_empty() || c.exempt)
-        .collect();
-    // Rows are ordered by the bytes of the written client.
-    clients.sort_by(|a, b| a.cell.cmp(&b.cell).then_with(|| a.key.cmp(&b.key)));
-    Analysis {
-        population: Population {
-            clients: peak_posts.len(),
+
+    /// One client billed (and whether it was refused, with its place among all).
+    fn add(&mut self, billed: Billed, refused: Option<(u64, String)>) {
+        let Billed {
+            result: c,
+            carry,
             buckets,
-            clients_with_posts: with_posts,
-            peak_posts,
-            peak_min: peak_min.min(peak_max),
-            peak_max,
-            decades,
-            near_misses: near,
-        },
-        clients,
-        refused: None,
-        leads: Vec::new(),
+        } = billed;
+        self.buckets = self.buckets.saturating_add(buckets as u64);
+        if let Some(r) = refused {
+            self.refuse(r);
+        }
+        let p = c.peak.map_or(0, |s| s.posts);
+        self.peak_min = self.peak_min.min(p);
+        self.peak_max = self.peak_max.max(p);
+        // `record` grows the histogram; `saturating_record` would clamp to its top.
+        if self.peak_posts.record(p).is_err() {
+            self.peak_posts.saturating_record(p);
+        }
+        self.with_posts += (p > 0) as u64;
+        let (lo, hi) = decade(p);
+        match self.decades.iter_mut().find(|d| d.0 == lo) {
+            Some(d) => d.2 += 1,
+            None => self.decades.push((lo, hi, 1)),
+        }
+        if let Some(k) = carry {
+            self.carried.push((c.key.clone(), k));
+        }
+        if !c.windows.is_empty() || c.exempt {
+            self.kept.push(c);
+        } else if p > 0 {
+            if let Some(peak) = c.peak {
+                self.near.push((
+                    NearMiss {
+                        client: c.name,
+                        cell: c.cell,
+                        peak,
+                    },
+                    c.key,
+                ));
+                if self.near.len() >= 4 * NEAR_MISSES {
+                    self.trim_near();
+                }
+            }
+        }
+    }
+
+    fn refuse(&mut self, r: (u64, String)) {
+        if self.refused.as_ref().is_none_or(|(at, _)| r.0 < *at) {
+            self.refused = Some(r);
+        }
+    }
+
+    /// Keeps the best [`NEAR_MISSES`] near misses, selected, then sorted, so that
+    /// millions of clients cost no sort of them all.
+    fn trim_near(&mut self) {
+        if self.near.len() > NEAR_MISSES {
+            self.near.select_nth_unstable_by(NEAR_MISSES, near_order);
+            self.near.truncate(NEAR_MISSES);
+        }
+    }
+
+    /// These clients, then `later`'s (the clients after them).
+    fn merge(mut self, later: Gathered) -> Gathered {
+        self.buckets = self.buckets.saturating_add(later.buckets);
+        if let Some(r) = later.refused {
+            self.refuse(r);
+        }
+        self.peak_min = self.peak_min.min(later.peak_min);
+        self.peak_max = self.peak_max.max(later.peak_max);
+        self.peak_posts
+            .add(&later.peak_posts)
+            .expect("a histogram that grows takes any other");
+        self.with_posts += later.with_posts;
+        for (lo, hi, n) in later.decades {
+            match self.decades.iter_mut().find(|d| d.0 == lo) {
+                Some(d) => d.2 += n,
+                None => self.decades.push((lo, hi, n)),
+            }
+        }
+        self.carried.extend(later.carried);
+        self.kept.extend(later.kept);
+        self.near.extend(later.near);
+        self.trim_near();
+        self
+    }
+
+    /// The analysis: flagged and exempt clients sorted by their written key, the
+    /// population's statistics; and what to carry, in the order billed.
+    fn finish(mut self) -> (Analysis, Carried) {
+        self.decades.sort();
+        self.trim_near();
+        self.near.sort_by(near_order);
+        // Rows are ordered by the bytes of the written client.
+        self.kept
+            .sort_by(|a, b| a.cell.cmp(&b.cell).then_with(|| a.key.cmp(&b.key)));
+        let analysis = Analysis {
+            population: Population {
+                clients: self.peak_posts.len(),
+                buckets: self.buckets,
+                clients_with_posts: self.with_posts,
+                peak_posts: self.peak_posts,
+                peak_min: self.peak_min.min(self.peak_max),
+                peak_max: self.peak_max,
+                decades: self.decades,
+                near_misses: self.near.into_iter().map(|(n, _)| n).collect(),
+            },
+            clients: self.kept,
+            refused: self.refused.map(|(_, why)| why),
+            leads: Vec::new(),
+        };
+        (analysis, self.carried)
     }
 }
 

@@ -590,6 +590,9 @@ pub fn scan_input(
     if collected.groups.is_empty() && !spec.also_by.is_empty() {
         collected.groups = Groups::new(&spec.collected_groups());
     }
+    if let Some(budget) = &spec.memory {
+        collected.aggregate.keep_to(budget);
+    }
     let pass = FirstPass {
         spec,
         aggregate: &mut collected.aggregate,

@@ -30,6 +30,9 @@ pub struct ReadSpec {
     /// `scan --also-by`: what the first pass groups requests by besides their client
     /// (possible evasion leads, [`crate::engine::groups`]); empty without it.
     pub also_by: Vec<GroupBy>,
+    /// The memory budget the first pass's aggregates keep to (`--memory-limit`): set
+    /// at run time by `scan`, not from flags.
+    pub memory: Option<std::sync::Arc<crate::engine::aggregate::Budget>>,
 }
 
 impl ReadSpec {

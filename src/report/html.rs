@@ -1799,27 +1799,39 @@ fn leads(o: &mut String, input: &ReportInput<'_>) {
     let _ = writeln!(
         o,
         "<p class=\"note\">Requests were also grouped (<code>--also-by</code>). Each group listed here has more than {} posts in one {w} window taken together, while none of its clients has a window over the threshold on its own. These are leads for investigation only: they are not billed, and are not in violations.csv, clients.csv or any damages figure above. The amount shown is what the group would owe if it were billed as one client.</p>",
-        thousands(input.cfg.policy.threshold)
+        fig(input.cfg.policy.threshold, "report.json:/settings/threshold")
     );
-    for g in leads {
+    for (gi, g) in leads.iter().enumerate() {
+        let at = format!("report.json:/leads/groupings/{gi}");
         let (id, title) = match g.by {
             GroupBy::Subnet {
                 ipv4_prefix,
                 ipv6_prefix,
             } => (
                 "subnet",
-                format!("By network (IPv4 /{ipv4_prefix}, IPv6 /{ipv6_prefix})"),
+                format!(
+                    "By network (IPv4 /{}, IPv6 /{})",
+                    fig(ipv4_prefix, &format!("{at}/ipv4_prefix")),
+                    fig(ipv6_prefix, &format!("{at}/ipv6_prefix"))
+                ),
             ),
             GroupBy::Ua => ("ua", "By user agent (the string as logged)".to_string()),
         };
-        let _ = writeln!(o, "<h3 id=\"leads-{id}\">{}</h3>", esc(&title));
+        // `title` is markup: the tool's words and figures.
+        let _ = writeln!(o, "<h3 id=\"leads-{id}\">{title}</h3>");
+        let groups = fig(g.groups, &format!("{at}/groups"));
+        let over = fig(g.over_threshold, &format!("{at}/groups_over_threshold"));
+        let with_member = fig(
+            g.with_breaching_member,
+            &format!("{at}/groups_with_a_member_over_threshold"),
+        );
+        let leads_n = fig(g.leads.len(), &format!("{at}/leads#length"));
         let _ = writeln!(
             o,
-            "<p>{} with requests; {} over the threshold taken together, of which {} a client over the threshold on its own (billed or exempt in its own right, so not listed); {}.</p>",
-            count(g.groups, "group", "groups"),
-            thousands(g.over_threshold),
-            if g.with_breaching_member == 1 { "1 has".to_string() } else { format!("{} have", thousands(g.with_breaching_member)) },
-            count(g.leads.len() as u64, "lead", "leads"),
+            "<p>{groups} {} with requests; {over} over the threshold taken together, of which {with_member} {} a client over the threshold on its own (billed or exempt in its own right, so not listed); {leads_n} {}.</p>",
+            noun(g.groups, "group", "groups"),
+            noun(g.with_breaching_member, "has", "have"),
+            noun(g.leads.len() as u64, "lead", "leads"),
         );
         if g.leads.is_empty() {
             continue;
@@ -1828,28 +1840,31 @@ fn leads(o: &mut String, input: &ReportInput<'_>) {
             o,
             "<table class=\"leads\" id=\"leads-{id}-table\"><thead><tr><th>Group</th><th class=\"n\">Clients</th><th class=\"n\">Peak posts</th><th>Peak window starts</th><th>Ends</th><th class=\"n\">Windows if one client</th><th class=\"n\">USD if one client</th></tr></thead><tbody>"
         );
-        for l in g.leads.iter().take(MAX_LEADS_SHOWN) {
+        for (li, l) in g.leads.iter().take(MAX_LEADS_SHOWN).enumerate() {
+            let at = format!("{at}/leads/{li}");
             let _ = writeln!(
                 o,
                 "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 esc(&l.name),
-                thousands(l.members_total),
-                thousands(l.peak.posts),
+                fig(l.members_total, &format!("{at}/members_total")),
+                fig(l.peak.posts, &format!("{at}/peak/posts")),
                 t(l.peak.start),
                 t(l.peak.start.saturating_add(window)),
-                l.windows.len(),
-                usd(l.damages())
+                fig(l.windows.len(), &format!("{at}/if_billed_as_one_client/windows#length")),
+                fig(l.damages(), &format!("{at}/if_billed_as_one_client/damages_usd"))
             );
         }
         o.push_str("</tbody></table>\n");
         if g.leads.len() > MAX_LEADS_SHOWN {
             let _ = writeln!(
                 o,
-                "<p class=\"note\">The other {} are in report.json (<code>leads</code>).</p>",
-                thousands(g.leads.len() - MAX_LEADS_SHOWN)
+                "<p class=\"note\">The first {} of the {} leads are shown; all are in report.json (<code>leads</code>).</p>",
+                constant(MAX_LEADS_SHOWN),
+                fig(g.leads.len(), &format!("{at}/leads#length"))
             );
         }
-        for l in g.leads.iter().take(MAX_LEADS_SHOWN) {
+        for (li, l) in g.leads.iter().take(MAX_LEADS_SHOWN).enumerate() {
+            let at = format!("{at}/leads/{li}");
             let _ = writeln!(
                 o,
                 "<h4>Clients of <span class=\"key\">{}</span>{}</h4>",
@@ -1857,23 +1872,24 @@ fn leads(o: &mut String, input: &ReportInput<'_>) {
                 if l.members_total > l.members.len() {
                     format!(
                         " (the {} with the highest own peaks, of {})",
-                        l.members.len(),
-                        thousands(l.members_total)
+                        constant(l.members.len()),
+                        fig(l.members_total, &format!("{at}/members_total"))
                     )
                 } else {
                     String::new()
                 }
             );
             o.push_str("<table class=\"members\"><thead><tr><th>Client</th><th class=\"n\">Own peak posts</th><th>Own peak starts</th><th class=\"n\">Posts in all</th><th class=\"n\">Requests in all</th></tr></thead><tbody>\n");
-            for m in &l.members {
+            for (mi, m) in l.members.iter().enumerate() {
+                let at = format!("{at}/members/{mi}");
                 let _ = writeln!(
                     o,
                     "<tr><td class=\"key\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                     esc(&m.name),
-                    thousands(m.peak.map_or(0, |p| p.posts)),
+                    m.peak.map_or(String::new(), |p| fig(p.posts, &format!("{at}/peak/posts"))),
                     m.peak.map_or(String::new(), |p| t(p.start)),
-                    thousands(m.total_posts),
-                    thousands(m.total_requests)
+                    fig(m.total_posts, &format!("{at}/total_posts")),
+                    fig(m.total_requests, &format!("{at}/total_requests"))
                 );
             }
             o.push_str("</tbody></table>\n");

@@ -206,6 +206,7 @@ pub fn read_spec(settings: &ReadSettings, info: &SettingsInfo) -> Result<ReadSpe
         until: settings.until,
         late_before: None,
         also_by: Vec::new(),
+        memory: None,
     })
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// Mounts made by a test, unmounted (last first) when it ends, even by a panic.
-struct Mounts {
+pub(super) struct Mounts {
     points: Vec<PathBuf>,
 }
 
@@ -35,7 +35,7 @@ fn mount(args: &[&str], point: &Path) -> Result<(), String> {
 
 impl Mounts {
     /// A tmpfs of `size` at `point` (created), or `None` after saying why not.
-    fn tmpfs(point: &Path, size: &str) -> Option<Mounts> {
+    pub(super) fn tmpfs(point: &Path, size: &str) -> Option<Mounts> {
         std::fs::create_dir_all(point).unwrap();
         match mount(
             &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"],

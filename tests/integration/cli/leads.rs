@@ -115,6 +115,9 @@ fn four_addresses_of_one_24_below_the_threshold_whose_sum_breaches_are_one_lead(
     let html = f.read("report.html");
     assert!(html.contains("id=\"leads\""));
     assert!(html.contains("192.0.2.0/24"));
+    // Every figure of the leads section names its place in report.json and equals it.
+    let checked = crate::html_report::check_numbers(&html, &f.out(), "leads");
+    assert!(checked["report.json"] >= 10, "{checked:?}");
     // The summary says so in one line, the same figures as report.json.
     let out = Command::new(BIN)
         .args(["scan", &f.path("access.log").display().to_string()])

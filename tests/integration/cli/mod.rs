@@ -12,6 +12,7 @@ mod disk_faults;
 mod edges;
 mod inputs;
 mod leads;
+mod memory;
 mod nightly;
 mod nightly_readme;
 mod real_logs;
