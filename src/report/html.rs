@@ -403,12 +403,16 @@ fn overview(o: &mut String, input: &ReportInput<'_>) {
     };
     const HOUR: Micros = 3_600 * MICROS_PER_SEC;
     let span_hours = ((last.0 - first.0) / HOUR + 1) as usize;
-    let (step, unit) = if span_hours > 24 * 14 {
-        (24 * HOUR, "day")
+    // A few hundred bars at most, wide enough to see: hours up to two weeks, days up to
+    // 400, then weeks from Monday (1970-01-05 was one).
+    let (step, unit, monday) = if span_hours > 24 * 400 {
+        (7 * 24 * HOUR, "week", 4 * 24 * HOUR)
+    } else if span_hours > 24 * 14 {
+        (24 * HOUR, "day", 0)
     } else {
-        (HOUR, "hour")
+        (HOUR, "hour", 0)
     };
-    let from = first.0.div_euclid(step) * step;
+    let from = (first.0 - monday).div_euclid(step) * step + monday;
     let bins = ((last.0 - from) / step + 1).clamp(1, 4000) as usize;
     let mut req = vec![0u64; bins];
     let mut posts = vec![0u64; bins];
@@ -423,30 +427,33 @@ fn overview(o: &mut String, input: &ReportInput<'_>) {
     const TOP: f64 = 14.0;
     const B: f64 = 24.0;
     let (pw, ph) = (W - L - 16.0, H - TOP - B);
-    let max = req.iter().copied().max().unwrap_or(1).max(1);
+    // Posts can outnumber requests (rules weigh a request up to 10⁹ posts).
+    let max = req.iter().chain(&posts).copied().max().unwrap_or(1).max(1);
     let bw = pw / bins as f64;
     let _ = writeln!(
         o,
         "<svg class=\"overview\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"Requests and posts per {unit}\" xmlns=\"http://www.w3.org/2000/svg\"><title>Requests and posts per {unit}, all clients</title>"
     );
-    for i in 0..bins {
+    // Empty bins draw nothing (years of logs with a few busy hours stay small).
+    for i in (0..bins).filter(|&i| req[i] > 0) {
         let x = L + bw * i as f64;
-        let (hr, hp) = (
-            ph * req[i] as f64 / max as f64,
-            ph * posts[i] as f64 / max as f64,
-        );
-        let _ = write!(
-            o,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{hr:.1}\" fill=\"#b8c9dd\"><title>{}: {} requests</title></rect><rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{hp:.1}\" fill=\"#3b6ea5\"><title>{}: {} posts</title></rect>",
-            TOP + ph - hr,
-            bw.max(0.5),
-            esc(&t(from + step * i as Micros)),
-            thousands(req[i]),
-            TOP + ph - hp,
-            bw.max(0.5),
-            esc(&t(from + step * i as Micros)),
-            thousands(posts[i])
-        );
+        let at = esc(&t(from + step * i as Micros));
+        // The taller bar first, so that the other stays visible in front of it.
+        let mut bars = [
+            (req[i], "#b8c9dd", "requests"),
+            (posts[i], "#3b6ea5", "posts"),
+        ];
+        bars.sort_by_key(|b| Reverse(b.0));
+        for (v, fill, what) in bars.into_iter().filter(|b| b.0 > 0) {
+            let h = ph * v as f64 / max as f64;
+            let _ = write!(
+                o,
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{fill}\"><title>{at}: {} {what}</title></rect>",
+                TOP + ph - h,
+                bw.max(0.5),
+                thousands(v)
+            );
+        }
     }
     let _ = writeln!(
         o,

@@ -830,3 +830,37 @@ fn printed_headings_stay_with_their_content() {
         }
     }
 }
+
+/// Years of logs with a few busy hours: the overview draws a bar per week that has
+/// requests and nothing for the empty ones (the real logs' page went from 677 KB to
+/// 44 KB), and its scale holds posts that outnumber requests (rules).
+#[test]
+fn the_overview_of_sparse_years_stays_small() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for year in [2019, 2022, 2025] {
+        log.push_str(&format!(
+            "203.0.113.9 - - [10/Oct/{year}:13:55:36 +0000] \"GET /api/v2/timeline/home?count=50 HTTP/1.1\" 200 512 \"-\" \"curl/8\"\n"
+        ));
+    }
+    let path = tmp.path().join("access.log");
+    std::fs::write(&path, log).unwrap();
+    let out = tmp.path().join("out");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules.example.toml");
+    scan(&path, &out, &["--rules", rules.to_str().unwrap()]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let at = html.find("<svg class=\"overview\"").expect("an overview");
+    let svg = &html[at..at + html[at..].find("</svg>").unwrap()];
+    assert!(svg.contains("Requests and posts per week"), "{svg}");
+    // Three weeks with a request: a requests bar and a posts bar each.
+    assert_eq!(svg.matches("<rect").count(), 6, "{svg}");
+    assert_eq!(svg.matches(": 50 posts</title>").count(), 3);
+    // The tallest bar (50 posts) fills the chart's height, none is taller.
+    let heights: Vec<f64> = regex::Regex::new(r#"height="([0-9.]+)" fill"#)
+        .unwrap()
+        .captures_iter(svg)
+        .map(|c| c[1].parse().unwrap())
+        .collect();
+    let top = heights.iter().cloned().fold(0.0, f64::max);
+    assert!((top - 122.0).abs() < 0.2, "{heights:?}");
+}
