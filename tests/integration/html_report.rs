@@ -493,7 +493,11 @@ fn source_value(out: &Path, json: &serde_json::Value, src: &str) -> String {
 
 /// Checks every figure against its source and that no other number looks exact;
 /// returns how many figures were checked per source file.
-pub(crate) fn check_numbers(html: &str, out: &Path, what: &str) -> std::collections::BTreeMap<String, usize> {
+pub(crate) fn check_numbers(
+    html: &str,
+    out: &Path,
+    what: &str,
+) -> std::collections::BTreeMap<String, usize> {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     let page = read_page(html);
