@@ -60,17 +60,18 @@ fn scan_digests(cwd: &Path, args: &[&str]) -> (Digests, serde_json::Value) {
     (digests, report)
 }
 
-/// Scans with one thread and with two; both must give the expected digests. Returns
-/// the report of the second.
+/// Scans with each of `threads`; all must give the expected digests. Returns the
+/// report of the last.
 fn check(
     name: &str,
+    threads: &[&str],
     scan: impl Fn(&str) -> (Digests, serde_json::Value),
     expected: [&str; 3],
 ) -> serde_json::Value {
     let (got, mut reports): (Vec<Digests>, Vec<serde_json::Value>) =
-        ["1", "2"].map(&scan).into_iter().unzip();
+        threads.iter().map(|t| scan(t)).unzip();
     println!("{name}: {:?}", got[0]);
-    for (threads, got) in ["1", "2"].iter().zip(&got) {
+    for (threads, got) in threads.iter().zip(&got) {
         assert_eq!(
             got,
             &expected.map(String::from),
@@ -86,6 +87,7 @@ fn byte_identical_on_the_sample_logs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     check(
         "sample-logs",
+        &["1", "2"],
         |threads| scan_digests(root, &["sample-logs", "--threads", threads]),
         [
             "1200c8758b163902d13bdfb046d1274785a6912b74b15b364e7e02ab3dcb850c",
@@ -171,6 +173,7 @@ fn byte_identical_on_a_generated_set() {
     let args = ["gen", "other", "--threshold", "200", "--threads"];
     let report = check(
         "generated",
+        &["1", "2"],
         |threads| scan_digests(dir.path(), &[&args[..], &[threads]].concat()),
         [
             "5a9a02814393ad590662ac9ac326585848add61bc41f167ad140463b4cfdd8ec",
@@ -178,6 +181,38 @@ fn byte_identical_on_a_generated_set() {
             "d8c43130e5e9816ae15c6dfb2ca2cec8dfb0c1698f0b02f7062e90171f217ff6",
         ],
     );
+    // One file alone: with more than one thread its lines are shared by several parse
+    // workers (malformed examples past the first blocks, a cut stream).
+    for (file, expected) in [
+        (
+            "other/damaged.log",
+            [
+                "34cfcc18a9873bf74ad9815341ace5fb50ed44483655040d63e146d1c99c730d",
+                "75dd9df011c493218e84f705465c0ed694818e1b4dd9838294bd7f90dfe71c8f",
+                "b9271f1b77ad45e1e7b402fea0f059905d52feaa9bca1da5655857eb5dc372fb",
+            ],
+        ),
+        (
+            "other/damaged.log.gz",
+            [
+                "c555a64243ff66bc946a500ec477276f853f36af02218f65e0d03acd6d822c6a",
+                "1f0233436a1833e311ed91329293e87800d77548127520b94738d6cd3fa935d5",
+                "73b111c1986bbdcc6aad28e894ce002171fa216116546532b4b4cf9218d54d7b",
+            ],
+        ),
+    ] {
+        check(
+            file,
+            &["1", "2", "3"],
+            |threads| {
+                scan_digests(
+                    dir.path(),
+                    &[file, "--threshold", "20", "--threads", threads],
+                )
+            },
+            expected,
+        );
+    }
     // The set holds what it is meant to (so the digests cover those paths).
     let input = |path: &str| {
         let inputs = report["inputs"].as_array().unwrap();
