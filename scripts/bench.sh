@@ -5,6 +5,7 @@
 #   scripts/bench.sh            # full set: 4 gzip files x 2M lines, plus zstd and 8-file sets
 #   RUNS=3 scripts/bench.sh     # fewer repetitions
 #   LINES=500000 scripts/bench.sh   # a smaller set (figures then are not the targets' set)
+#   BASE=/path/to/old/scrapemeter scripts/bench.sh   # also time an older build, same rounds
 #
 # Generates its data with `scrapemeter generate --preset bench` into bench-data/ (kept
 # between runs, ignored by git), installs the anchors from Debian when missing, runs the
@@ -35,7 +36,8 @@ install_anchors() {
 install_anchors
 
 cargo build --release -q
-BIN=target/release/scrapemeter
+BIN=${CARGO_TARGET_DIR:-target}/release/scrapemeter
+BASE=${BASE:-}
 
 gen() { # dir files lines compression seed
   local dir=$1
@@ -71,6 +73,14 @@ declare -A CMD=(
   [zstd]="sh -c 'zstd -qdc $ZST > /dev/null'"
 )
 ORDER=(scan libdeflate pigz zcat scan_noev scan_t1 scan_one libdeflate_one scan_zstd zstd scan_x2)
+if [ -n "$BASE" ]; then
+  # The same scans with an older build, in the same rounds: before/after ratios.
+  for name in scan scan_noev scan_t1 scan_one; do
+    CMD[base_$name]=${CMD[$name]/#$BIN/$BASE}
+    CMD[base_$name]=${CMD[base_$name]/$OUT\//$OUT/base_}
+    ORDER+=(base_$name)
+  done
+fi
 
 TIMES=$OUT/times.tsv
 : >"$TIMES"
@@ -104,7 +114,7 @@ buckets = r["population"].get("buckets", 0)
 print(f"\ninput: {r['totals']['files']} gzip files, {lines:,} lines, {text/1e6:,.0f} MB compressed; "
       f"{r['population']['clients']:,} clients, {buckets:,} distinct (client, second) pairs")
 print(f"\n{'command':<16}{'median s':>10}{'runs':>6}{'peak RSS MiB':>14}")
-for k in ["scan","scan_noev","scan_t1","scan_one","scan_zstd","scan_x2","libdeflate","libdeflate_one","pigz","zcat","zstd","goaccess"]:
+for k in ["scan","scan_noev","scan_t1","scan_one","scan_zstd","scan_x2","libdeflate","libdeflate_one","pigz","zcat","zstd","goaccess","base_scan","base_scan_noev","base_scan_t1","base_scan_one"]:
     if k in med:
         print(f"{k:<16}{med[k]:>10.3f}{len(rows[k]):>6}{rss[k]/1024:>14.1f}")
 print(f"\nscan: {lines/med['scan']/1e6:.2f} M lines/s; peak RSS {rss['scan']/1024:.1f} MiB"
@@ -125,4 +135,9 @@ target("peak RSS MiB", rss["scan"]/1024, "<=", 160)
 print("\nwithout the second read (--no-evidence: no evidence lines, tops or members):")
 target("  scan --no-evidence / libdeflate-gunzip", med["scan_noev"]/med["libdeflate"], "<=", 0.8)
 target("  scan --no-evidence / pigz -dc", med["scan_noev"]/med["pigz"], "<=", 0.6)
+if "base_scan" in med:
+    print("\nthis build / the older one (BASE), same rounds:")
+    for k in ["scan", "scan_noev", "scan_t1", "scan_one"]:
+        print(f"  {k:<14}{med[k]/med['base_' + k]:8.2f}")
+    print(f"  speed-up --threads 1 -> 2 of the older one: {med['base_scan_t1']/med['base_scan']:.2f}")
 PY

@@ -1,5 +1,5 @@
 //! Arbitrary bytes through the reading layer: magic-byte detection and decompression
-//! (`decompress::open`), framing (`lines::for_each_line`, at the real 1 MiB cap and at a
+//! (`decompress::open`), framing (`framing::for_each_line`, at the real 1 MiB cap and at a
 //! tiny one), the pipelined reader, and a whole `scan::scan_reader` with the default
 //! settings (`--format auto`).
 #![no_main]
@@ -43,7 +43,23 @@ fuzz_target!(|data: &[u8]| {
         frames(&mut text, 16);
     }
     if let Ok((_, text)) = decompress::open(data) {
-        decompress::pipelined(text, |r| frames(r, 64));
+        // Blocks of whole lines, shared by two readers, as the scan's parse workers do.
+        decompress::pipelined(text, 64, |blocks| {
+            let read = || {
+                while let Some(block) = blocks.next() {
+                    block.for_each_line(64, |_, f| {
+                        if let Frame::Line(l) = f {
+                            assert!(l.len() <= 64, "a line longer than the cap was delivered");
+                        }
+                    });
+                    blocks.recycle(block);
+                }
+            };
+            std::thread::scope(|s| {
+                s.spawn(read);
+                read();
+            });
+        });
     }
     let cfg = config();
     let mut agg = Aggregate::new();

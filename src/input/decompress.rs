@@ -6,6 +6,7 @@
 //! The raw (compressed) bytes pass through a [`Tap`] that counts them and feeds the
 //! SHA-256 of the manifest as they stream, so no input is read twice.
 
+use crate::input::framing::{Block, BlockKind, Framer};
 use crate::input::progress::ReadCounters;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -208,106 +209,75 @@ pub fn open<'a, R: Read + Send + 'a>(
     Ok((compression, Box::new(replay)))
 }
 
-/// Size of the blocks handed from the decompressing thread to the parsing one.
-const BLOCK: usize = 1024 * 1024;
-/// Blocks in flight: bounds memory per file to about `(DEPTH + 2) × BLOCK`.
+/// Blocks in flight: bounds memory per file to about `(DEPTH + workers + 1)` blocks of
+/// [`crate::input::framing::BLOCK`] bytes.
 const DEPTH: usize = 4;
 
-/// Runs `text` (a decompressing reader) on a thread of its own and lets `consume`
-/// read its output, so that inflating and parsing one file use two cores. The queue
-/// between them is bounded, so memory stays flat whatever the file size.
+/// Runs `text` (a decompressing reader) and the [`Framer`] on a thread of their own,
+/// and lets `consume` take the blocks of whole lines they make, so that inflating and
+/// parsing one file use two cores or more (several workers may share one [`Blocks`]).
+/// The queue between them is bounded, so memory stays flat whatever the file size.
 pub fn pipelined<T>(
     text: Box<dyn Read + Send + '_>,
-    consume: impl FnOnce(&mut dyn Read) -> T,
+    max_line: usize,
+    consume: impl FnOnce(&Blocks) -> T,
 ) -> T {
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(DEPTH);
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Block>(DEPTH);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         let producer = std::thread::Builder::new().name("inflate".into());
         let spawned = producer.spawn_scoped(scope, move || {
-            let mut text = text;
-            loop {
-                let mut block = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; BLOCK]);
-                let mut len = 0;
-                let result = loop {
-                    match text.read(&mut block[len..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            len += n;
-                            if len == block.len() {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                if len > 0 && full_tx.send(Ok((block, len))).is_err() {
-                    return; // the reader is gone
-                }
-                match result {
-                    Ok(()) if len == BLOCK => continue,
-                    Ok(()) => return,
-                    Err(e) => {
-                        let _ = full_tx.send(Err(e));
-                        return;
-                    }
+            let mut framer = Framer::new(text, max_line);
+            let mut spare = || free_rx.try_recv().unwrap_or_default();
+            while let Some(block) = framer.next_block(&mut spare) {
+                if full_tx.send(block).is_err() {
+                    return; // the readers are gone
                 }
             }
         });
-        if let Err(e) = spawned {
+        if let Err(error) = spawned {
             // No thread to spare: the consumer sees the error as a failed read.
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            let _ = tx.send(Err(e));
-            return consume(&mut BlockReader {
-                rx,
+            let _ = tx.send(Block {
+                seq: 0,
+                kind: BlockKind::Failed {
+                    error,
+                    dropped_partial_line: false,
+                },
+            });
+            return consume(&Blocks {
+                full: std::sync::Mutex::new(rx),
                 free: std::sync::mpsc::channel().0,
-                current: Vec::new(),
-                pos: 0,
-                len: 0,
             });
         }
-        let mut reader = BlockReader {
-            rx: full_rx,
+        let blocks = Blocks {
+            full: std::sync::Mutex::new(full_rx),
             free: free_tx,
-            current: Vec::new(),
-            pos: 0,
-            len: 0,
         };
-        consume(&mut reader)
-        // Dropping `reader` here unblocks the producer if `consume` stopped early.
+        consume(&blocks)
+        // Dropping `blocks` here unblocks the producer if `consume` stopped early.
     })
 }
 
-struct BlockReader {
-    rx: std::sync::mpsc::Receiver<io::Result<(Vec<u8>, usize)>>,
+/// The blocks of one stream, in order, for one reader or several.
+pub struct Blocks {
+    full: std::sync::Mutex<std::sync::mpsc::Receiver<Block>>,
     free: std::sync::mpsc::Sender<Vec<u8>>,
-    current: Vec<u8>,
-    pos: usize,
-    len: usize,
 }
 
-impl Read for BlockReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.len {
-            let done = std::mem::take(&mut self.current);
-            if !done.is_empty() {
-                let _ = self.free.send(done);
-            }
-            match self.rx.recv() {
-                Ok(Ok((block, len))) => {
-                    self.current = block;
-                    self.pos = 0;
-                    self.len = len;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
+impl Blocks {
+    /// The next block; `None` at the end of the stream.
+    pub fn next(&self) -> Option<Block> {
+        // A poisoned lock means another worker panicked: end here, the panic is
+        // reported where the workers are joined.
+        self.full.lock().ok()?.recv().ok()
+    }
+
+    /// Hands a parsed block's buffer back for reuse.
+    pub fn recycle(&self, block: Block) {
+        if let Some(buf) = block.into_buffer() {
+            let _ = self.free.send(buf);
         }
-        let n = buf.len().min(self.len - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 
@@ -360,6 +330,22 @@ mod tests {
         assert_eq!(read_all(&frames).1.unwrap(), b"one\ntwo\n");
     }
 
+    /// The text of every block, in order, and whether the stream failed.
+    fn drain(blocks: &Blocks) -> (Vec<u8>, bool) {
+        let (mut text, mut failed, mut seq) = (Vec::new(), false, 0);
+        while let Some(block) = blocks.next() {
+            assert_eq!(block.seq, seq);
+            seq += 1;
+            match &block.kind {
+                BlockKind::Lines { buf, len } => text.extend_from_slice(&buf[..*len]),
+                BlockKind::TooLong => text.extend_from_slice(b"<too long>\n"),
+                BlockKind::Failed { .. } => failed = true,
+            }
+            blocks.recycle(block);
+        }
+        (text, failed)
+    }
+
     #[test]
     fn pipelined_reading_gives_the_same_bytes_and_errors() {
         let data: Vec<u8> = (0..400_000)
@@ -367,26 +353,35 @@ mod tests {
             .collect();
         let gz = gzip(&data);
         let (_, text) = open(&gz[..]).unwrap();
-        let out = pipelined(text, |r| {
-            let mut v = Vec::new();
-            r.read_to_end(&mut v).map(|_| v)
-        });
-        assert_eq!(out.unwrap(), data);
+        assert_eq!(pipelined(text, 1 << 20, drain), (data.clone(), false));
         let (_, text) = open(&gz[..gz.len() / 2]).unwrap();
-        let got = pipelined(text, |r| {
-            let mut v = Vec::new();
-            let res = r.read_to_end(&mut v);
-            (v.len(), res.is_err())
-        });
-        assert!(got.1, "a truncated stream must end in an error");
-        assert!(got.0 > 0 && got.0 < data.len());
+        let (got, failed) = pipelined(text, 1 << 20, drain);
+        assert!(failed, "a truncated stream must end in an error");
+        assert!(!got.is_empty() && got.len() < data.len());
+        assert!(data.starts_with(&got) && got.ends_with(b"\n"));
         // A consumer that stops early does not hang the producer.
         let (_, text) = open(&gz[..]).unwrap();
-        let first = pipelined(text, |r| {
-            let mut b = [0u8; 4];
-            r.read_exact(&mut b).map(|_| b)
+        let first = pipelined(text, 1 << 20, |b| b.next().map(|b| b.seq));
+        assert_eq!(first, Some(0));
+        // Two workers on one stream see every block once.
+        let (_, text) = open(&gz[..]).unwrap();
+        let total = pipelined(text, 1 << 20, |blocks| {
+            let count = || {
+                let mut bytes = 0;
+                while let Some(b) = blocks.next() {
+                    if let BlockKind::Lines { len, .. } = b.kind {
+                        bytes += len;
+                    }
+                    blocks.recycle(b);
+                }
+                bytes
+            };
+            std::thread::scope(|s| {
+                let other = s.spawn(count);
+                count() + other.join().unwrap()
+            })
         });
-        assert_eq!(&first.unwrap(), b"line");
+        assert_eq!(total, data.len());
     }
 
     fn bz2(data: &[u8]) -> Vec<u8> {

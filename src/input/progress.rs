@@ -3,7 +3,7 @@
 //! No globals: a scan is handed its counters, or none.
 
 use crate::input::format::Request;
-use crate::input::reader::{FileReport, RequestSink};
+use crate::input::reader::{FileReport, RequestSink, SplitSink};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -118,6 +118,19 @@ impl<S: RequestSink> RequestSink for Counting<S> {
         if let Some(c) = &self.counters {
             c.file_done(report);
         }
+    }
+}
+
+/// Each part counts into the same counters.
+impl<S: SplitSink> SplitSink for Counting<S> {
+    type Part = Counting<S::Part>;
+
+    fn part(&self) -> Self::Part {
+        Counting::new(self.inner.part(), self.counters.clone())
+    }
+
+    fn absorb(&mut self, part: &mut Self::Part) {
+        self.inner.absorb(&mut part.inner);
     }
 }
 

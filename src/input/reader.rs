@@ -11,10 +11,10 @@ use crate::engine::text::display_key;
 use crate::engine::time::Micros;
 use crate::engine::traffic::Traffic;
 use crate::input::client::Keyed;
-use crate::input::decompress::{self, Compression, Tap};
+use crate::input::decompress::{self, Blocks, Compression, Tap};
 use crate::input::discover::{Discovery, Input, Skipped, Source};
 use crate::input::format::{detect, LineFormat, Request, DETECT_LINES};
-use crate::input::framing::{for_each_line, Frame, MAX_LINE};
+use crate::input::framing::{BlockKind, Frame, MAX_LINE};
 use crate::input::progress::{Counting, ReadCounters};
 use crate::input::spec::ReadSpec;
 use rayon::prelude::*;
@@ -160,6 +160,32 @@ impl FileReport {
         *self.late_posts.get_or_insert(0) += posts;
         self.late_earliest = Some(self.late_earliest.map_or(t, |e| e.min(t)));
         self.late_latest = Some(self.late_latest.map_or(t, |e| e.max(t)));
+    }
+
+    /// Adds the counts of `part`, a share of this input's lines read by another parse
+    /// worker (its malformed examples are placed by the caller, which knows their
+    /// line numbers).
+    fn absorb_counts(&mut self, part: &FileReport) {
+        self.blank += part.blank;
+        self.comments += part.comments;
+        self.requests += part.requests;
+        self.posts = self.posts.saturating_add(part.posts);
+        self.no_client += part.no_client;
+        self.malformed += part.malformed;
+        self.out_of_range += part.out_of_range;
+        if let Some(n) = part.late {
+            *self.late.get_or_insert(0) += n;
+        }
+        if let Some(n) = part.late_posts {
+            *self.late_posts.get_or_insert(0) += n;
+        }
+        let min = |a: Option<Micros>, b: Option<Micros>| a.into_iter().chain(b).min();
+        let max = |a: Option<Micros>, b: Option<Micros>| a.into_iter().chain(b).max();
+        self.late_earliest = min(self.late_earliest, part.late_earliest);
+        self.late_latest = max(self.late_latest, part.late_latest);
+        self.first_request = min(self.first_request, part.first_request);
+        self.last_request = max(self.last_request, part.last_request);
+        self.traffic.merge(&part.traffic);
     }
 
     /// The late requests of this input, counted together.
@@ -357,6 +383,62 @@ impl RequestSink for FirstPass<'_> {
     }
 }
 
+/// A pass whose work on one input can be shared by several parse workers: each part
+/// collects on its own and is absorbed at the end (what it collects is a sum). Parts
+/// see the input's lines in no particular order, and the `line_no` their `request` is
+/// given counts from the start of a block, not of the input: a pass that needs either
+/// is read in order by one worker (a plain [`RequestSink`]).
+pub trait SplitSink: RequestSink {
+    type Part: RequestSink + Send;
+    fn part(&self) -> Self::Part;
+    fn absorb(&mut self, part: &mut Self::Part);
+}
+
+/// A share of the first pass, collecting into its own aggregate.
+pub struct FirstPassPart<'a> {
+    spec: &'a ReadSpec,
+    collected: Collected,
+}
+
+impl FirstPassPart<'_> {
+    #[inline]
+    fn pass(&mut self) -> FirstPass<'_> {
+        FirstPass {
+            spec: self.spec,
+            aggregate: &mut self.collected.aggregate,
+            late: &mut self.collected.late,
+        }
+    }
+}
+
+impl RequestSink for FirstPassPart<'_> {
+    #[inline]
+    fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
+        self.pass().request(line_no, req, key, line)
+    }
+
+    fn late(&mut self, req: &Request<'_>, key: &[u8], posts: u64) {
+        self.pass().late(req, key, posts)
+    }
+}
+
+impl<'a> SplitSink for FirstPass<'a> {
+    type Part = FirstPassPart<'a>;
+
+    fn part(&self) -> FirstPassPart<'a> {
+        FirstPassPart {
+            spec: self.spec,
+            collected: Collected::default(),
+        }
+    }
+
+    fn absorb(&mut self, part: &mut FirstPassPart<'a>) {
+        let part = std::mem::take(&mut part.collected);
+        self.aggregate.merge(part.aggregate);
+        merge_by_client(self.late, part.late);
+    }
+}
+
 struct LineSink<'a, S> {
     spec: &'a ReadSpec,
     report: &'a mut FileReport,
@@ -377,8 +459,23 @@ impl<S: RequestSink> LineSink<'_, S> {
         }
     }
 
+    /// [`Self::line`] for an input read in order: comment lines reach the format too.
     #[inline]
-    fn line(&mut self, format: &mut dyn LineFormat, line_no: u64, frame: Frame<'_>) {
+    fn line_in_order(&mut self, format: &mut dyn LineFormat, line_no: u64, frame: Frame<'_>) {
+        if let Frame::Line(l) = frame {
+            if l.first() == Some(&b'#') {
+                self.report.comments += 1;
+                format.comment(l);
+                return;
+            }
+        }
+        self.line(format, line_no, frame)
+    }
+
+    /// Reads one line with `format`. A comment line is only counted: the caller shows
+    /// it to the format (the parse workers of a format that ignores comments do not).
+    #[inline]
+    fn line(&mut self, format: &dyn LineFormat, line_no: u64, frame: Frame<'_>) {
         let line = match frame {
             Frame::Line(l) => l,
             Frame::TooLong => {
@@ -391,7 +488,6 @@ impl<S: RequestSink> LineSink<'_, S> {
         }
         if line[0] == b'#' {
             self.report.comments += 1;
-            format.comment(line);
             return;
         }
         if !self.on.keep(line) {
@@ -443,12 +539,36 @@ impl<S: RequestSink> LineSink<'_, S> {
     }
 }
 
-/// Reads the decompressed stream `text` line by line, handing each request to `on`.
-pub fn scan_text<S: RequestSink>(
+/// How the rest of an input is shared by several parse workers, once its first lines
+/// are read in order (see [`read_in_parallel`]).
+type Spread<'s, S> = &'s mut dyn FnMut(Rest<'_>, &mut S) -> Tail;
+
+/// What the parse workers need to read the rest of an input.
+struct Rest<'x> {
+    spec: &'x ReadSpec,
+    format: &'x dyn LineFormat,
+    blocks: &'x Blocks,
+    report: &'x mut FileReport,
+    /// Lines read before (in order).
+    lines_before: u64,
+}
+
+/// How the rest of an input ended.
+struct Tail {
+    lines: u64,
+    failure: Option<(io::Error, bool)>,
+}
+
+/// Reads the blocks of a decompressed stream line by line, handing each request to
+/// `on`. The first lines are read in order (to choose the format, keep a sample and
+/// show headers to the format); after them, with `spread`, the rest is shared by
+/// several workers, unless the format reads comment lines.
+fn scan_blocks<S: RequestSink>(
     spec: &ReadSpec,
-    text: &mut dyn Read,
+    blocks: &Blocks,
     report: &mut FileReport,
     on: &mut S,
+    mut spread: Option<Spread<'_, S>>,
 ) {
     let mut candidates = spec.format.candidates(&spec.fields, &spec.json);
     let mut sink = LineSink {
@@ -489,67 +609,99 @@ pub fn scan_text<S: RequestSink>(
             sink.report.comments += comments;
             for (n, l) in pending.drain(..) {
                 let frame = l.as_deref().map_or(Frame::TooLong, Frame::Line);
-                sink.line(candidates[i].as_mut(), n, frame);
+                sink.line_in_order(candidates[i].as_mut(), n, frame);
             }
         }
         pick
     };
 
-    let end = for_each_line(text, MAX_LINE, |n, frame| {
-        if unrecognised {
-            return;
+    let mut lines = 0u64;
+    let mut failure: Option<(io::Error, bool)> = None;
+    while let Some(block) = blocks.next() {
+        if let BlockKind::Failed {
+            error,
+            dropped_partial_line,
+        } = block.kind
+        {
+            failure = Some((error, dropped_partial_line));
+            break;
         }
-        if let Frame::Line(l) = frame {
-            if sample.len() < DETECT_LINES
-                && sample_bytes + l.len() <= SAMPLE_BYTES
-                && !l.iter().all(u8::is_ascii_whitespace)
-            {
-                sample_bytes += l.len();
-                if l[0] == b'#' {
-                    sample_comments.push(l.to_vec());
-                } else {
-                    sample.push(l.to_vec());
+        let before = lines;
+        lines += block.for_each_line(MAX_LINE, |n, frame| {
+            let n = before + n;
+            if unrecognised {
+                return;
+            }
+            if let Frame::Line(l) = frame {
+                if sample.len() < DETECT_LINES
+                    && sample_bytes + l.len() <= SAMPLE_BYTES
+                    && !l.iter().all(u8::is_ascii_whitespace)
+                {
+                    sample_bytes += l.len();
+                    if l[0] == b'#' {
+                        sample_comments.push(l.to_vec());
+                    } else {
+                        sample.push(l.to_vec());
+                    }
                 }
             }
-        }
-        if let Some(i) = chosen {
-            return sink.line(candidates[i].as_mut(), n, frame);
-        }
-        let line = match frame {
-            Frame::Line(l) => {
-                if l.iter().all(u8::is_ascii_whitespace) {
-                    not_held.0 += 1;
-                    return;
-                }
-                if l[0] != b'#' {
-                    nonblank += 1;
-                } else {
-                    // Every candidate sees the headers before it is tried (they are
-                    // shown again to the one chosen, in order, when the lines replay).
-                    for c in candidates.iter_mut() {
-                        c.comment(l);
-                    }
-                    if held_comment_bytes + l.len() > HELD_COMMENT_BYTES {
-                        not_held.1 += 1;
+            if let Some(i) = chosen {
+                return sink.line_in_order(candidates[i].as_mut(), n, frame);
+            }
+            let line = match frame {
+                Frame::Line(l) => {
+                    if l.iter().all(u8::is_ascii_whitespace) {
+                        not_held.0 += 1;
                         return;
                     }
-                    held_comment_bytes += l.len();
+                    if l[0] != b'#' {
+                        nonblank += 1;
+                    } else {
+                        // Every candidate sees the headers before it is tried (they are
+                        // shown again to the one chosen, in order, when the lines replay).
+                        for c in candidates.iter_mut() {
+                            c.comment(l);
+                        }
+                        if held_comment_bytes + l.len() > HELD_COMMENT_BYTES {
+                            not_held.1 += 1;
+                            return;
+                        }
+                        held_comment_bytes += l.len();
+                    }
+                    Some(l.to_vec())
                 }
-                Some(l.to_vec())
+                Frame::TooLong => None,
+            };
+            pending.push((n, line));
+            if nonblank >= DETECT_LINES {
+                chosen = choose(&mut candidates, &mut pending, &mut sink, not_held);
+                unrecognised = chosen.is_none();
             }
-            Frame::TooLong => None,
-        };
-        pending.push((n, line));
-        if nonblank >= DETECT_LINES {
-            chosen = choose(&mut candidates, &mut pending, &mut sink, not_held);
-            unrecognised = chosen.is_none();
+        });
+        blocks.recycle(block);
+        // The sample is full (no later line can join it) and the format is chosen
+        // and ignores comments: the rest can be read in any order.
+        if let (Some(i), Some(spread)) = (chosen, spread.as_mut()) {
+            if sample.len() >= DETECT_LINES && !candidates[i].reads_comments() {
+                let rest = Rest {
+                    spec,
+                    format: candidates[i].as_ref(),
+                    blocks,
+                    report: &mut *sink.report,
+                    lines_before: lines,
+                };
+                let tail = spread(rest, &mut *sink.on);
+                lines += tail.lines;
+                failure = tail.failure;
+                break;
+            }
         }
-    });
+    }
     if chosen.is_none() && !unrecognised {
         chosen = choose(&mut candidates, &mut pending, &mut sink, not_held);
         unrecognised = chosen.is_none();
     }
-    report.lines = end.lines;
+    report.lines = lines;
     if unrecognised {
         report.status = crate::input::reader::FileStatus::Unrecognised;
         report.error = Some(format!(
@@ -569,23 +721,153 @@ pub fn scan_text<S: RequestSink>(
             report.looks_like = better_format(spec, used, &sample_comments, &sample);
         }
     }
-    if let Some(e) = end.error {
+    if let Some((e, dropped_partial_line)) = failure {
         report.complete = false;
-        report.dropped_partial_line = end.dropped_partial_line;
+        report.dropped_partial_line = dropped_partial_line;
         report.error = Some(format!("input ends early: {e}"));
     }
+}
+
+/// What one parse worker read of an input's blocks.
+struct Share {
+    /// Its counts; the line numbers of its malformed examples count from the start of
+    /// their block, given beside them in `example_blocks`.
+    report: FileReport,
+    example_blocks: Vec<u64>,
+    /// `(seq, lines)` of each block it read.
+    blocks: Vec<(u64, u64)>,
+    failure: Option<(io::Error, bool)>,
+}
+
+/// One parse worker: takes blocks until there are none left.
+fn read_share<T: RequestSink>(
+    spec: &ReadSpec,
+    format: &dyn LineFormat,
+    blocks: &Blocks,
+    on: &mut T,
+) -> Share {
+    let mut report = FileReport::new("");
+    let (mut example_blocks, mut seen, mut failure) = (Vec::new(), Vec::new(), None);
+    let mut sink = LineSink {
+        spec,
+        report: &mut report,
+        on,
+        key: Vec::with_capacity(64),
+    };
+    while let Some(block) = blocks.next() {
+        let seq = block.seq;
+        if let BlockKind::Failed {
+            error,
+            dropped_partial_line,
+        } = block.kind
+        {
+            failure = Some((error, dropped_partial_line));
+            seen.push((seq, 0));
+            continue;
+        }
+        let examples = sink.report.malformed_examples.len();
+        let n = block.for_each_line(MAX_LINE, |n, frame| sink.line(format, n, frame));
+        let added = sink.report.malformed_examples.len() - examples;
+        example_blocks.extend(std::iter::repeat_n(seq, added));
+        seen.push((seq, n));
+        blocks.recycle(block);
+    }
+    Share {
+        report,
+        example_blocks,
+        blocks: seen,
+        failure,
+    }
+}
+
+/// Reads the rest of an input with `workers` parse workers (this thread and
+/// `workers - 1` more), each with its own part of `on`, absorbed at the end. Line
+/// numbers are made whole afterwards from the blocks' line counts, so the report
+/// (malformed examples included) is the one a single worker writes.
+fn read_in_parallel<S: SplitSink>(rest: Rest<'_>, on: &mut S, workers: usize) -> Tail {
+    let Rest {
+        spec,
+        format,
+        blocks,
+        report,
+        lines_before,
+    } = rest;
+    let mut shares = Vec::with_capacity(workers);
+    std::thread::scope(|scope| {
+        let mut running = Vec::new();
+        for _ in 1..workers {
+            let mut part = on.part();
+            let spawned = std::thread::Builder::new()
+                .name("parse".into())
+                .spawn_scoped(scope, move || {
+                    let share = read_share(spec, format, blocks, &mut part);
+                    (part, share)
+                });
+            match spawned {
+                Ok(handle) => running.push(handle),
+                // No thread to spare: the workers there are read it all.
+                Err(_) => break,
+            }
+        }
+        shares.push(read_share(spec, format, blocks, on));
+        for handle in running {
+            let (mut part, share) = handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            on.absorb(&mut part);
+            shares.push(share);
+        }
+    });
+    // Where each block's lines start in the input.
+    let mut counts: Vec<(u64, u64)> = shares.iter().flat_map(|s| s.blocks.clone()).collect();
+    counts.sort_unstable();
+    let mut starts = Vec::with_capacity(counts.len());
+    let mut lines = 0u64;
+    for &(seq, n) in &counts {
+        starts.push((seq, lines_before + lines));
+        lines += n;
+    }
+    let start_of = |seq: u64| {
+        let i = starts
+            .binary_search_by_key(&seq, |&(s, _)| s)
+            .expect("a block read");
+        starts[i].1
+    };
+    let mut examples = Vec::new();
+    let mut failure = None;
+    for share in shares {
+        report.absorb_counts(&share.report);
+        for (mut example, seq) in share
+            .report
+            .malformed_examples
+            .into_iter()
+            .zip(share.example_blocks)
+        {
+            example.line += start_of(seq);
+            examples.push(example);
+        }
+        failure = failure.or(share.failure);
+    }
+    examples.sort_by_key(|e| e.line);
+    let room = MALFORMED_EXAMPLES.saturating_sub(report.malformed_examples.len());
+    report
+        .malformed_examples
+        .extend(examples.into_iter().take(room));
+    Tail { lines, failure }
 }
 
 fn is_blank_or_comment(l: &[u8]) -> bool {
     l.iter().all(u8::is_ascii_whitespace) || l[0] == b'#'
 }
 
-/// Scans one input into `agg`, bumping `progress` (when given) as it goes.
+/// Scans one input into `agg` with up to `workers` parse workers, bumping `progress`
+/// (when given) as it goes.
 pub fn scan_input(
     spec: &ReadSpec,
     input: &Input,
     collected: &mut Collected,
     progress: Option<&Arc<ReadCounters>>,
+    workers: usize,
 ) -> FileReport {
     if collected.groups.is_empty() && !spec.also_by.is_empty() {
         collected.groups = Groups::new(&spec.collected_groups());
@@ -600,7 +882,12 @@ pub fn scan_input(
         groups: &mut collected.groups,
         group_key: Vec::new(),
     };
-    read_input(spec, input, &mut Counting::new(pass, progress.cloned()))
+    read_input_split(
+        spec,
+        input,
+        &mut Counting::new(pass, progress.cloned()),
+        workers,
+    )
 }
 
 /// What the first pass collects over some inputs: the aggregate, the late requests
@@ -624,23 +911,44 @@ impl Collected {
 /// [`RequestSink`]), and says what happened to it.
 pub fn read_input<S: RequestSink>(spec: &ReadSpec, input: &Input, on: &mut S) -> FileReport {
     on.begin(&input.name);
-    let report = open_and_read(spec, input, on);
+    let report = open_and_read(spec, input, on, None);
     on.finish(&report);
     report
 }
 
-fn open_and_read<S: RequestSink>(spec: &ReadSpec, input: &Input, on: &mut S) -> FileReport {
+/// [`read_input`] with up to `workers` parse workers sharing the input's lines (see
+/// [`SplitSink`]).
+pub fn read_input_split<S: SplitSink>(
+    spec: &ReadSpec,
+    input: &Input,
+    on: &mut S,
+    workers: usize,
+) -> FileReport {
+    on.begin(&input.name);
+    let mut spread = |rest: Rest<'_>, on: &mut S| read_in_parallel(rest, on, workers);
+    let spread: Option<Spread<'_, S>> = (workers > 1).then_some(&mut spread);
+    let report = open_and_read(spec, input, on, spread);
+    on.finish(&report);
+    report
+}
+
+fn open_and_read<S: RequestSink>(
+    spec: &ReadSpec,
+    input: &Input,
+    on: &mut S,
+    spread: Option<Spread<'_, S>>,
+) -> FileReport {
     match &input.source {
         Source::Path(p) => match std::fs::File::open(p) {
             Ok(f) => {
                 if f.metadata().is_ok_and(|m| m.is_dir()) {
                     return FileReport::unreadable(&input.name, "is a directory".into());
                 }
-                scan_reader(spec, &input.name, f, on)
+                read_raw(spec, &input.name, f, on, spread)
             }
             Err(e) => FileReport::unreadable(&input.name, format!("cannot open: {e}")),
         },
-        Source::Stdin => scan_reader(spec, &input.name, io::stdin(), on),
+        Source::Stdin => read_raw(spec, &input.name, io::stdin(), on, spread),
     }
 }
 
@@ -648,8 +956,18 @@ fn open_and_read<S: RequestSink>(spec: &ReadSpec, input: &Input, on: &mut S) -> 
 pub fn scan_reader<R: Read + Send, S: RequestSink>(
     spec: &ReadSpec,
     name: &str,
+    raw: R,
+    on: &mut S,
+) -> FileReport {
+    read_raw(spec, name, raw, on, None)
+}
+
+fn read_raw<R: Read + Send, S: RequestSink>(
+    spec: &ReadSpec,
+    name: &str,
     mut raw: R,
     on: &mut S,
+    spread: Option<Spread<'_, S>>,
 ) -> FileReport {
     let mut report = FileReport::new(name);
     let mut hasher = Sha256::new();
@@ -659,7 +977,9 @@ pub fn scan_reader<R: Read + Send, S: RequestSink>(
         match decompress::open(tap) {
             Ok((compression, text)) => {
                 report.compression = Some(compression);
-                decompress::pipelined(text, |text| scan_text(spec, text, &mut report, on));
+                decompress::pipelined(text, MAX_LINE, |blocks| {
+                    scan_blocks(spec, blocks, &mut report, on, spread)
+                });
             }
             Err(e) => {
                 report.status = FileStatus::Unreadable;
@@ -757,12 +1077,16 @@ pub fn scan_with_progress(
         inputs.into_iter().partition(|i| i.source == Source::Stdin);
 
     let paths = skip_identical_files(paths, &mut skipped);
+    // Files are read side by side; the threads left over share the files' lines (one
+    // file and two threads: two parse workers on it).
+    let threads = rayon::current_num_threads();
+    let per_file = (threads / paths.len().clamp(1, threads)).max(1);
     let (mut collected, path_reports) = paths
         .par_iter()
         .fold(
             || (Collected::default(), Vec::new()),
             |(mut agg, mut reports), input| {
-                reports.push(scan_input(spec, input, &mut agg, progress));
+                reports.push(scan_input(spec, input, &mut agg, progress, per_file));
                 (agg, reports)
             },
         )
@@ -779,7 +1103,7 @@ pub fn scan_with_progress(
     let mut stdin_inputs = Vec::new();
     for input in stdin {
         let mut agg = Collected::default();
-        let report = scan_input(spec, &input, &mut agg, progress);
+        let report = scan_input(spec, &input, &mut agg, progress, threads);
         let twin = path_reports
             .iter()
             .find(|r| r.sha256.is_some() && r.sha256 == report.sha256);

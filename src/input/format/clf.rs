@@ -7,7 +7,9 @@
 //! [`VCombined`] is Apache's `vhost_combined`: the same line after a `host[:port]`
 //! field, which becomes the request's host (without its port).
 
-use super::{host_without_port, split_request_line, LineFormat, Malformed, Request};
+use super::{
+    host_without_port, is_tchar, split_request_line, three_digits, LineFormat, Malformed, Request,
+};
 use crate::engine::time::parse_clf_time;
 use std::borrow::Cow;
 
@@ -90,80 +92,233 @@ impl LineFormat for Clf {
         "combined"
     }
 
+    #[inline]
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Request<'a>, Malformed> {
-        let (remote, rest) = token(line).ok_or("empty line")?;
-        let (_ident, rest) = token(rest).ok_or("no ident field")?;
-        let rest = skip_spaces(rest);
-        // The user runs up to the bracket of the time; it may itself be `-`.
-        let open = memchr::memchr(b'[', rest).ok_or("no [time] field")?;
-        let user = trim(&rest[..open]);
-        if user.is_empty() || user.contains(&b' ') || user.contains(&b'"') {
-            return Err("no user field");
+        match parse_common(line) {
+            Some(r) => Ok(r),
+            None => parse_general(line),
         }
-        let rest = &rest[open + 1..];
-        let close = memchr::memchr(b']', rest).ok_or("time field not closed")?;
-        let time = parse_clf_time(&rest[..close]).ok_or("invalid time")?;
-        let rest = skip_spaces(&rest[close + 1..]);
-        if rest.first() != Some(&b'"') {
-            return Err("no quoted request field");
-        }
-        let body = &rest[1..];
-        // The request ends at the closing quote that is followed by a status. An
-        // unescaped quote inside a request (some old servers) is skipped over.
-        let mut from = 0;
-        let (request, after_status, status) = loop {
-            let q = from + closing_quote(&body[from..]).ok_or("request field not closed")?;
-            let after = &body[q + 1..];
-            if after.first() == Some(&b' ') {
-                let after = skip_spaces(after);
-                if let Some(status) = status_at(after) {
-                    break (&body[..q], &after[3..], status);
-                }
-                if after
-                    .first()
-                    .is_some_and(|c| c.is_ascii_digit() || *c == b'-')
-                {
-                    return Err("status is not three digits");
-                }
-            }
-            from = q + 1;
-        };
-        // Bytes sent: not needed, but required (`-` or digits), so that a line cut
-        // right after its status is malformed (SPEC.md, "Malformed").
-        let rest = match token(after_status) {
-            Some((b"-", rest)) => rest,
-            Some((bytes, rest)) if bytes.iter().all(u8::is_ascii_digit) => rest,
-            Some(_) => return Err("bytes field is not - or digits"),
-            None => return Err("no bytes field"),
-        };
-        let (referer, rest) = match quoted(rest) {
-            Some(Ok((r, rest))) => (Some(r), rest),
-            Some(Err(())) => (None, &b""[..]),
-            None => (None, rest),
-        };
-        let _ = referer;
-        let (user_agent, user_agent_damaged) = match quoted(rest) {
-            Some(Ok((ua, _))) => (Some(Cow::Borrowed(ua)), false),
-            Some(Err(())) => (None, true),
-            None => (None, false),
-        };
-        let (method, target) = match split_request_line(request) {
-            Some((m, t)) => (Some(Cow::Borrowed(m)), Some(Cow::Borrowed(t))),
-            None => (None, None),
-        };
-        Ok(Request {
-            time,
-            remote: Cow::Borrowed(remote),
-            user: Some(Cow::Borrowed(user)),
-            user_agent,
-            user_agent_damaged,
-            method,
-            target,
-            host: None,
-            status,
-            fields: Vec::new(),
-        })
     }
+}
+
+/// Reads the common shape of a line in one forward walk, with no call per field:
+/// `host ident user [time] "request" ddd bytes` then, optionally, ` "referer"` and
+/// ` "user agent"` (and anything after), single spaces between fields. Anything else
+/// (extra spaces, an unquoted or unclosed field, a quote inside the request) is left
+/// to [`parse_general`], which reads it the same way or names what is wrong: `Some` is
+/// always what `parse_general` returns (tested on mutated lines below). Measured with
+/// `perf record` on one bench-preset file (2M lines, `--threads 1 --no-evidence`): the
+/// parser with its memchr calls per field was about 15% of the samples, this is 11%.
+#[inline]
+fn parse_common(line: &[u8]) -> Option<Request<'_>> {
+    let n = line.len();
+    let at = |i: usize| line.get(i).copied();
+    // host and ident: tokens ending in one space.
+    let mut i = 0;
+    while i < n && line[i] != b' ' {
+        i += 1;
+    }
+    if i == 0 || i == n {
+        return None;
+    }
+    let remote = &line[..i];
+    i += 1;
+    let ident = i;
+    while i < n && line[i] != b' ' {
+        i += 1;
+    }
+    if i == ident || i == n {
+        return None;
+    }
+    i += 1;
+    // The user, then ` [`.
+    let user = i;
+    while i < n && line[i] != b' ' {
+        if matches!(line[i], b'"' | b'[') {
+            return None;
+        }
+        i += 1;
+    }
+    if i == user || at(i + 1) != Some(b'[') {
+        return None;
+    }
+    let user = &line[user..i];
+    i += 2;
+    let time = i;
+    while i < n && line[i] != b']' {
+        i += 1;
+    }
+    if i == n {
+        return None;
+    }
+    let time = parse_clf_time(&line[time..i])?;
+    if at(i + 1) != Some(b' ') || at(i + 2) != Some(b'"') {
+        return None;
+    }
+    i += 3;
+    // The request, up to its closing quote, noting its first two spaces.
+    let request = i;
+    let (mut spaces, mut sp) = (0usize, [0usize; 2]);
+    loop {
+        match at(i)? {
+            b'"' => break,
+            // An escaped space would count as a space below: leave it to the general parser.
+            b'\\' if at(i + 1) == Some(b' ') => return None,
+            b'\\' => i += 2,
+            b' ' => {
+                if spaces < 2 {
+                    sp[spaces] = i;
+                }
+                spaces += 1;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    let request_end = i;
+    // ` ddd` then a space (the bytes field is required).
+    if at(i + 1) != Some(b' ') || at(i + 5) != Some(b' ') {
+        return None;
+    }
+    let status = three_digits(&line[i + 2..i + 5])?;
+    i += 6;
+    let bytes = i;
+    while i < n && line[i] != b' ' {
+        i += 1;
+    }
+    let bytes = &line[bytes..i];
+    if bytes.is_empty() || (bytes != b"-" && !bytes.iter().all(u8::is_ascii_digit)) {
+        return None;
+    }
+    // Optional ` "referer"`, then optional ` "user agent"`; the rest is ignored.
+    let mut quoted = || -> Option<Option<&[u8]>> {
+        if i == n {
+            return Some(None);
+        }
+        if line[i] != b' ' || at(i + 1) != Some(b'"') {
+            return None;
+        }
+        i += 2;
+        let start = i;
+        // Referers and user agents run to 100 bytes and more: there one SIMD search
+        // beats a byte loop (the loop cost 7% of the parse thread, this 2%).
+        loop {
+            i += memchr::memchr2(b'"', b'\\', line.get(i..)?)?;
+            if line[i] == b'"' {
+                break;
+            }
+            i += 2;
+        }
+        let field = &line[start..i];
+        i += 1;
+        Some(Some(field))
+    };
+    let referer = quoted()?;
+    let user_agent = match referer {
+        Some(_) => quoted()?,
+        None => None,
+    };
+    // METHOD TARGET [PROTOCOL], as `split_request_line` reads it.
+    let (method, target) = {
+        let (m, t) = match spaces {
+            1 => (&line[request..sp[0]], &line[sp[0] + 1..request_end]),
+            2 if sp[1] + 1 < request_end => (&line[request..sp[0]], &line[sp[0] + 1..sp[1]]),
+            _ => (&b""[..], &b""[..]),
+        };
+        if m.is_empty() || t.is_empty() || !m.iter().all(|&c| is_tchar(c)) {
+            (None, None)
+        } else {
+            (Some(Cow::Borrowed(m)), Some(Cow::Borrowed(t)))
+        }
+    };
+    Some(Request {
+        time,
+        remote: Cow::Borrowed(remote),
+        user: Some(Cow::Borrowed(user)),
+        user_agent: user_agent.map(Cow::Borrowed),
+        user_agent_damaged: false,
+        method,
+        target,
+        host: None,
+        status,
+        fields: Vec::new(),
+    })
+}
+
+/// Reads any line the format allows (see the module comment), or says what is wrong.
+fn parse_general(line: &[u8]) -> Result<Request<'_>, Malformed> {
+    let (remote, rest) = token(line).ok_or("empty line")?;
+    let (_ident, rest) = token(rest).ok_or("no ident field")?;
+    let rest = skip_spaces(rest);
+    // The user runs up to the bracket of the time; it may itself be `-`.
+    let open = memchr::memchr(b'[', rest).ok_or("no [time] field")?;
+    let user = trim(&rest[..open]);
+    if user.is_empty() || user.contains(&b' ') || user.contains(&b'"') {
+        return Err("no user field");
+    }
+    let rest = &rest[open + 1..];
+    let close = memchr::memchr(b']', rest).ok_or("time field not closed")?;
+    let time = parse_clf_time(&rest[..close]).ok_or("invalid time")?;
+    let rest = skip_spaces(&rest[close + 1..]);
+    if rest.first() != Some(&b'"') {
+        return Err("no quoted request field");
+    }
+    let body = &rest[1..];
+    // The request ends at the closing quote that is followed by a status. An
+    // unescaped quote inside a request (some old servers) is skipped over.
+    let mut from = 0;
+    let (request, after_status, status) = loop {
+        let q = from + closing_quote(&body[from..]).ok_or("request field not closed")?;
+        let after = &body[q + 1..];
+        if after.first() == Some(&b' ') {
+            let after = skip_spaces(after);
+            if let Some(status) = status_at(after) {
+                break (&body[..q], &after[3..], status);
+            }
+            if after
+                .first()
+                .is_some_and(|c| c.is_ascii_digit() || *c == b'-')
+            {
+                return Err("status is not three digits");
+            }
+        }
+        from = q + 1;
+    };
+    // Bytes sent: not needed, but required (`-` or digits), so that a line cut
+    // right after its status is malformed (SPEC.md, "Malformed").
+    let rest = match token(after_status) {
+        Some((b"-", rest)) => rest,
+        Some((bytes, rest)) if bytes.iter().all(u8::is_ascii_digit) => rest,
+        Some(_) => return Err("bytes field is not - or digits"),
+        None => return Err("no bytes field"),
+    };
+    let (referer, rest) = match quoted(rest) {
+        Some(Ok((r, rest))) => (Some(r), rest),
+        Some(Err(())) => (None, &b""[..]),
+        None => (None, rest),
+    };
+    let _ = referer;
+    let (user_agent, user_agent_damaged) = match quoted(rest) {
+        Some(Ok((ua, _))) => (Some(Cow::Borrowed(ua)), false),
+        Some(Err(())) => (None, true),
+        None => (None, false),
+    };
+    let (method, target) = match split_request_line(request) {
+        Some((m, t)) => (Some(Cow::Borrowed(m)), Some(Cow::Borrowed(t))),
+        None => (None, None),
+    };
+    Ok(Request {
+        time,
+        remote: Cow::Borrowed(remote),
+        user: Some(Cow::Borrowed(user)),
+        user_agent,
+        user_agent_damaged,
+        method,
+        target,
+        host: None,
+        status,
+        fields: Vec::new(),
+    })
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -282,6 +437,67 @@ mod tests {
             r#"192.0.2.9 - - [10/Oct/2026:13:55:36 +0000] "GET http://example.com:8443"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The one-walk reader agrees with the general one wherever it answers: on real
+    /// shapes of lines and on those lines with bytes changed, inserted or removed at
+    /// random (spaces, quotes, brackets, backslashes, digits...).
+    mod one_walk {
+        use super::super::{parse_common, parse_general};
+        use proptest::prelude::*;
+
+        const LINES: [&str; 7] = [
+            r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#,
+            r#"2001:db8::7 - - [02/Mar/2026:00:01:02 +0000] "GET /search?q=cats HTTP/1.1" 304 - "-" "curl/8.1""#,
+            r#"::1 - - [10/Oct/2000:13:55:36.250 +0000] "GET / HTTP/1.1" 304 -"#,
+            r#"1.2.3.4 - - [17/Oct/2023:05:57:49 +1100] "GET /a\"b HTTP/1.1" 200 1 "-" "x" "-""#,
+            r#"1.2.3.4 - - [17/Oct/2023:05:57:49 +1100] "\x16\x03\x01 \x02" 400 226 "-" "-""#,
+            r#"1.2.3.4 - - [17/Oct/2023:05:57:49 +1100] "-" 408 0 "ref" "Mozilla/5.0 (trunc""#,
+            r#"1.2.3.4 - u [17/Oct/2023:05:57:49 +1100] "POST /x?y HTTP/2.0 extra" 201 12"#,
+        ];
+
+        fn mutated() -> impl Strategy<Value = Vec<u8>> {
+            let edit = (
+                0usize..3,
+                any::<prop::sample::Index>(),
+                prop::sample::select(b" \"[]\\-0123456789aZ:/.\r\t".to_vec()),
+            );
+            (
+                prop::sample::select(LINES.to_vec()),
+                prop::collection::vec(edit, 0..4),
+            )
+                .prop_map(|(line, edits)| {
+                    let mut l = line.as_bytes().to_vec();
+                    for (kind, at, c) in edits {
+                        let i = at.index(l.len() + 1);
+                        match kind {
+                            0 if i < l.len() => l[i] = c,
+                            1 if i < l.len() => {
+                                l.remove(i);
+                            }
+                            _ => l.insert(i, c),
+                        }
+                    }
+                    l
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4000))]
+            #[test]
+            fn agrees_with_the_general_reader(line in mutated()) {
+                if let Some(r) = parse_common(&line) {
+                    prop_assert_eq!(Ok(r), parse_general(&line));
+                }
+            }
+        }
+
+        #[test]
+        fn reads_the_common_shapes_itself() {
+            for line in &LINES[..3] {
+                assert!(parse_common(line.as_bytes()).is_some(), "{line}");
+            }
         }
     }
 }

@@ -118,6 +118,10 @@ impl LineFormat for CloudFront {
         }
     }
 
+    fn reads_comments(&self) -> bool {
+        true
+    }
+
     fn parse<'a>(&self, line: &'a [u8]) -> Result<Request<'a>, Malformed> {
         let l = &self.layout;
         let cols: Vec<&'a [u8]> = line.split(|&c| c == b'\t').collect();

@@ -52,6 +52,10 @@ impl LineFormat for Cri {
         self.inner.comment(line);
     }
 
+    fn reads_comments(&self) -> bool {
+        self.inner.reads_comments()
+    }
+
     fn neutral(&self, line: &[u8], reason: Malformed) -> bool {
         message(line).is_ok_and(|m| self.inner.neutral(m, reason))
     }

@@ -79,6 +79,12 @@ pub trait LineFormat: Send + Sync {
     /// header, say). A format is made per file, so it may keep what it learns.
     fn comment(&mut self, _line: &[u8]) {}
 
+    /// Whether [`Self::comment`] changes how later lines parse (a `#Fields:` header):
+    /// then the lines of a file are parsed in order, by one worker.
+    fn reads_comments(&self) -> bool {
+        false
+    }
+
     /// Whether a line this format could not read as a request (for `reason`) is still
     /// one of its own lines, not an access line (a Caddy log's other loggers, a request
     /// Caddy logged with status 0): `auto` does not count it against the format.

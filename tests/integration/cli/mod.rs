@@ -6,6 +6,7 @@
 //! are used when that folder exists.
 
 mod breakdown;
+mod byte_identical;
 mod conventions;
 mod determinism;
 mod disk_faults;
