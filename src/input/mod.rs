@@ -9,6 +9,7 @@ pub mod decompress;
 pub mod discover;
 pub mod format;
 pub mod framing;
+pub mod gzip_index;
 pub mod orgs;
 pub mod post_weight;
 pub mod progress;
