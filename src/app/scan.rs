@@ -9,7 +9,7 @@ use crate::app::cli::{
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
 use crate::engine::bill::analyze;
-use crate::input::reader::{judge_inputs, scan_with_progress, warn_inputs, FileReport};
+use crate::input::reader::{judge_inputs, scan_recording, warn_inputs, FileReport};
 use crate::report::summary::thousands;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::nightly;
@@ -150,12 +150,16 @@ pub fn run_with(
         None => None,
     };
     let cfg = &run_cfg;
+    let record = cfg.evidence.then(|| {
+        crate::input::recording::promote_after(cfg.policy.threshold, discovery.inputs.len())
+    });
     let progress = crate::app::progress::start_with(&discovery.inputs, cfg.quiet, progress);
     let mut output = pool.install(|| {
-        scan_with_progress(
+        scan_recording(
             &cfg.read,
             discovery,
             progress.as_ref().map(|p| p.counters()),
+            record,
         )
     });
     drop(progress);

@@ -14,6 +14,7 @@ pub mod orgs;
 pub mod post_weight;
 pub mod progress;
 pub mod reader;
+pub mod recording;
 pub mod rules;
 pub mod second_read;
 pub mod spec;

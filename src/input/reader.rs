@@ -14,7 +14,9 @@ use crate::input::decompress::{self, Compression, Tap};
 use crate::input::discover::{Discovery, Input, Skipped, Source};
 use crate::input::format::{detect, LineFormat, Request, DETECT_LINES};
 use crate::input::framing::{for_each_line, Frame, MAX_LINE};
+use crate::input::gzip_index::GzIndex;
 use crate::input::progress::{Counting, ReadCounters};
+use crate::input::recording::{Recorded, Recording};
 use crate::input::spec::ReadSpec;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -270,6 +272,9 @@ pub struct ScanOutput {
     pub aggregate: Aggregate,
     /// Late requests per client (nightly state; empty without).
     pub late: LateByClient,
+    /// Per input name, what the first pass recorded for the second read (only with
+    /// [`scan_recording`]).
+    pub recorded: HashMap<String, Recorded>,
 }
 
 /// What a pass over the logs does with them (as ripgrep's `Sink`): the one reader,
@@ -301,6 +306,12 @@ pub trait RequestSink {
 
     /// Progress counters to bump while reading, if anyone watches.
     fn counters(&self) -> Option<Arc<ReadCounters>> {
+        None
+    }
+
+    /// Where to record access points of a gzip input, if they are wanted (see
+    /// [`crate::input::gzip_index`]).
+    fn gzip_index(&self) -> Option<Arc<std::sync::Mutex<GzIndex>>> {
         None
     }
 }
@@ -566,19 +577,35 @@ fn is_blank_or_comment(l: &[u8]) -> bool {
     l.iter().all(u8::is_ascii_whitespace) || l[0] == b'#'
 }
 
-/// Scans one input into `agg`, bumping `progress` (when given) as it goes.
+/// Scans one input into `agg`, bumping `progress` (when given) as it goes. With
+/// `record` (the bar of [`crate::input::recording::promote_after`]), a regular file's
+/// access points and details are recorded for the second read (see
+/// [`crate::input::recording`]).
 pub fn scan_input(
     spec: &ReadSpec,
     input: &Input,
     collected: &mut Collected,
     progress: Option<&Arc<ReadCounters>>,
+    record: Option<u32>,
 ) -> FileReport {
     let pass = FirstPass {
         spec,
         aggregate: &mut collected.aggregate,
         late: &mut collected.late,
     };
-    read_input(spec, input, &mut Counting::new(pass, progress.cloned()))
+    let regular = match &input.source {
+        Source::Path(p) => std::fs::metadata(p).is_ok_and(|m| m.is_file()),
+        Source::Stdin => false,
+    };
+    let Some(promote_after) = record.filter(|_| regular) else {
+        return read_input(spec, input, &mut Counting::new(pass, progress.cloned()));
+    };
+    let mut recording = Recording::new(spec, Counting::new(pass, progress.cloned()), promote_after);
+    let report = read_input(spec, input, &mut recording);
+    if let Some(r) = recording.recorded.take() {
+        collected.recorded.push((input.name.clone(), r));
+    }
+    report
 }
 
 /// What the first pass collects over some inputs: the aggregate, and the late
@@ -587,12 +614,15 @@ pub fn scan_input(
 pub struct Collected {
     pub aggregate: Aggregate,
     pub late: LateByClient,
+    /// Per input name, what the first pass recorded for the second read.
+    pub recorded: Vec<(String, Recorded)>,
 }
 
 impl Collected {
     fn merge(&mut self, other: Collected) {
         self.aggregate.merge(other.aggregate);
         merge_by_client(&mut self.late, other.late);
+        self.recorded.extend(other.recorded);
     }
 }
 
@@ -632,7 +662,7 @@ pub fn scan_reader<R: Read + Send, S: RequestSink>(
     let mut size = 0u64;
     {
         let tap = Tap::new(&mut raw, &mut hasher, &mut size, on.counters());
-        match decompress::open(tap) {
+        match decompress::open_indexed(tap, on.gzip_index()) {
             Ok((compression, text)) => {
                 report.compression = Some(compression);
                 decompress::pipelined(text, |text| scan_text(spec, text, &mut report, on));
@@ -712,6 +742,17 @@ pub fn scan_with_progress(
     discovery: Discovery,
     progress: Option<Arc<ReadCounters>>,
 ) -> ScanOutput {
+    scan_recording(spec, discovery, progress, None)
+}
+
+/// [`scan_with_progress`], recording what the second read needs when `record` is the
+/// bar of [`crate::input::recording::promote_after`] (see [`crate::input::recording`]).
+pub fn scan_recording(
+    spec: &ReadSpec,
+    discovery: Discovery,
+    progress: Option<Arc<ReadCounters>>,
+    record: Option<u32>,
+) -> ScanOutput {
     let progress = progress.as_ref();
     let Discovery {
         inputs,
@@ -738,7 +779,7 @@ pub fn scan_with_progress(
         .fold(
             || (Collected::default(), Vec::new()),
             |(mut agg, mut reports), input| {
-                reports.push(scan_input(spec, input, &mut agg, progress));
+                reports.push(scan_input(spec, input, &mut agg, progress, record));
                 (agg, reports)
             },
         )
@@ -755,7 +796,7 @@ pub fn scan_with_progress(
     let mut stdin_inputs = Vec::new();
     for input in stdin {
         let mut agg = Collected::default();
-        let report = scan_input(spec, &input, &mut agg, progress);
+        let report = scan_input(spec, &input, &mut agg, progress, None);
         let twin = path_reports
             .iter()
             .find(|r| r.sha256.is_some() && r.sha256 == report.sha256);
@@ -793,6 +834,7 @@ pub fn scan_with_progress(
         skipped,
         aggregate: collected.aggregate,
         late: collected.late,
+        recorded: collected.recorded.into_iter().collect(),
     }
 }
 

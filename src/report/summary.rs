@@ -306,6 +306,7 @@ mod tests {
             skipped: Vec::new(),
             aggregate: Default::default(),
             late: Default::default(),
+            recorded: Default::default(),
         };
         let analysis = Analysis {
             clients: vec![client],

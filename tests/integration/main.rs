@@ -19,6 +19,7 @@ mod fuzz_regressions;
 mod html_report;
 mod layers;
 mod nightly_engine;
+mod one_read;
 mod partials;
 mod partials_lie;
 mod rules_check;
