@@ -38,7 +38,7 @@ install_anchors() {
 install_anchors
 
 cargo build --release -q
-BIN=target/release/scrapemeter
+BIN=${CARGO_TARGET_DIR:-target}/release/scrapemeter
 
 gen() { # dir files lines compression seed
   local dir=$1

@@ -183,6 +183,10 @@ fn zlib_error(ret: i32, strm: &z::z_stream) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
+fn incomplete() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "incomplete deflate stream")
+}
+
 fn truncated() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "unexpected end of file")
 }
@@ -271,6 +275,17 @@ pub struct IndexingGz<R> {
     failed: Option<(io::ErrorKind, String)>,
     window_packer: flate2::Compress,
     span: u64,
+    /// Where in the current member inflating is, and where the member started (for
+    /// the wording of errors).
+    member: MemberPart,
+    member_start: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberPart {
+    Header,
+    Data,
+    Trailer,
 }
 
 impl<R: Read> IndexingGz<R> {
@@ -283,6 +298,8 @@ impl<R: Read> IndexingGz<R> {
     pub fn with_span(raw: R, index: Arc<Mutex<GzIndex>>, span: u64) -> io::Result<Self> {
         Ok(IndexingGz {
             span,
+            member: MemberPart::Header,
+            member_start: 0,
             input: Input::new(raw),
             inflater: Inflater::new(GZIP_BITS)?,
             between_members: true,
@@ -358,6 +375,8 @@ impl<R: Read> IndexingGz<R> {
                     return Ok(0);
                 }
                 self.inflater.reset(GZIP_BITS)?;
+                self.member = MemberPart::Header;
+                self.member_start = self.input.consumed;
                 if self.due() {
                     self.add_point(0, true);
                 }
@@ -379,15 +398,42 @@ impl<R: Read> IndexingGz<R> {
             }
             match ret {
                 z::Z_STREAM_END => self.between_members = true,
+                _ if made > 0 && self.member == MemberPart::Header => {
+                    self.member = MemberPart::Data
+                }
+                _ => {}
+            }
+            match ret {
+                z::Z_STREAM_END => {}
                 z::Z_OK | z::Z_BUF_ERROR => {
                     // At the end of a deflate block that is not the member's last.
                     let data_type = self.inflater.strm.data_type;
                     if data_type & 128 != 0 && data_type & 64 == 0 && self.due() {
                         self.add_point((data_type & 7) as u8, false);
                     }
-                    if used == 0 && made == 0 && at_end {
-                        return Err(truncated());
+                    if data_type & 192 == 192 {
+                        self.member = MemberPart::Trailer;
                     }
+                    if used == 0 && made == 0 && at_end {
+                        // Worded as flate2's `MultiGzDecoder` words it (the first pass
+                        // used it before; report.json shows the message).
+                        let in_member = self.input.consumed - self.member_start;
+                        return Err(match self.member {
+                            MemberPart::Data => incomplete(),
+                            // Past a 10-byte header: in the deflate data.
+                            MemberPart::Header if in_member > 10 => incomplete(),
+                            _ => truncated(),
+                        });
+                    }
+                }
+                z::Z_DATA_ERROR if self.member == MemberPart::Header => {
+                    // flate2 reads a whole 10-byte header before it looks at it.
+                    let left = self.input.consumed + (self.input.len - self.input.pos) as u64;
+                    return Err(if self.input.eof && left - self.member_start < 10 {
+                        truncated()
+                    } else {
+                        io::Error::new(io::ErrorKind::InvalidInput, "invalid gzip header")
+                    });
                 }
                 other => return Err(zlib_error(other, &self.inflater.strm)),
             }
