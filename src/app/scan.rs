@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::engine::aggregate::{Aggregate, Budget};
 use crate::engine::bill::{analyze, analyze_stream, bill_all, Analysis, Horizon, ToBill};
 use crate::engine::groups::{find_leads, Groups};
-use crate::input::reader::{judge_inputs, scan_with_progress, warn_inputs, FileReport};
+use crate::input::reader::{judge_inputs, scan_recording, warn_inputs, FileReport};
 use crate::report::summary::thousands;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::nightly;
@@ -198,12 +198,16 @@ pub fn run_with(
         None => None,
     };
     let cfg = &run_cfg;
+    let record = cfg.evidence.then(|| {
+        crate::input::recording::promote_after(cfg.policy.threshold, discovery.inputs.len())
+    });
     let progress = crate::app::progress::start_with(&discovery.inputs, cfg.quiet, progress);
     let mut output = pool.install(|| {
-        scan_with_progress(
+        scan_recording(
             &cfg.read,
             discovery,
             progress.as_ref().map(|p| p.counters()),
+            record,
         )
     });
     drop(progress);

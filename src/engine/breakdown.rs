@@ -134,6 +134,11 @@ impl Counts {
         self.no_rule.merge(other.no_rule);
     }
 
+    /// Whether every spelling was counted on its own (none lumped past the cap).
+    pub fn is_exact(&self) -> bool {
+        self.lumped == 0
+    }
+
     /// The finished breakdown; `rule_names` are the rules file's rule names, in order.
     pub fn finish(&self, rule_names: &[String]) -> Breakdown {
         let mut all: Vec<(&Box<[u8]>, &u64)> = self.spellings.iter().collect();

@@ -96,6 +96,15 @@ impl Tally {
     pub fn is_exact(&self) -> bool {
         !self.pruned
     }
+
+    /// Distinct values counted.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
 }
 
 /// Paths and user agents of one client's requests, as they are read.

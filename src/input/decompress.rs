@@ -7,6 +7,7 @@
 //! SHA-256 of the manifest as they stream, so no input is read twice.
 
 use crate::input::framing::{Block, BlockKind, Framer};
+use crate::input::gzip_index::{GzIndex, IndexingGz};
 use crate::input::progress::ReadCounters;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -173,7 +174,17 @@ impl<R: Read> Read for Tap<'_, R> {
 /// bytes. An archive of several files (raw, or inside a compression) is an error that
 /// names it.
 pub fn open<'a, R: Read + Send + 'a>(
+    raw: R,
+) -> io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
+    open_indexed(raw, None)
+}
+
+/// [`open`], recording access points into `index` when the input is gzip (see
+/// [`crate::input::gzip_index`]): gzip is then inflated by zlib's own API, so that the
+/// compressed bit offset of each deflate block is known.
+pub fn open_indexed<'a, R: Read + Send + 'a>(
     mut raw: R,
+    index: Option<Arc<std::sync::Mutex<GzIndex>>>,
 ) -> io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
     // A pipe may deliver the magic bytes over several reads.
     let (head, error) = read_head(&mut raw);
@@ -187,7 +198,10 @@ pub fn open<'a, R: Read + Send + 'a>(
     let buffered = BufReader::with_capacity(RAW_BUFFER, io::Cursor::new(head).chain(raw));
     let mut reader: Box<dyn Read + Send + 'a> = match compression {
         // Multi-member: concatenated gzip files are read whole.
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Gzip => match index {
+            Some(index) => Box::new(IndexingGz::new(buffered, index)?),
+            None => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        },
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
         Compression::Xz => Box::new(lzma_rust2::XzReader::new(buffered, true)),

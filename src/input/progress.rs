@@ -106,6 +106,10 @@ impl<S: RequestSink> RequestSink for Counting<S> {
         self.counters.clone()
     }
 
+    fn gzip_index(&self) -> Option<Arc<std::sync::Mutex<crate::input::gzip_index::GzIndex>>> {
+        self.inner.gzip_index()
+    }
+
     fn begin(&mut self, name: &str) {
         self.inner.begin(name);
         if let Some(c) = &self.counters {

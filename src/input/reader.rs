@@ -15,7 +15,9 @@ use crate::input::decompress::{self, Blocks, Compression, Tap};
 use crate::input::discover::{Discovery, Input, Skipped, Source};
 use crate::input::format::{detect, LineFormat, Request, DETECT_LINES};
 use crate::input::framing::{BlockKind, Frame, MAX_LINE};
+use crate::input::gzip_index::GzIndex;
 use crate::input::progress::{Counting, ReadCounters};
+use crate::input::recording::{Recorded, Recording};
 use crate::input::spec::ReadSpec;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -299,6 +301,9 @@ pub struct ScanOutput {
     pub late: LateByClient,
     /// `scan --also-by`: the requests by group as well (empty without).
     pub groups: Groups,
+    /// Per input name, what the first pass recorded for the second read (only with
+    /// [`scan_recording`]).
+    pub recorded: HashMap<String, Recorded>,
 }
 
 /// What a pass over the logs does with them (as ripgrep's `Sink`): the one reader,
@@ -330,6 +335,12 @@ pub trait RequestSink {
 
     /// Progress counters to bump while reading, if anyone watches.
     fn counters(&self) -> Option<Arc<ReadCounters>> {
+        None
+    }
+
+    /// Where to record access points of a gzip input, if they are wanted (see
+    /// [`crate::input::gzip_index`]).
+    fn gzip_index(&self) -> Option<Arc<std::sync::Mutex<GzIndex>>> {
         None
     }
 }
@@ -398,15 +409,22 @@ pub trait SplitSink: RequestSink {
 pub struct FirstPassPart<'a> {
     spec: &'a ReadSpec,
     collected: Collected,
+    /// Where a request's group key is written (`scan --also-by`), kept between
+    /// requests.
+    group_key: Vec<u8>,
 }
 
 impl FirstPassPart<'_> {
+    /// The first pass over this part's collection, for one call: `group_key` is lent
+    /// to it and taken back after the call.
     #[inline]
     fn pass(&mut self) -> FirstPass<'_> {
         FirstPass {
             spec: self.spec,
             aggregate: &mut self.collected.aggregate,
             late: &mut self.collected.late,
+            groups: &mut self.collected.groups,
+            group_key: std::mem::take(&mut self.group_key),
         }
     }
 }
@@ -414,11 +432,16 @@ impl FirstPassPart<'_> {
 impl RequestSink for FirstPassPart<'_> {
     #[inline]
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
-        self.pass().request(line_no, req, key, line)
+        let mut pass = self.pass();
+        let posts = pass.request(line_no, req, key, line);
+        self.group_key = pass.group_key;
+        posts
     }
 
     fn late(&mut self, req: &Request<'_>, key: &[u8], posts: u64) {
-        self.pass().late(req, key, posts)
+        let mut pass = self.pass();
+        pass.late(req, key, posts);
+        self.group_key = pass.group_key;
     }
 }
 
@@ -426,9 +449,18 @@ impl<'a> SplitSink for FirstPass<'a> {
     type Part = FirstPassPart<'a>;
 
     fn part(&self) -> FirstPassPart<'a> {
+        let mut collected = Collected::default();
+        if !self.spec.also_by.is_empty() {
+            collected.groups = Groups::new(&self.spec.collected_groups());
+        }
+        // A worker's clients count against --memory-limit like the file's own.
+        if let Some(budget) = &self.spec.memory {
+            collected.aggregate.keep_to(budget);
+        }
         FirstPassPart {
             spec: self.spec,
-            collected: Collected::default(),
+            collected,
+            group_key: Vec::new(),
         }
     }
 
@@ -436,6 +468,7 @@ impl<'a> SplitSink for FirstPass<'a> {
         let part = std::mem::take(&mut part.collected);
         self.aggregate.merge(part.aggregate);
         merge_by_client(self.late, part.late);
+        self.groups.merge(part.groups);
     }
 }
 
@@ -557,6 +590,19 @@ struct Rest<'x> {
 struct Tail {
     lines: u64,
     failure: Option<(io::Error, bool)>,
+}
+
+/// Reads a stream of text (a span of a file, say) in order on one worker, handing each
+/// request to `on`; its line numbers count from the start of `text`.
+pub fn scan_text<S: RequestSink>(
+    spec: &ReadSpec,
+    text: Box<dyn std::io::Read + Send + '_>,
+    report: &mut FileReport,
+    on: &mut S,
+) {
+    decompress::pipelined(text, MAX_LINE, |blocks| {
+        scan_blocks(spec, blocks, report, on, None)
+    })
 }
 
 /// Reads the blocks of a decompressed stream line by line, handing each request to
@@ -861,13 +907,19 @@ fn is_blank_or_comment(l: &[u8]) -> bool {
 }
 
 /// Scans one input into `agg` with up to `workers` parse workers, bumping `progress`
-/// (when given) as it goes.
+/// (when given) as it goes. With `record` (the bar of
+/// [`crate::input::recording::promote_after`]) and one worker, a regular file's access
+/// points and details are recorded for the second read (see
+/// [`crate::input::recording`]): recording needs the lines in order, so a file that
+/// has spare threads to share its lines is read by them instead, and its second read
+/// (if any) reads it whole.
 pub fn scan_input(
     spec: &ReadSpec,
     input: &Input,
     collected: &mut Collected,
     progress: Option<&Arc<ReadCounters>>,
     workers: usize,
+    record: Option<u32>,
 ) -> FileReport {
     if collected.groups.is_empty() && !spec.also_by.is_empty() {
         collected.groups = Groups::new(&spec.collected_groups());
@@ -882,12 +934,24 @@ pub fn scan_input(
         groups: &mut collected.groups,
         group_key: Vec::new(),
     };
-    read_input_split(
-        spec,
-        input,
-        &mut Counting::new(pass, progress.cloned()),
-        workers,
-    )
+    let regular = match &input.source {
+        Source::Path(p) => std::fs::metadata(p).is_ok_and(|m| m.is_file()),
+        Source::Stdin => false,
+    };
+    let Some(promote_after) = record.filter(|_| regular && workers == 1) else {
+        return read_input_split(
+            spec,
+            input,
+            &mut Counting::new(pass, progress.cloned()),
+            workers,
+        );
+    };
+    let mut recording = Recording::new(spec, Counting::new(pass, progress.cloned()), promote_after);
+    let report = read_input(spec, input, &mut recording);
+    if let Some(r) = recording.recorded.take() {
+        collected.recorded.push((input.name.clone(), r));
+    }
+    report
 }
 
 /// What the first pass collects over some inputs: the aggregate, the late requests
@@ -897,6 +961,8 @@ pub struct Collected {
     pub aggregate: Aggregate,
     pub late: LateByClient,
     pub groups: Groups,
+    /// Per input name, what the first pass recorded for the second read.
+    pub recorded: Vec<(String, Recorded)>,
 }
 
 impl Collected {
@@ -904,6 +970,7 @@ impl Collected {
         self.aggregate.merge(other.aggregate);
         merge_by_client(&mut self.late, other.late);
         self.groups.merge(other.groups);
+        self.recorded.extend(other.recorded);
     }
 }
 
@@ -974,7 +1041,7 @@ fn read_raw<R: Read + Send, S: RequestSink>(
     let mut size = 0u64;
     {
         let tap = Tap::new(&mut raw, &mut hasher, &mut size, on.counters());
-        match decompress::open(tap) {
+        match decompress::open_indexed(tap, on.gzip_index()) {
             Ok((compression, text)) => {
                 report.compression = Some(compression);
                 decompress::pipelined(text, MAX_LINE, |blocks| {
@@ -1056,6 +1123,17 @@ pub fn scan_with_progress(
     discovery: Discovery,
     progress: Option<Arc<ReadCounters>>,
 ) -> ScanOutput {
+    scan_recording(spec, discovery, progress, None)
+}
+
+/// [`scan_with_progress`], recording what the second read needs when `record` is the
+/// bar of [`crate::input::recording::promote_after`] (see [`crate::input::recording`]).
+pub fn scan_recording(
+    spec: &ReadSpec,
+    discovery: Discovery,
+    progress: Option<Arc<ReadCounters>>,
+    record: Option<u32>,
+) -> ScanOutput {
     let progress = progress.as_ref();
     let Discovery {
         inputs,
@@ -1086,7 +1164,9 @@ pub fn scan_with_progress(
         .fold(
             || (Collected::default(), Vec::new()),
             |(mut agg, mut reports), input| {
-                reports.push(scan_input(spec, input, &mut agg, progress, per_file));
+                reports.push(scan_input(
+                    spec, input, &mut agg, progress, per_file, record,
+                ));
                 (agg, reports)
             },
         )
@@ -1103,7 +1183,7 @@ pub fn scan_with_progress(
     let mut stdin_inputs = Vec::new();
     for input in stdin {
         let mut agg = Collected::default();
-        let report = scan_input(spec, &input, &mut agg, progress, threads);
+        let report = scan_input(spec, &input, &mut agg, progress, threads, None);
         let twin = path_reports
             .iter()
             .find(|r| r.sha256.is_some() && r.sha256 == report.sha256);
@@ -1142,6 +1222,7 @@ pub fn scan_with_progress(
         aggregate: collected.aggregate,
         late: collected.late,
         groups: collected.groups,
+        recorded: collected.recorded.into_iter().collect(),
     }
 }
 

@@ -18,17 +18,18 @@
 //! not even parsed (see [`ip_prefilter`]).
 
 use crate::engine::bill::Analysis;
-use crate::engine::breakdown::{self, Decided};
 use crate::engine::evidence::{self, At, Edges, Kept};
 use crate::engine::members;
 use crate::engine::time::Micros;
-use crate::engine::tops::Tops;
-use crate::input::client::Keyed;
 use crate::input::client::{parse_canonical_ipv4, ClientKind};
 use crate::input::discover::{Input, Source};
 use crate::input::format::Request;
-use crate::input::post_weight::{default_weight, Weigher};
-use crate::input::reader::{read_input, FileStatus, RequestSink, ScanOutput};
+use crate::input::gzip_index::LineRange;
+use crate::input::post_weight::Weigher;
+use crate::input::reader::{
+    read_input, scan_text, FileReport, FileStatus, RequestSink, ScanOutput,
+};
+use crate::input::recording::{count_details, is_org, key_hash, ClientPart, Recorded};
 use crate::input::spec::ReadSpec;
 use aho_corasick::AhoCorasick;
 use rayon::prelude::*;
@@ -90,6 +91,7 @@ pub fn attach_with(
     if analysis.clients.is_empty() {
         return Vec::new();
     }
+
     let clients: FxHashMap<Box<[u8]>, usize> = analysis
         .clients
         .iter()
@@ -175,6 +177,21 @@ pub fn attach_with(
                 }
                 None => spec,
             };
+            if let (None, Some(rec)) = (f.earlier, scan.recorded.get(&f.input.name)) {
+                let cx = Context {
+                    spec,
+                    clients: &clients,
+                    edges: &edges,
+                    orgs: &orgs,
+                    filter: filter.as_ref(),
+                    edge_times: &edge_times,
+                };
+                match read_recorded(&cx, f, rec) {
+                    Ok(Some(part)) => return Ok(part),
+                    Err(note) => return Err(note),
+                    Ok(None) => {}
+                }
+            }
             let mut reader = Reader {
                 spec,
                 clients: &clients,
@@ -186,6 +203,7 @@ pub fn attach_with(
                 own: Vec::new(),
                 part: Part::default(),
                 evidence_only: f.earlier.is_some(),
+                covered: None,
             };
             let report = read_input(spec, f.input, &mut reader);
             match f.earlier {
@@ -234,15 +252,11 @@ pub fn attach_with(
         Weigher::Default => Vec::new(),
     };
     for (i, c) in analysis.clients.iter_mut().enumerate() {
-        c.tops = Some(all.tops.remove(&i).unwrap_or_default().lists());
-        c.breakdown = Some(
-            all.breakdown
-                .remove(&i)
-                .unwrap_or_default()
-                .finish(&rule_names),
-        );
+        let part = all.clients.remove(&i).unwrap_or_default();
+        c.tops = Some(part.tops.lists());
+        c.breakdown = Some(part.breakdown.finish(&rule_names));
         if orgs[i] {
-            c.members = Some(members::top(all.members.remove(&i).unwrap_or_default()));
+            c.members = Some(members::top(part.members.unwrap_or_default()));
         }
     }
     notes
@@ -360,22 +374,22 @@ pub fn in_file_order<I: Sync, T: Send>(
 struct Part {
     found: Kept,
     /// Per client (index into `analysis.clients`).
-    members: FxHashMap<usize, members::Counts>,
-    tops: FxHashMap<usize, Tops>,
-    breakdown: FxHashMap<usize, breakdown::Counts>,
+    clients: FxHashMap<usize, ClientPart>,
+}
+
+fn merge_client(into: &mut ClientPart, other: ClientPart) {
+    into.tops.merge(other.tops);
+    into.breakdown.merge(other.breakdown);
+    if let Some(theirs) = other.members {
+        members::merge(into.members.get_or_insert_with(Default::default), theirs);
+    }
 }
 
 impl Part {
     fn merge(&mut self, other: Part) {
         self.found.merge(other.found);
-        for (client, counts) in other.members {
-            members::merge(self.members.entry(client).or_default(), counts);
-        }
-        for (client, tops) in other.tops {
-            self.tops.entry(client).or_default().merge(tops);
-        }
-        for (client, counts) in other.breakdown {
-            self.breakdown.entry(client).or_default().merge(counts);
+        for (client, part) in other.clients {
+            merge_client(self.clients.entry(client).or_default(), part);
         }
     }
 }
@@ -394,6 +408,8 @@ struct Reader<'a> {
     part: Part,
     /// Look for evidence lines only (an earlier run's input).
     evidence_only: bool,
+    /// Clients whose details the first pass counted, from which line on.
+    covered: Option<&'a FxHashMap<Box<[u8]>, u64>>,
 }
 
 impl RequestSink for Reader<'_> {
@@ -419,58 +435,134 @@ impl RequestSink for Reader<'_> {
             &at,
             &mut self.part.found,
         );
-        if self.evidence_only {
+        if self.evidence_only
+            || self
+                .covered
+                .and_then(|c| c.get(key))
+                .is_some_and(|&from| line_no >= from)
+        {
             return 0;
         }
-        let (decided, posts) = match &self.spec.weigher {
-            Weigher::Default => (Decided::Default, default_weight(req)),
-            Weigher::Rules(rules) => match rules.matching(req) {
-                Some((i, posts)) => (Decided::Rule(i), posts),
-                None => (Decided::NoRule, 0),
-            },
-        };
-        self.part.breakdown.entry(client).or_default().add(
-            self.spec.keyer.raw_field(req),
-            req.status,
-            decided,
-            posts,
-        );
-        if self.orgs[client] {
-            let counts = self.part.members.entry(client).or_default();
-            count_member(self.spec, req, posts, &mut self.own, counts);
-        }
-        self.part
-            .tops
-            .entry(client)
-            .or_default()
-            .add(req.target.as_deref(), req.user_agent.as_deref());
+        let part = self.part.clients.entry(client).or_default();
+        count_details(self.spec, req, self.orgs[client], &mut self.own, part);
         0
     }
 }
 
-/// Whether client `name` is an organisation, whose members are counted.
-fn is_org(spec: &ReadSpec, name: &[u8]) -> bool {
-    spec.keyer
-        .orgs
-        .as_ref()
-        .is_some_and(|o| o.by_name(name).is_some())
+/// Hands requests on with their line numbers moved by `base` (lines read from the
+/// middle of a file are numbered from 1).
+struct Offset<'r, S> {
+    inner: &'r mut S,
+    base: u64,
 }
 
-/// Adds the posts of `req` (a request of an organisation, weighing `posts`) to its own
-/// key. `own` is scratch space.
-fn count_member(
-    spec: &ReadSpec,
-    req: &Request<'_>,
-    posts: u64,
-    own: &mut Vec<u8>,
-    counts: &mut members::Counts,
-) {
-    if posts == 0 {
-        return;
+impl<S: RequestSink> RequestSink for Offset<'_, S> {
+    #[inline]
+    fn keep(&self, line: &[u8]) -> bool {
+        self.inner.keep(line)
     }
-    if spec.keyer.own_key_into(req, own) == Keyed::Client {
-        *counts.entry(own.as_slice().into()).or_default() += posts;
+
+    fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
+        self.inner.request(line_no + self.base, req, key, line)
     }
+}
+
+/// What one file of the second read needs to know beyond the file.
+struct Context<'a> {
+    spec: &'a ReadSpec,
+    clients: &'a FxHashMap<Box<[u8]>, usize>,
+    edges: &'a [Edges],
+    orgs: &'a [bool],
+    filter: Option<&'a AhoCorasick>,
+    /// Every billed window's first and last instant, sorted.
+    edge_times: &'a [Micros],
+}
+
+/// Reads again only the lines of a gzip input the first pass recorded ([`Recorded`])
+/// that can matter: the reported clients' lines whose details the first pass did not
+/// count, and the chunks whose time range holds a window's edge. `Ok(None)` when the
+/// outcome could differ from a whole read (a client past the caps of its top lists or
+/// spellings in this file, whose dropped values depend on the order): read it whole.
+fn read_recorded(cx: &Context<'_>, f: &ToRead<'_>, rec: &Recorded) -> Result<Option<Part>, String> {
+    let Source::Path(path) = &f.input.source else {
+        return Ok(None);
+    };
+    let mut ranges = rec.chunks_holding(cx.edge_times);
+    for key in cx.clients.keys() {
+        if let Some(&(first, until)) = rec.uncovered.get(&key_hash(key)) {
+            if first < until {
+                ranges.push((first, until - 1));
+            }
+        }
+    }
+    ranges.sort_unstable();
+    // Reading on through a short gap costs less than starting again at an access point
+    // (half a span of inflating, on average).
+    let lines_per_point = rec
+        .index
+        .points
+        .last()
+        .map_or(0, |p| p.first_line / rec.index.points.len() as u64);
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (a, b) in ranges {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1 + lines_per_point / 2) => {
+                last.1 = last.1.max(b)
+            }
+            _ => merged.push((a, b)),
+        }
+    }
+    let spec = ReadSpec {
+        format: rec.format.clone(),
+        ..cx.spec.clone()
+    };
+    let mut reader = Reader {
+        spec: &spec,
+        clients: cx.clients,
+        edges: cx.edges,
+        orgs: cx.orgs,
+        filter: cx.filter,
+        file: f.file,
+        name: &f.input.name,
+        own: Vec::new(),
+        part: Part::default(),
+        evidence_only: false,
+        covered: Some(&rec.covered_from),
+    };
+    let changed = |why: String| {
+        format!(
+            "{} not used for evidence, top paths and user agents: {why}",
+            f.input.name
+        )
+    };
+    for (from, to) in merged {
+        let file = std::fs::File::open(path).map_err(|e| changed(format!("cannot open: {e}")))?;
+        let mut lines = LineRange::new(file, &rec.index, from, to)
+            .map_err(|e| changed(format!("cannot read: {e}")))?;
+        let mut scratch = FileReport::new(&f.input.name);
+        let mut sink = Offset {
+            inner: &mut reader,
+            base: from - 1,
+        };
+        scan_text(&spec, Box::new(&mut lines), &mut scratch, &mut sink);
+        if !lines.unchanged() {
+            return Err(changed("its content changed since it was read".into()));
+        }
+    }
+    // The lines read come before the first pass's counts of each client.
+    let mut part = reader.part;
+    for (key, counted) in &rec.details {
+        let Some(&i) = cx.clients.get(key) else {
+            continue;
+        };
+        let mine = part.clients.entry(i).or_default();
+        merge_client(mine, counted.clone());
+        if !(mine.tops.paths.is_exact() && mine.tops.agents.is_exact() && mine.breakdown.is_exact())
+        {
+            return Ok(None);
+        }
+    }
+    Ok(Some(part))
 }
 
 #[cfg(test)]

@@ -327,6 +327,7 @@ mod tests {
             aggregate: Default::default(),
             late: Default::default(),
             groups: Default::default(),
+            recorded: Default::default(),
         };
         let analysis = Analysis {
             clients: vec![client],

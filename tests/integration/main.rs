@@ -20,6 +20,7 @@ mod html_report;
 mod layers;
 mod leads;
 mod nightly_engine;
+mod one_read;
 mod partials;
 mod partials_lie;
 mod rules_check;
