@@ -24,7 +24,9 @@ Exit status:
      or a glob that matches nothing (unless --allow-missing); --out naming a file; a
      refused state; refused partials
   3  the reports or the state could not be written (nothing half-written is left);
-     the --out folder is held by another run
+     the --out folder is held by another run; the clients counted outgrew
+     --memory-limit and could not be spilled to disk (with --state, one client over
+     it, a full disk)
   4  with --state: the reports and state were written, but some requests were late
      (older than the watermark) and not billed
   130  interrupted (Ctrl-C): nothing written, or the reports written in full (it says)
