@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Gzip combined log of many distinct clients, for measuring memory per client (README,
-"Memory"): client i is 10.x.y.z (i < 16,777,216), each with PER post requests at
+"Memory"): client i is 10.x.y.z (then 11.x.y.z, ... past 16,777,216), each with PER post requests at
 distinct seconds of 10 Oct 2026, written client by client.
 
     python3 scripts/many-clients.py CLIENTS PER OUT.log.gz
@@ -14,11 +14,11 @@ clients, per, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 with gzip.open(out, "wt", compresslevel=1) as f:
     buf = []
     for i in range(clients):
-        a, b, c = (i >> 16) & 255, (i >> 8) & 255, i & 255
+        w, a, b, c = 10 + (i >> 24), (i >> 16) & 255, (i >> 8) & 255, i & 255
         for j in range(per):
             s = (i * 7 + j * 13) % 86400  # 13 is prime to 86400: distinct seconds
-            buf.append('10.%d.%d.%d - - [10/Oct/2026:%02d:%02d:%02d +0000] "POST /p HTTP/1.1" 200 1 "-" "a"\n'
-                       % (a, b, c, s // 3600, s // 60 % 60, s % 60))
+            buf.append('%d.%d.%d.%d - - [10/Oct/2026:%02d:%02d:%02d +0000] "POST /p HTTP/1.1" 200 1 "-" "a"\n'
+                       % (w, a, b, c, s // 3600, s // 60 % 60, s % 60))
         if len(buf) > 100000:
             f.write("".join(buf))
             buf = []
