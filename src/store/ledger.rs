@@ -83,6 +83,43 @@ fn verify(entries: &[Entry]) -> Result<(), String> {
     Ok(())
 }
 
+/// A run killed while it committed (the ledger renamed into place, the state not yet)
+/// leaves the new state in its temporary file beside the old one (see
+/// `report::commit`: every file is written and synced before any is renamed). When
+/// such a file holds exactly the state the ledger's last entry names, the commit is
+/// finished here (renamed into place) instead of the history being refused. Returns
+/// whether it was.
+fn finish_cut_commit(state_dir: &Path, last: &Entry) -> bool {
+    let name = crate::store::nightly::FILE_NAME;
+    let prefix = format!(".{name}.tmp");
+    let Ok(dir) = std::fs::read_dir(state_dir) else {
+        return false;
+    };
+    for entry in dir.flatten() {
+        let file_name = entry.file_name();
+        if !file_name.to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        if hex::encode(Sha256::digest(&bytes)) == last.state_sha256
+            && std::fs::rename(entry.path(), state_dir.join(name)).is_ok()
+        {
+            if let Ok(d) = std::fs::File::open(state_dir) {
+                let _ = d.sync_all();
+            }
+            eprintln!(
+                "scrapemeter: note: the run {} that wrote {} was stopped while committing its state: its state, complete and the one its ledger names, is now in place",
+                last.run,
+                crate::engine::text::terminal_safe(&state_dir.join(name).display().to_string())
+            );
+            return true;
+        }
+    }
+    false
+}
+
 impl Ledger {
     /// Reads and checks the ledger of `state_dir` before a run that writes into
     /// `out_dir`; with `reset` (`--state-reset`) a new history starts.
@@ -120,7 +157,10 @@ impl Ledger {
         // loader's to refuse).
         let state = state_dir.join(crate::store::nightly::FILE_NAME);
         match (ledger.entries.last(), std::fs::read(&state)) {
-            (Some(last), Ok(bytes)) if hex::encode(Sha256::digest(&bytes)) != last.state_sha256 => {
+            (Some(last), Ok(bytes))
+                if hex::encode(Sha256::digest(&bytes)) != last.state_sha256
+                    && !finish_cut_commit(state_dir, last) =>
+            {
                 return Err(refused(format!(
                     "{} is not the state its ledger's run {} wrote (edited, or restored from elsewhere)",
                     state.display(),
@@ -211,6 +251,70 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Entries of runs 1 and 2 whose states are `one` and `two`.
+    fn two_runs(one: &[u8], two: &[u8]) -> Vec<u8> {
+        let first = Entry {
+            run: 1,
+            prev: String::new(),
+            state_sha256: hex::encode(Sha256::digest(one)),
+            started_at: "t1".into(),
+            hash: String::new(),
+        };
+        let first = Entry {
+            hash: entry_hash(1, "", &first.state_sha256, "t1"),
+            ..first
+        };
+        let sha2 = hex::encode(Sha256::digest(two));
+        let second = Entry {
+            run: 2,
+            prev: first.hash.clone(),
+            hash: entry_hash(2, &first.hash, &sha2, "t2"),
+            state_sha256: sha2,
+            started_at: "t2".into(),
+        };
+        let mut text = Vec::new();
+        for e in [first, second] {
+            text.extend(serde_json::to_vec(&e).unwrap());
+            text.push(b'\n');
+        }
+        text
+    }
+
+    #[test]
+    fn a_commit_cut_after_the_ledger_is_finished_and_a_rollback_is_not() {
+        let state_name = crate::store::nightly::FILE_NAME;
+        let tmp = tempfile::tempdir().unwrap();
+        let (state_dir, out) = (tmp.path().join("state"), tmp.path().join("out"));
+        std::fs::create_dir_all(&state_dir).unwrap();
+        std::fs::write(state_dir.join(LEDGER), two_runs(b"night 1", b"night 2")).unwrap();
+        // Killed between the ledger's rename and the state's: the old state in place,
+        // the new one in its temporary file.
+        std::fs::write(state_dir.join(state_name), b"night 1").unwrap();
+        let temp = state_dir.join(format!(".{state_name}.tmpAbC123"));
+        std::fs::write(&temp, b"night 2").unwrap();
+        let ledger = Ledger::open(&state_dir, &out, false).expect("the commit is finished");
+        assert_eq!(ledger.head().unwrap().run, 2);
+        assert_eq!(
+            std::fs::read(state_dir.join(state_name)).unwrap(),
+            b"night 2"
+        );
+        assert!(!temp.exists());
+        // A state put back by hand (no temporary file of the state the ledger names)
+        // is still refused, and so is a temporary file that holds something else.
+        std::fs::write(state_dir.join(state_name), b"night 1").unwrap();
+        let err = Ledger::open(&state_dir, &out, false).unwrap_err();
+        assert!(
+            err.contains("is not the state its ledger's run 2 wrote"),
+            "{err}"
+        );
+        std::fs::write(&temp, b"night 2, edited").unwrap();
+        assert!(Ledger::open(&state_dir, &out, false).is_err());
+        assert_eq!(
+            std::fs::read(state_dir.join(state_name)).unwrap(),
+            b"night 1"
+        );
+    }
 
     #[test]
     fn a_chain_verifies_and_an_edit_does_not() {
