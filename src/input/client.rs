@@ -470,7 +470,9 @@ mod tests {
                         prop_assert_eq!(Some(Ipv6Addr::from(mine)), std, "{}", t);
                     }
                 }
-                if style / 3 % 4 < 3 {
+                // Plain spellings are the fast path's; std writes an IPv4-mapped address
+                // with a dotted tail (`::ffff:0.0.0.0`), which goes to std.
+                if style / 3 % 4 < 3 && !text.contains('.') {
                     prop_assert!(parse_plain_ipv6(text.as_bytes()).is_some(), "{}", text);
                 }
             }
