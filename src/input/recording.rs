@@ -49,6 +49,14 @@ pub const MAX_PROMOTED: usize = 64;
 /// 64 × 4,096 values an input.
 pub const MAX_DISTINCT_DETAILS: usize = 4096;
 
+/// Distinct clients a file's record follows: each costs a 40-byte entry of
+/// [`Recording::seen`] (46 to 92 bytes with the table's slack, computed, not measured)
+/// and a 24-byte one when the record is finished, per file read at once. Past it the
+/// record is given up and the file, if a second read needs it, is read again whole
+/// (exact, as before the access points), so a file of tens of millions of clients
+/// costs no more than about 200 MiB of record.
+pub const MAX_RECORDED_CLIENTS: usize = 1 << 21;
+
 /// After how many requests in one input a client's details are counted in the first
 /// pass: a sixteenth of the threshold's share of one input (`threshold / (16 × inputs)`),
 /// at least 32. Only a client that could be reported is worth counting: on the bench
@@ -174,6 +182,9 @@ pub struct Recording<'a, S> {
     parts: FxHashMap<Box<[u8]>, (u64, ClientPart)>,
     own: Vec<u8>,
     promote_after: u32,
+    /// See [`MAX_RECORDED_CLIENTS`]; once passed, nothing more is recorded.
+    max_clients: usize,
+    given_up: bool,
     /// Where the finished record goes (`None` when the input is not usable: see
     /// [`Recording::finish`]).
     pub recorded: Option<Recorded>,
@@ -191,7 +202,20 @@ impl<'a, S: RequestSink> Recording<'a, S> {
             parts: FxHashMap::default(),
             own: Vec::new(),
             recorded: None,
+            max_clients: MAX_RECORDED_CLIENTS,
+            given_up: false,
         }
+    }
+
+    /// The same with another bound on the clients followed (tests use a small one).
+    pub fn with_max_clients(mut self, max_clients: usize) -> Self {
+        self.max_clients = max_clients;
+        self
+    }
+
+    /// Whether the record was given up ([`MAX_RECORDED_CLIENTS`]).
+    pub fn given_up(&self) -> bool {
+        self.given_up
     }
 }
 
@@ -203,6 +227,18 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
     #[inline]
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
         let posts = self.inner.request(line_no, req, key, line);
+        if self.given_up {
+            return posts;
+        }
+        let hash = key_hash(key);
+        if self.seen.len() >= self.max_clients && !self.seen.contains_key(&hash) {
+            // Too many clients to follow: free what was recorded, read it whole later.
+            self.given_up = true;
+            self.seen = FxHashMap::default();
+            self.parts = FxHashMap::default();
+            self.chunks = Vec::new();
+            return posts;
+        }
         let chunk = ((line_no - 1) / CHUNK_LINES) as usize;
         if self.chunks.len() <= chunk {
             self.chunks.resize(chunk + 1, (Micros::MAX, Micros::MIN));
@@ -210,7 +246,7 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
         let c = &mut self.chunks[chunk];
         c.0 = c.0.min(req.time);
         c.1 = c.1.max(req.time);
-        let seen = self.seen.entry(key_hash(key)).or_insert(Seen {
+        let seen = self.seen.entry(hash).or_insert(Seen {
             requests: 0,
             first: line_no,
             last_uncounted: line_no,
@@ -284,7 +320,8 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
             .as_deref()
             .and_then(|f| f.parse::<FormatChoice>().ok())
             .filter(|f| Some(f.name().as_str()) == report.format.as_deref());
-        let usable = report.compression == Some(Compression::Gzip)
+        let usable = !self.given_up
+            && report.compression == Some(Compression::Gzip)
             && report.status == FileStatus::Read
             && report.comments == 0
             && !index.points.is_empty();
@@ -308,5 +345,62 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
             rec.details.insert(key, part);
         }
         self.recorded = Some(rec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Overrides, SettingsFile};
+    use crate::input::reader::RequestSink;
+    use std::borrow::Cow;
+
+    /// Counts what reaches it.
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl RequestSink for Count {
+        fn request(&mut self, _: u64, _: &Request<'_>, _: &[u8], _: &[u8]) -> u64 {
+            self.0 += 1;
+            1
+        }
+    }
+
+    fn request(time: Micros) -> Request<'static> {
+        Request {
+            time,
+            remote: Cow::Borrowed(b"192.0.2.1"),
+            user: None,
+            user_agent: None,
+            user_agent_damaged: false,
+            method: Some(Cow::Borrowed(b"GET")),
+            target: Some(Cow::Borrowed(b"/post/1")),
+            host: None,
+            status: 200,
+            fields: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn past_its_bound_on_clients_a_record_is_given_up_and_every_request_still_counted() {
+        let cfg = Config::resolve(
+            vec!["x".into()],
+            "out".into(),
+            Overrides::default(),
+            SettingsFile::default(),
+        )
+        .unwrap();
+        let mut rec = Recording::new(&cfg.read, Count::default(), 2).with_max_clients(3);
+        for (i, key) in ["a", "b", "c", "a", "b", "c"].iter().enumerate() {
+            rec.request(i as u64 + 1, &request(i as i64), key.as_bytes(), b"line");
+        }
+        assert!(!rec.given_up(), "three clients are within the bound");
+        assert_eq!(rec.seen.len(), 3);
+        rec.request(7, &request(7), b"d", b"line");
+        assert!(rec.given_up(), "a fourth client passes it");
+        assert!(rec.seen.is_empty() && rec.parts.is_empty() && rec.chunks.is_empty());
+        rec.request(8, &request(8), b"a", b"line");
+        assert_eq!(rec.inner.0, 8, "every request reaches the first pass");
+        assert!(rec.seen.is_empty(), "nothing is recorded after it");
     }
 }
