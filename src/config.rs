@@ -520,6 +520,19 @@ fn also_by(
     Ok(out)
 }
 
+/// Settings as unit tests want them: one input `x`, reports into `out`, `flags` over
+/// the defaults.
+#[cfg(test)]
+pub fn for_tests(flags: Overrides) -> Config {
+    Config::resolve(
+        vec!["x".into()],
+        "out".into(),
+        flags,
+        SettingsFile::default(),
+    )
+    .expect("test settings resolve")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

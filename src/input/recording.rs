@@ -351,7 +351,7 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, Overrides, SettingsFile};
+    use crate::config::Overrides;
     use crate::input::reader::RequestSink;
     use std::borrow::Cow;
 
@@ -383,13 +383,7 @@ mod tests {
 
     #[test]
     fn past_its_bound_on_clients_a_record_is_given_up_and_every_request_still_counted() {
-        let cfg = Config::resolve(
-            vec!["x".into()],
-            "out".into(),
-            Overrides::default(),
-            SettingsFile::default(),
-        )
-        .unwrap();
+        let cfg = crate::config::for_tests(Overrides::default());
         let mut rec = Recording::new(&cfg.read, Count::default(), 2).with_max_clients(3);
         for (i, key) in ["a", "b", "c", "a", "b", "c"].iter().enumerate() {
             rec.request(i as u64 + 1, &request(i as i64), key.as_bytes(), b"line");

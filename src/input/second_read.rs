@@ -568,19 +568,13 @@ fn read_recorded(cx: &Context<'_>, f: &ToRead<'_>, rec: &Recorded) -> Result<Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, Overrides, SettingsFile};
+    use crate::config::{Config, Overrides};
 
     fn cfg(client: &str) -> Config {
-        Config::resolve(
-            vec!["x".into()],
-            "out".into(),
-            Overrides {
-                client: Some(client.into()),
-                ..Default::default()
-            },
-            SettingsFile::default(),
-        )
-        .unwrap()
+        crate::config::for_tests(Overrides {
+            client: Some(client.into()),
+            ..Default::default()
+        })
     }
 
     #[test]

@@ -274,7 +274,7 @@ pub fn render_json(input: &ReportInput<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, Overrides, SettingsFile};
+    use crate::config::Overrides;
     use crate::engine::aggregate::Bucket;
     use crate::engine::bill::{bill, Analysis, Horizon, Population};
     use crate::input::reader::{FileReport, ScanOutput};
@@ -289,13 +289,7 @@ mod tests {
 
     #[test]
     fn every_line_fits_80_columns() {
-        let cfg = Config::resolve(
-            vec!["x".into()],
-            "out".into(),
-            Overrides::default(),
-            SettingsFile::default(),
-        )
-        .unwrap();
+        let cfg = crate::config::for_tests(Overrides::default());
         let buckets: Vec<Bucket> = (0..3)
             .map(|d| Bucket {
                 t: d * 86_400_000_000,

@@ -1054,16 +1054,10 @@ mod tests {
     }
 
     fn config(threshold: u64) -> Config {
-        Config::resolve(
-            vec!["x".into()],
-            "out".into(),
-            crate::config::Overrides {
-                threshold: Some(threshold),
-                ..Default::default()
-            },
-            crate::config::SettingsFile::default(),
-        )
-        .unwrap()
+        crate::config::for_tests(crate::config::Overrides {
+            threshold: Some(threshold),
+            ..Default::default()
+        })
     }
 
     #[test]
