@@ -526,7 +526,10 @@ impl<S: RequestSink> LineSink<'_, S> {
         if !self.on.keep(line) {
             return;
         }
-        let req = match format.parse(line) {
+        // Borrowed, not moved out: a `Request` is ~190 bytes, and moving it out of the
+        // `Result` was a `memmove` call per line (~3% of the parse thread).
+        let parsed = format.parse(line);
+        let req = match &parsed {
             Ok(r) => r,
             Err(reason) => return self.malformed(line_no, reason, line),
         };
@@ -537,23 +540,23 @@ impl<S: RequestSink> LineSink<'_, S> {
             self.report.out_of_range += 1;
             return;
         }
-        let keyed = self.spec.keyer.key_into(&req, &mut self.key);
+        let keyed = self.spec.keyer.key_into(req, &mut self.key);
         if let Some(w) = self.spec.late_before {
             if req.time < w {
                 if let Keyed::Malformed(reason) = keyed {
                     return self.malformed(line_no, reason, line);
                 }
-                let posts = self.spec.weigher.weight(&req);
+                let posts = self.spec.weigher.weight(req);
                 self.report.count_late(req.time, posts);
                 if matches!(keyed, Keyed::Client) {
-                    self.on.late(&req, &self.key, posts);
+                    self.on.late(req, &self.key, posts);
                 }
                 return;
             }
         }
         let posts = match keyed {
             Keyed::Client => {
-                let w = self.on.request(line_no, &req, &self.key, line);
+                let w = self.on.request(line_no, req, &self.key, line);
                 // A statistic of the manifest: it saturates; billing refuses an overflow.
                 self.report.posts = self.report.posts.saturating_add(w);
                 w
