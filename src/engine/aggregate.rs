@@ -444,7 +444,8 @@ impl Series {
             buckets.extend(s.run());
         }
         drop(all);
-        buckets.sort_unstable_by_key(|b| b.t);
+        // Stable sort: it finds the runs already in order and merges them.
+        buckets.sort_by_key(|b| b.t);
         let mut buckets = buckets.into_iter().peekable();
         let summed = std::iter::from_fn(move || {
             let mut out = buckets.next()?;
