@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// All requests of one client at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +112,15 @@ impl Default for Series {
             tail: [Slot::default(); TAIL],
             pending: None,
         }
+    }
+}
+
+/// What an allocation of `bytes` costs with glibc's malloc: an 8-byte header, rounded
+/// up to 16, 32 at least (a run of 5 bytes takes 32).
+fn malloc_cost(bytes: usize) -> usize {
+    match bytes {
+        0 => 0,
+        _ => ((bytes + 8 + 15) & !15).max(32),
     }
 }
 
@@ -234,6 +243,18 @@ fn slot_bucket(s: &Slot) -> Bucket {
 /// A run of `buckets` (sorted, distinct instants) in an allocation of exact size:
 /// its bytes, newest instant and length.
 fn encode_run(buckets: impl Iterator<Item = Bucket>, in_seconds: bool) -> (Vec<u8>, Micros, u32) {
+    with_run(buckets, in_seconds, |bytes, last, len| {
+        (bytes.to_vec(), last, len)
+    })
+}
+
+/// Calls `f` with the run of `buckets` (sorted, distinct instants), encoded in this
+/// thread's scratch buffer: its bytes, newest instant and length.
+fn with_run<R>(
+    buckets: impl Iterator<Item = Bucket>,
+    in_seconds: bool,
+    f: impl FnOnce(&[u8], Micros, u32) -> R,
+) -> R {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let mut run = Series {
@@ -245,9 +266,9 @@ fn encode_run(buckets: impl Iterator<Item = Bucket>, in_seconds: bool) -> (Vec<u
         for b in buckets {
             run.put(b.t, b.posts, b.requests);
         }
-        let exact = run.bytes.as_slice().to_vec();
-        *scratch = std::mem::replace(&mut run.bytes, exact);
-        (run.bytes, run.last, run.len)
+        let out = f(&run.bytes, run.last, run.len);
+        *scratch = std::mem::take(&mut run.bytes);
+        out
     })
 }
 
@@ -410,11 +431,14 @@ impl Series {
     }
 
     pub fn merge(&mut self, mut other: Series) {
-        other.compact();
+        // Taken as it is: compacting first would move a client's one or two inline
+        // instants into an allocation of their own (32 bytes more for each client of
+        // a worker merged into the file's aggregate).
         if self.is_empty() {
             *self = other;
             return;
         }
+        other.compact();
         self.compact();
         let in_seconds = self.in_seconds && other.in_seconds;
         let run = encode_run(merge_sum(self.run(), other.run()), in_seconds);
@@ -469,11 +493,13 @@ impl Series {
         self.len == 0 && self.tail_len == 0 && self.pending.is_none()
     }
 
-    /// Bytes the series holds on the heap (its run and pending slots).
+    /// Bytes the series holds on the heap (its run and pending slots), as the
+    /// allocator counts them.
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity()
+        malloc_cost(self.bytes.capacity())
             + self.pending.as_ref().map_or(0, |p| {
-                std::mem::size_of::<Vec<Slot>>() + p.capacity() * std::mem::size_of::<Slot>()
+                malloc_cost(std::mem::size_of::<Vec<Slot>>())
+                    + malloc_cost(p.capacity() * std::mem::size_of::<Slot>())
             })
     }
 
@@ -504,12 +530,28 @@ impl Series {
     /// disk: [`Series::decode`] reads it back): `len`, a unit byte, the newest instant
     /// (zigzag) and the run's bytes, each length a varint.
     pub fn encode(&mut self, out: &mut Vec<u8>) {
-        self.compact();
-        put_varint(out, self.len as u64);
-        out.push(self.in_seconds as u8);
-        put_varint(out, zigzag(self.last));
-        put_varint(out, self.bytes.len() as u64);
-        out.extend_from_slice(&self.bytes);
+        let write = |out: &mut Vec<u8>, bytes: &[u8], last: Micros, len: u32, in_seconds| {
+            put_varint(out, len as u64);
+            out.push(in_seconds as u8);
+            put_varint(out, zigzag(last));
+            put_varint(out, bytes.len() as u64);
+            out.extend_from_slice(bytes);
+        };
+        if self.tail_len == 0 && self.pending.is_none() {
+            return write(out, &self.bytes, self.last, self.len, self.in_seconds);
+        }
+        // Compacted in a scratch buffer, not in place: in place, each client seen at one
+        // or two instants would get an allocation of its own (32 bytes) just as it is
+        // written out; a spill of 4 million such clients grew by 128 MiB doing so.
+        let mut slots = self.pending.as_deref().cloned().unwrap_or_default();
+        slots.extend_from_slice(&self.tail[..self.tail_len as usize]);
+        slots.sort_unstable_by_key(|s| s.t);
+        let in_seconds =
+            (self.in_seconds || self.len == 0) && slots.iter().all(|s| s.t % SECOND == 0);
+        let buckets = merge_sum(self.run(), slots.iter().map(slot_bucket));
+        with_run(buckets, in_seconds, |bytes, last, len| {
+            write(out, bytes, last, len, in_seconds)
+        });
     }
 
     /// A series [`Series::encode`] wrote; `None` if the bytes are cut or damaged (the
@@ -642,6 +684,96 @@ struct Waiting {
     requests: u64,
 }
 
+/// Clients a [`Clients`] chunk holds: 2¹⁹ × 96 bytes = 48 MiB, above the largest mmap
+/// threshold of glibc's malloc (32 MiB), so that every full chunk is a mapping of its
+/// own, given back to the system whole when it is freed.
+const CHUNK_BITS: u32 = 19;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// The clients of an aggregate by id, in chunks of [`CHUNK`] that never move once
+/// full: growing costs no copy of them all and no slack beyond one chunk, and a merge
+/// frees its source a chunk at a time as it goes. One vector that doubled held twice
+/// the clients' memory at the wrong time: `scan` of 10 million one-request clients
+/// peaked at 1.54 GiB (165 bytes a client; 7.9 GiB at 50 million), a worker's vector
+/// of half the clients alive beside the merged one growing to hold them all.
+#[derive(Debug, Default)]
+struct Clients {
+    chunks: Vec<Vec<Client>>,
+    len: usize,
+}
+
+impl Clients {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds `c` and gives its id.
+    fn push(&mut self, c: Client) -> usize {
+        let id = self.len;
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(c),
+            // The first chunk grows as a vector does (a small aggregate stays small);
+            // the later ones are allocated whole, and touched as they fill.
+            full => {
+                let mut chunk = match full {
+                    None => Vec::new(),
+                    Some(_) => Vec::with_capacity(CHUNK),
+                };
+                chunk.push(c);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+        id
+    }
+
+    /// Every client, in id order, the chunks freed as they are emptied.
+    #[inline]
+    fn get(&self, id: usize) -> Option<&Client> {
+        self.chunks.get(id >> CHUNK_BITS)?.get(id & (CHUNK - 1))
+    }
+
+    /// The clients in slices of `n` (which divides [`CHUNK`]), in id order: slice `i`
+    /// holds ids from `i * n`.
+    fn slices_mut(&mut self, n: usize) -> impl Iterator<Item = &mut [Client]> {
+        assert!(CHUNK.is_multiple_of(n));
+        self.chunks.iter_mut().flat_map(move |c| c.chunks_mut(n))
+    }
+
+    fn into_chunks(self) -> impl Iterator<Item = Vec<Client>> {
+        self.chunks.into_iter()
+    }
+
+    /// Every client in one vector of exact size, for sorting in place; each chunk is
+    /// freed once copied, so the clients are never held twice.
+    fn into_vec(mut self) -> Vec<Client> {
+        if self.chunks.len() <= 1 {
+            return self.chunks.pop().unwrap_or_default();
+        }
+        let mut all = Vec::with_capacity(self.len);
+        for chunk in self.chunks {
+            all.extend(chunk);
+        }
+        all
+    }
+}
+
+impl std::ops::Index<usize> for Clients {
+    type Output = Client;
+
+    #[inline]
+    fn index(&self, id: usize) -> &Client {
+        &self.chunks[id >> CHUNK_BITS][id & (CHUNK - 1)]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Clients {
+    #[inline]
+    fn index_mut(&mut self, id: usize) -> &mut Client {
+        &mut self.chunks[id >> CHUNK_BITS][id & (CHUNK - 1)]
+    }
+}
+
 /// How much an aggregate grows before it tells its [`Budget`]: a 64th of the limit,
 /// between 4 KiB and 1 MiB (with no budget, how often it notes its size).
 const TELL_EVERY: usize = 1 << 20;
@@ -671,6 +803,10 @@ pub struct Budget {
     spill: Box<dyn Spill>,
     spills: AtomicUsize,
     failure: Mutex<Option<String>>,
+    /// Spills being written (their clients still held and counted), and the signal
+    /// that one ended.
+    writing: Mutex<usize>,
+    written: Condvar,
 }
 
 impl std::fmt::Debug for Budget {
@@ -691,6 +827,8 @@ impl Budget {
             spill,
             spills: AtomicUsize::new(0),
             failure: Mutex::new(None),
+            writing: Mutex::new(0),
+            written: Condvar::new(),
         })
     }
 
@@ -708,6 +846,27 @@ impl Budget {
         self.failure.lock().map_or(None, |f| f.clone())
     }
 
+    /// Waits until no aggregate is writing a spill.
+    fn wait_for_spills(&self) {
+        let Ok(mut writing) = self.writing.lock() else {
+            return;
+        };
+        while *writing > 0 {
+            match self.written.wait(writing) {
+                Ok(w) => writing = w,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Notes a spill begun (`1`) or ended (`-1`).
+    fn note_spill(&self, change: isize) {
+        if let Ok(mut writing) = self.writing.lock() {
+            *writing = writing.saturating_add_signed(change);
+        }
+        self.written.notify_all();
+    }
+
     fn release(&self, bytes: usize) {
         let _ = self
             .held
@@ -719,22 +878,18 @@ impl Budget {
 
 /// Client key (bytes, as written) → series.
 ///
-/// Clients live in one vector, found through a table of their ids ([`IdTable`], 8
-/// bytes a slot with part of the hash); keys longer than 15 bytes live back to back
-/// in one arena. A client costs [`BYTES_PER_CLIENT`] (110 bytes) besides its run's
-/// bytes (103 measured as peak RSS from 1 to 5 million one-request clients with the
-/// 4-byte slots of hashbrown's table, used before the batched lookup of [`Self::add`]). Before, a hash map held the 16-byte
-/// key and an 88-byte series inline (about 200 bytes at the table's usual load, and
-/// three times that while it grew) and a boxed key for long keys. Finding a client is
-/// a probe of the small id table and one random access into the vector: `perf` on one
-/// bench file (1M lines, 70k clients, one thread) puts adding a request at 21% of the
-/// samples against 17% for the old map, yet the whole `scan --no-evidence` of it took
-/// 1.51 s against 1.77 s (medians of 5 alternating runs, 2026-11-30: billing no longer
-/// makes a result per client), and the 4-file set the same within the noise.
+/// Clients live in fixed chunks ([`Clients`]), found through a table of their ids
+/// ([`IdTable`], 8 bytes a slot with part of the hash); keys longer than 15 bytes live
+/// back to back in one arena. A client costs [`BYTES_PER_CLIENT`] (110 bytes) besides
+/// its run's bytes. Before, a hash map held the 16-byte key and an 88-byte series
+/// inline (about 200 bytes at the table's usual load, and three times that while it
+/// grew) and a boxed key for long keys. Finding a client is a probe of the id table
+/// and one random access into the chunks, both prefetched a batch ahead (see
+/// [`Self::add`]).
 #[derive(Debug)]
 pub struct Aggregate {
     ids: IdTable,
-    clients: Vec<Client>,
+    clients: Clients,
     /// Requests not added yet: [`Aggregate::add`] looks clients up a batch at a time.
     /// Every other method adds them first.
     waiting: Vec<Waiting>,
@@ -756,7 +911,7 @@ impl Default for Aggregate {
     fn default() -> Self {
         Aggregate {
             ids: IdTable::default(),
-            clients: Vec::new(),
+            clients: Clients::default(),
             waiting: Vec::new(),
             merged_in: Vec::new(),
             arena: Vec::new(),
@@ -835,15 +990,15 @@ impl Aggregate {
     }
 
     fn insert(&mut self, key: &[u8], inline: Option<Key>, hash: u64) -> usize {
-        let id = self.clients.len();
         // 2³² clients would take over 340 GB here: a budget spills long before.
-        let id32 = u32::try_from(id).expect("fewer than 2^32 clients in one aggregate");
+        let id32 =
+            u32::try_from(self.clients.len()).expect("fewer than 2^32 clients in one aggregate");
         let k = inline.unwrap_or_else(|| {
             let offset = self.arena.len();
             self.arena.extend_from_slice(key);
             Key::in_arena(offset, key.len())
         });
-        self.clients.push(Client {
+        let id = self.clients.push(Client {
             key: k,
             series: Series::default(),
         });
@@ -941,25 +1096,43 @@ impl Aggregate {
         let grew = self.held - self.told;
         self.told = self.held;
         if budget.held.fetch_add(grew, Ordering::SeqCst) + grew > budget.limit {
-            self.spill(&budget);
+            // Another aggregate's spill under way frees its clients when it ends: wait
+            // for it rather than grow past the limit meanwhile (or spill a small run).
+            budget.wait_for_spills();
+            if budget.held.load(Ordering::SeqCst) > budget.limit {
+                self.spill(&budget);
+            }
         }
     }
 
     /// Writes every client out (sorted by key) and starts afresh.
+    /// Its bytes stay counted until its clients are freed, so that the other
+    /// aggregates wait for it instead of growing meanwhile: with the bytes released
+    /// first, `scan` of 10 million clients on two threads with `--memory-limit 400M`
+    /// peaked at 575 MiB.
     fn spill(&mut self, budget: &Budget) {
         self.settle_merges();
-        let mut clients = std::mem::take(&mut self.clients);
-        let arena = std::mem::take(&mut self.arena);
+        budget.note_spill(1);
         self.ids = IdTable::default();
-        budget.release(self.told);
-        (self.held, self.told) = (0, 0);
-        if budget.failure().is_some() {
-            return;
+        let mut clients = std::mem::take(&mut self.clients).into_vec();
+        let arena = std::mem::take(&mut self.arena);
+        let told = std::mem::take(&mut self.told);
+        self.held = 0;
+        if budget.failure().is_none() {
+            self.write_spill(budget, &mut clients, &arena);
         }
-        sort_clients(&mut clients, &arena);
+        drop(clients);
+        drop(arena);
+        budget.release(told);
+        budget.note_spill(-1);
+    }
+
+    /// Writes `clients` out, sorted by key; a failure is kept in the budget.
+    fn write_spill(&self, budget: &Budget, clients: &mut [Client], arena: &[u8]) {
+        sort_clients(clients, arena);
         let mut each = clients
             .iter_mut()
-            .map(|c| (c.key.bytes(&arena), &mut c.series));
+            .map(|c| (c.key.bytes(arena), &mut c.series));
         match budget.spill.write(&mut each) {
             Ok(()) => {
                 budget.spills.fetch_add(1, Ordering::SeqCst);
@@ -989,18 +1162,35 @@ impl Aggregate {
         if let (None, Some(b)) = (&self.budget, &other.budget) {
             self.keep_to(&b.clone());
         }
-        // What `other` told its budget goes with it; what its clients cost `self` is
-        // counted as they come in.
-        if let Some(b) = &other.budget {
-            b.release(other.told);
-        }
         // (A spill of `self` in the loop below renumbers its clients: `other`'s own
         // merged-in series are summed first rather than carried over by id.)
         other.settle_merges();
-        let Aggregate { clients, arena, .. } = other;
-        for c in clients {
-            let id = self.id_of(c.key.bytes(&arena));
-            self.take_series(id, c.series);
+        let Aggregate {
+            ids,
+            clients,
+            arena,
+            budget,
+            told,
+            ..
+        } = other;
+        drop(ids);
+        // What `other` told its budget is given back a chunk at a time, as its chunks
+        // are freed; what its clients cost `self` is counted as they come in.
+        let mut owed = told;
+        for chunk in clients.into_chunks() {
+            let mut freed = 0;
+            for c in chunk {
+                freed += BYTES_PER_CLIENT + c.series.heap_bytes();
+                let id = self.id_of(c.key.bytes(&arena));
+                self.take_series(id, c.series);
+            }
+            if let Some(b) = &budget {
+                b.release(freed.min(owed));
+            }
+            owed -= freed.min(owed);
+        }
+        if let Some(b) = &budget {
+            b.release(owed);
         }
     }
 
@@ -1033,7 +1223,7 @@ impl Aggregate {
         // One slice of `merged_in` per slice of clients, in order.
         let mut tasks = Vec::new();
         let mut rest = &mut merged_in[..];
-        for (i, clients) in self.clients.chunks_mut(CLIENTS_A_TASK).enumerate() {
+        for (i, clients) in self.clients.slices_mut(CLIENTS_A_TASK).enumerate() {
             let end = ((i + 1) * CLIENTS_A_TASK) as u32;
             let n = rest.partition_point(|&(id, _)| id < end);
             let (these, after) = rest.split_at_mut(n);
@@ -1065,8 +1255,13 @@ impl Aggregate {
         self.settle();
         self.settle_merges();
         let Aggregate {
-            mut clients, arena, ..
+            ids,
+            clients,
+            arena,
+            ..
         } = self;
+        drop(ids);
+        let mut clients = clients.into_vec();
         sort_clients(&mut clients, &arena);
         (clients, arena)
     }
@@ -1451,6 +1646,94 @@ mod tests {
         let mut s = Series::default();
         s.add(5 * SECOND, 1, 1);
         assert_eq!(s.heap_bytes(), 0, "one instant stays inline");
+    }
+
+    /// A spill that checks its clients are still counted against the budget while
+    /// they are written (else the other aggregates could grow past the limit beside
+    /// them), and that writing them allocates no run for a one-instant series.
+    struct Counted(std::sync::OnceLock<Arc<Budget>>, AtomicUsize);
+
+    impl Spill for Counted {
+        fn write(
+            &self,
+            clients: &mut dyn Iterator<Item = (&[u8], &mut Series)>,
+        ) -> Result<(), String> {
+            let mut n = 0;
+            let mut bytes = Vec::new();
+            for (_, series) in clients {
+                series.encode(&mut bytes);
+                if series.heap_bytes() != 0 {
+                    return Err("encoding allocated a run".into());
+                }
+                n += 1;
+            }
+            let held = self.0.get().ok_or("no budget")?.held.load(Ordering::SeqCst);
+            if held < n * BYTES_PER_CLIENT {
+                return Err(format!("{n} clients written, {held} bytes counted"));
+            }
+            self.1.fetch_add(n, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_spill_stays_counted_until_its_clients_are_freed() {
+        let counted = Arc::new(Counted(Default::default(), AtomicUsize::new(0)));
+        let budget = Budget::new(64 << 10, Box::new(counted.clone()));
+        counted.0.set(budget.clone()).unwrap();
+        let mut a = Aggregate::with_budget(budget.clone());
+        for i in 0..10_000u32 {
+            a.add(&i.to_le_bytes(), SECOND, 1, 1);
+        }
+        assert_eq!(budget.failure(), None);
+        assert!(budget.spills() >= 2);
+        assert_eq!(counted.1.load(Ordering::SeqCst) + a.len(), 10_000);
+        // Once written, the clients are given back.
+        assert!(budget.held.load(Ordering::SeqCst) <= a.held_bytes());
+    }
+
+    #[test]
+    fn clients_past_a_chunk_merge_and_sort_whole() {
+        // Two aggregates of more than a chunk each, sharing a third of their clients.
+        let n = CHUNK as u32 + 1000;
+        let (mut a, mut b) = (Aggregate::new(), Aggregate::new());
+        for i in 0..n {
+            a.add(&i.to_be_bytes(), SECOND, 1, 1);
+            b.add(&(i + n / 2).to_be_bytes(), 2 * SECOND, 2, 1);
+        }
+        let mut disjoint = Aggregate::new();
+        disjoint.add(&(2 * n).to_be_bytes(), SECOND, 1, 1);
+        a.merge(disjoint);
+        a.merge(b);
+        assert_eq!(a.len(), (n + n / 2 + 1) as usize);
+        let mut want = 0u32;
+        for (key, series) in a.into_sorted_iter() {
+            let i = u32::from_be_bytes(key[..].try_into().unwrap());
+            if want == n + n / 2 {
+                want = 2 * n;
+            }
+            assert_eq!(i, want, "every client once, in key order");
+            let posts: Vec<u64> = series.into_buckets().iter().map(|b| b.posts).collect();
+            let expected = match i {
+                _ if i < n / 2 || i == 2 * n => vec![1],
+                _ if i < n => vec![1, 2],
+                _ => vec![2],
+            };
+            assert_eq!(posts, expected, "client {i}");
+            want += 1;
+        }
+        assert_eq!(want, 2 * n + 1);
+    }
+
+    #[test]
+    fn a_merge_keeps_one_instant_inline() {
+        let (mut a, mut b) = (Aggregate::new(), Aggregate::new());
+        for i in 0..1000u32 {
+            a.add(&i.to_le_bytes(), SECOND, 1, 1);
+            b.add(&(i + 1000).to_le_bytes(), SECOND, 1, 1);
+        }
+        a.merge(b);
+        assert_eq!(a.held_bytes(), 2000 * BYTES_PER_CLIENT, "no run allocated");
     }
 
     #[test]
