@@ -671,6 +671,9 @@ struct Client {
 /// id-table slot (8 bytes, at a load of 7/8 down to 7/16).
 pub const BYTES_PER_CLIENT: usize = std::mem::size_of::<Client>() + 14;
 
+/// Series merged in that an aggregate holds before summing them (about 23 MiB).
+const MAX_MERGED_IN: usize = 1 << 18;
+
 /// Requests an aggregate holds back to add together (see [`Aggregate::add`]).
 const BATCH: usize = 16;
 
@@ -1204,6 +1207,11 @@ impl Aggregate {
         } else {
             self.merged_in.push((id as u32, series));
             self.grew(bytes + std::mem::size_of::<(u32, Series)>() as isize);
+            // Bounded: clients in every file's aggregate would otherwise wait here
+            // with their 88 bytes each, where summing in place holds nothing more.
+            if self.merged_in.len() >= MAX_MERGED_IN {
+                self.settle_merges();
+            }
         }
     }
 
