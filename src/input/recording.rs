@@ -175,10 +175,40 @@ const IN_ORDER: u64 = u64::MAX;
 /// share the input (their lines are numbered within each block; see
 /// [`crate::input::reader::SplitSink`]), else (`seq` is [`IN_ORDER`]) line `line` of
 /// the input. Made a line of the input once every block is placed ([`Placement`]).
+/// Packed in 64 bits (the top bit marks a line of the input; else the block in the
+/// next 31 and the line in the low 32), so that a [`Seen`] entry stays 32 bytes with
+/// its hash: a 48-byte one cost about 0.03 µs a line more (cache misses).
 #[derive(Debug, Clone, Copy)]
-struct Pos {
-    seq: u64,
-    line: u64,
+struct Pos(u64);
+
+const IN_ORDER_BIT: u64 = 1 << 63;
+/// Blocks of one input a record follows (of about 1 MiB each: 2 PB).
+const MAX_BLOCKS: u64 = 1 << 31;
+
+impl Pos {
+    fn new(seq: u64, line: u64) -> Pos {
+        if seq == IN_ORDER {
+            Pos(IN_ORDER_BIT | line)
+        } else {
+            Pos(seq << 32 | line)
+        }
+    }
+
+    fn seq(self) -> u64 {
+        if self.0 & IN_ORDER_BIT != 0 {
+            IN_ORDER
+        } else {
+            self.0 >> 32
+        }
+    }
+
+    fn line(self) -> u64 {
+        if self.0 & IN_ORDER_BIT != 0 {
+            self.0 & !IN_ORDER_BIT
+        } else {
+            self.0 & 0xffff_ffff
+        }
+    }
 }
 
 /// The requests so far of the clients whose keys have one [`key_hash`] (mostly one
@@ -232,10 +262,20 @@ impl Tracker {
     }
 
     fn begin_block(&mut self, seq: u64) {
+        if seq >= MAX_BLOCKS {
+            self.give_up();
+        }
         if !self.given_up {
             self.block = seq;
             self.blocks.push((seq, Vec::new()));
         }
+    }
+
+    fn give_up(&mut self) {
+        *self = Tracker {
+            given_up: true,
+            ..Tracker::new(0, 0)
+        };
     }
 
     #[inline]
@@ -246,10 +286,7 @@ impl Tracker {
         let hash = key_hash(key);
         if self.seen.len() >= self.max_clients && !self.seen.contains_key(&hash) {
             // Too many clients to follow: free what was recorded, read it whole later.
-            *self = Tracker {
-                given_up: true,
-                ..Tracker::new(0, 0)
-            };
+            self.give_up();
             return;
         }
         let chunks = match self.blocks.last_mut() {
@@ -263,10 +300,7 @@ impl Tracker {
         let c = &mut chunks[chunk];
         c.0 = c.0.min(req.time);
         c.1 = c.1.max(req.time);
-        let pos = Pos {
-            seq: self.block,
-            line: line_no,
-        };
+        let pos = Pos::new(self.block, line_no);
         let seen = self.seen.entry(hash).or_insert(Seen {
             requests: 0,
             first: pos,
@@ -324,9 +358,9 @@ impl Placement<'_> {
     }
 
     fn line(&self, p: Pos) -> u64 {
-        match p.seq {
-            IN_ORDER => p.line,
-            seq => self.block(seq).map_or(0, |(before, _)| before) + p.line,
+        match p.seq() {
+            IN_ORDER => p.line(),
+            seq => self.block(seq).map_or(0, |(before, _)| before) + p.line(),
         }
     }
 
@@ -338,16 +372,16 @@ impl Placement<'_> {
     /// The lines (`from..=to`) of `t`'s blocks and of the lines it read in order, from
     /// the one at `p` on: where `t` counted the details of a client promoted at `p`.
     fn lines_from(&self, t: &Tracker, p: Pos, out: &mut Vec<(u64, u64)>) {
-        if p.seq == IN_ORDER && p.line <= self.in_order_end() {
-            out.push((p.line, self.in_order_end()));
+        if p.seq() == IN_ORDER && p.line() <= self.in_order_end() {
+            out.push((p.line(), self.in_order_end()));
         }
         for &(seq, _) in &t.blocks {
             let Some((before, n)) = self.block(seq) else {
                 continue;
             };
-            let from = match p.seq {
+            let from = match p.seq() {
                 IN_ORDER => 1,
-                at if seq == at => p.line,
+                at if seq == at => p.line(),
                 at if seq > at => 1,
                 _ => continue,
             };
