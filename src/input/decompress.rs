@@ -7,7 +7,7 @@
 //! SHA-256 of the manifest as they stream, so no input is read twice.
 
 use crate::input::framing::{Block, BlockKind, Framer};
-use crate::input::gzip_index::{GzIndex, IndexingGz};
+use crate::input::gzip_index::{GzIndex, IndexingGz, IndexingPlain};
 use crate::input::progress::ReadCounters;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -179,9 +179,10 @@ pub fn open<'a, R: Read + Send + 'a>(
     open_indexed(raw, None)
 }
 
-/// [`open`], recording access points into `index` when the input is gzip (see
+/// [`open`], recording access points into `index` when the input is gzip or plain (see
 /// [`crate::input::gzip_index`]): gzip is then inflated by zlib's own API, so that the
-/// compressed bit offset of each deflate block is known.
+/// compressed bit offset of each deflate block is known. Other compressions record
+/// none (the second read decompresses them from the start).
 pub fn open_indexed<'a, R: Read + Send + 'a>(
     mut raw: R,
     index: Option<Arc<std::sync::Mutex<GzIndex>>>,
@@ -208,7 +209,12 @@ pub fn open_indexed<'a, R: Read + Send + 'a>(
         Compression::Lz4 => Box::new(Lz4Frames {
             decoder: lz4_flex::frame::FrameDecoder::new(buffered),
         }),
-        Compression::Plain => return Ok((compression, Box::new(buffered))),
+        Compression::Plain => {
+            return Ok(match index {
+                Some(index) => (compression, Box::new(IndexingPlain::new(buffered, index))),
+                None => (compression, Box::new(buffered)),
+            })
+        }
     };
     // A compressed tar (.tar.gz, say) is an archive too.
     let (head, error) = read_head(&mut reader);

@@ -19,6 +19,10 @@
 //! Memory: one point per [`SPAN`] (4 MiB) of text, about 8 KiB each for log text: about
 //! 0.2% of the text, 4 MiB for the 2 GB bench set. Each span's compressed bytes carry a
 //! CRC-32, so that a file changed after the first pass is caught when read again.
+//!
+//! A plain (uncompressed) input has access points too ([`IndexingPlain`]): there the
+//! text is the file, a point is a byte offset to seek to (every [`PLAIN_SPAN`] bytes, no
+//! window: about 60 bytes each), and its span's bytes carry the CRC-32.
 
 use libz_rs_sys as z;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -26,6 +30,9 @@ use std::sync::{Arc, Mutex};
 
 /// Text between access points (at least; the next block boundary after it).
 pub const SPAN: u64 = 4 * 1024 * 1024;
+/// Text between access points of a plain input: a point costs no window there, and
+/// the lines from a point to the first one wanted are framed only to be dropped.
+pub const PLAIN_SPAN: u64 = 256 * 1024;
 /// The deflate window: a restarted inflate needs the 32 KiB before its point.
 const WINDOW: usize = 32 * 1024;
 /// Compressed bytes read at a time.
@@ -54,10 +61,12 @@ pub struct AccessPoint {
     pub crc: Option<u32>,
 }
 
-/// The access points of one gzip input, in order of `out`.
+/// The access points of one gzip input (or a plain one: `plain`), in order of `out`.
 #[derive(Debug, Clone, Default)]
 pub struct GzIndex {
     pub points: Vec<AccessPoint>,
+    /// The input is plain text: a point's `input` is its `out`, read as is.
+    pub plain: bool,
 }
 
 impl GzIndex {
@@ -453,10 +462,85 @@ impl<R: Read> Read for IndexingGz<R> {
     }
 }
 
-/// Inflates a gzip file from one of its access points onwards.
+/// Hands a plain input on as it is and records its access points into a shared
+/// [`GzIndex`]: one every [`PLAIN_SPAN`] bytes, with the CRC-32 of each span.
+pub struct IndexingPlain<R> {
+    inner: R,
+    index: Arc<Mutex<GzIndex>>,
+    out: u64,
+    newlines: u64,
+    last_byte_newline: bool,
+    next_point: u64,
+    crc: u32,
+    span: u64,
+}
+
+impl<R: Read> IndexingPlain<R> {
+    pub fn new(inner: R, index: Arc<Mutex<GzIndex>>) -> Self {
+        Self::with_span(inner, index, PLAIN_SPAN)
+    }
+
+    /// [`Self::new`] with access points every `span` bytes (tests use small ones).
+    pub fn with_span(inner: R, index: Arc<Mutex<GzIndex>>, span: u64) -> Self {
+        index.lock().unwrap_or_else(|e| e.into_inner()).plain = true;
+        IndexingPlain {
+            inner,
+            index,
+            out: 0,
+            newlines: 0,
+            last_byte_newline: true,
+            next_point: 0,
+            crc: 0,
+            span,
+        }
+    }
+
+    fn add_point(&mut self) {
+        let point = AccessPoint {
+            out: self.out,
+            input: self.out,
+            bits: 0,
+            member_start: false,
+            window: Box::default(),
+            first_line: self.newlines + 1 + u64::from(!self.last_byte_newline),
+            at_line_start: self.last_byte_newline,
+            crc: None,
+        };
+        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = index.points.last_mut() {
+            last.crc = Some(self.crc);
+        }
+        index.points.push(point);
+        self.crc = 0;
+        self.next_point = self.out + self.span;
+    }
+}
+
+impl<R: Read> Read for IndexingPlain<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.out == self.next_point {
+            self.add_point();
+        }
+        // Never read across the next point, so that each span's CRC is its own.
+        let room = (self.next_point - self.out).min(buf.len() as u64) as usize;
+        let n = self.inner.read(&mut buf[..room])?;
+        if n > 0 {
+            let text = &buf[..n];
+            self.crc = crc32(self.crc, text);
+            self.newlines += memchr::memchr_iter(b'\n', text).count() as u64;
+            self.last_byte_newline = text[n - 1] == b'\n';
+            self.out += n as u64;
+        }
+        Ok(n)
+    }
+}
+
+/// Inflates a gzip file from one of its access points onwards (or reads a plain one
+/// from one of its points on).
 pub struct SpanReader<'a, F> {
     input: Input<F>,
-    inflater: Inflater,
+    /// `None` for a plain input: its bytes are the text.
+    inflater: Option<Inflater>,
     /// Inflating a member's deflate data without its header (started inside it): its
     /// 8-byte trailer follows the end of the data.
     raw: bool,
@@ -476,6 +560,22 @@ impl<'a, F: Read + Seek> SpanReader<'a, F> {
     pub fn new(mut file: F, index: &'a GzIndex, at: usize) -> io::Result<Self> {
         let point = &index.points[at];
         let mut inflater;
+        if index.plain {
+            file.seek(SeekFrom::Start(point.input))?;
+            let mut input = Input::new(file);
+            input.consumed = point.input;
+            return Ok(SpanReader {
+                input,
+                inflater: None,
+                raw: false,
+                between_members: false,
+                index,
+                span: at,
+                crc: 0,
+                whole_span: true,
+                changed: false,
+            });
+        }
         if point.member_start {
             file.seek(SeekFrom::Start(point.input))?;
             inflater = Inflater::new(GZIP_BITS)?;
@@ -495,7 +595,7 @@ impl<'a, F: Read + Seek> SpanReader<'a, F> {
         input.consumed = point.input;
         Ok(SpanReader {
             input,
-            inflater,
+            inflater: Some(inflater),
             raw: !point.member_start,
             between_members: false,
             index,
@@ -568,17 +668,25 @@ impl<'a, F: Read + Seek> SpanReader<'a, F> {
 
 impl<F: Read + Seek> Read for SpanReader<'_, F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.inflater.is_none() {
+            let input = self.input.available()?;
+            let n = input.len().min(buf.len());
+            buf[..n].copy_from_slice(&input[..n]);
+            self.consume(n);
+            return Ok(n);
+        }
         loop {
             if self.between_members {
                 if self.input.available()?.is_empty() {
                     return Ok(0);
                 }
-                self.inflater.reset(GZIP_BITS)?;
+                self.inflater()?.reset(GZIP_BITS)?;
                 self.between_members = false;
             }
             let input = self.input.available()?;
             let at_end = input.is_empty();
-            let (used, made, ret) = self.inflater.inflate(input, buf, z::Z_NO_FLUSH);
+            let inflater = self.inflater.as_mut().ok_or_else(not_gzip)?;
+            let (used, made, ret) = inflater.inflate(input, buf, z::Z_NO_FLUSH);
             self.consume(used);
             match ret {
                 z::Z_STREAM_END => {
@@ -593,7 +701,7 @@ impl<F: Read + Seek> Read for SpanReader<'_, F> {
                         return Err(truncated());
                     }
                 }
-                other => return Err(zlib_error(other, &self.inflater.strm)),
+                other => return Err(zlib_error(other, &self.inflater()?.strm)),
             }
             if made > 0 || buf.is_empty() {
                 return Ok(made);
@@ -602,11 +710,23 @@ impl<F: Read + Seek> Read for SpanReader<'_, F> {
     }
 }
 
-/// Lines `from..=to` (numbered as the first pass numbered them) of a gzip file, read
-/// from the access point at or before `from`: what [`crate::input::framing`] would
-/// frame of the whole file, cut to those lines.
-pub struct LineRange<'a, F> {
-    inner: SpanReader<'a, F>,
+impl<F> SpanReader<'_, F> {
+    fn inflater(&mut self) -> io::Result<&mut Inflater> {
+        self.inflater.as_mut().ok_or_else(not_gzip)
+    }
+}
+
+fn not_gzip() -> io::Error {
+    io::Error::other("a plain input is not inflated")
+}
+
+/// Lines `from..=to` (numbered as the first pass numbered them) of a text stream:
+/// what [`crate::input::framing`] would frame of the whole text, cut to those lines.
+/// Over a [`SpanReader`] ([`LineRange::new`]) the text starts at an access point;
+/// over a whole stream ([`LineRange::from_start`]) at line 1, and [`LineRange::then`]
+/// goes on to later lines of it without reading it again.
+pub struct LineRange<R> {
+    inner: R,
     /// The number of the line the next byte belongs to.
     line: u64,
     from: u64,
@@ -619,23 +739,18 @@ pub struct LineRange<'a, F> {
     len: usize,
 }
 
-impl<'a, F: Read + Seek> LineRange<'a, F> {
+impl<'a, F: Read + Seek> LineRange<SpanReader<'a, F>> {
+    /// Reads `file` (gzip, or plain when `index.plain`) from the access point at or
+    /// before line `from`.
     pub fn new(file: F, index: &'a GzIndex, from: u64, to: u64) -> io::Result<Self> {
         let at = index
             .point_for_line(from)
             .ok_or_else(|| io::Error::other("no access point before the line"))?;
         let point = &index.points[at];
-        Ok(LineRange {
-            inner: SpanReader::new(file, index, at)?,
-            line: point.first_line,
-            from,
-            to,
-            partial: !point.at_line_start,
-            done: false,
-            buf: vec![0u8; 256 * 1024].into_boxed_slice(),
-            pos: 0,
-            len: 0,
-        })
+        let mut range = LineRange::from_start(SpanReader::new(file, index, at)?, from, to);
+        range.line = point.first_line;
+        range.partial = !point.at_line_start;
+        Ok(range)
     }
 
     /// Whether the compressed bytes read are those the first pass read (see
@@ -645,7 +760,32 @@ impl<'a, F: Read + Seek> LineRange<'a, F> {
     }
 }
 
-impl<F: Read + Seek> Read for LineRange<'_, F> {
+impl<R: Read> LineRange<R> {
+    /// Lines `from..=to` of `text`, whose first byte starts line 1.
+    pub fn from_start(text: R, from: u64, to: u64) -> Self {
+        LineRange {
+            inner: text,
+            line: 1,
+            from,
+            to,
+            partial: false,
+            done: false,
+            buf: vec![0u8; 256 * 1024].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+        }
+    }
+
+    /// Goes on to lines `from..=to`, after the lines read so far.
+    pub fn then(&mut self, from: u64, to: u64) {
+        debug_assert!(from >= self.line, "ranges in order");
+        self.from = from;
+        self.to = to;
+        self.done = false;
+    }
+}
+
+impl<R: Read> Read for LineRange<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.done || out.is_empty() {
@@ -677,12 +817,13 @@ impl<F: Read + Seek> Read for LineRange<'_, F> {
             let n = data.len().min(out.len());
             let mut give = n;
             for nl in memchr::memchr_iter(b'\n', &data[..n]) {
-                if self.line == self.to {
+                let last = self.line == self.to;
+                self.line += 1;
+                if last {
                     give = nl + 1;
                     self.done = true;
                     break;
                 }
-                self.line += 1;
             }
             out[..give].copy_from_slice(&data[..give]);
             self.pos += give;
@@ -787,6 +928,54 @@ mod tests {
             r.read_to_end(&mut got).unwrap();
             assert_eq!(got, lines_of(&all, from, to), "lines {from}..={to}");
             assert!(r.unchanged(), "lines {from}..={to}");
+        }
+    }
+
+    /// A plain input's points: every line range read from one equals the text's lines,
+    /// a flipped byte in a span read whole is caught; and ranges read one after another
+    /// from the start of a stream ([`LineRange::then`]) are the same lines.
+    #[test]
+    fn plain_points_and_ranges_in_order_give_the_lines() {
+        let all = text(20_000, 5);
+        let index = Arc::new(Mutex::new(GzIndex::default()));
+        let mut out = Vec::new();
+        IndexingPlain::with_span(&all[..], index.clone(), 64 * 1024)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, all);
+        let index = index.lock().unwrap().clone();
+        assert!(index.plain && index.points.len() > 10);
+        assert!(index.points.iter().any(|p| !p.at_line_start));
+        let ranges = [(1, 3), (40, 40), (5_000, 5_300), (19_990, 20_005)];
+        for (from, to) in ranges.into_iter().chain(
+            index
+                .points
+                .iter()
+                .map(|p| (p.first_line.saturating_sub(1).max(1), p.first_line + 1)),
+        ) {
+            let mut r = LineRange::new(io::Cursor::new(&all), &index, from, to).unwrap();
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).unwrap();
+            assert_eq!(got, lines_of(&all, from, to), "lines {from}..={to}");
+            assert!(r.unchanged(), "lines {from}..={to}");
+        }
+        let mut changed = all.clone();
+        changed[index.points[3].input as usize + 10] ^= 0x20;
+        let from = index.points[3].first_line;
+        let mut r = LineRange::new(io::Cursor::new(&changed), &index, from, from).unwrap();
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        assert!(!r.unchanged(), "a flipped byte in the span is caught");
+
+        let mut seq = LineRange::from_start(&all[..], 1, 0);
+        for (from, to) in ranges {
+            seq.then(from, to);
+            let mut got = Vec::new();
+            seq.read_to_end(&mut got).unwrap();
+            assert_eq!(
+                got,
+                lines_of(&all, from, to),
+                "in order: lines {from}..={to}"
+            );
         }
     }
 

@@ -338,11 +338,20 @@ pub trait RequestSink {
         None
     }
 
-    /// Where to record access points of a gzip input, if they are wanted (see
+    /// Where to record access points of a gzip or plain input, if they are wanted (see
     /// [`crate::input::gzip_index`]).
     fn gzip_index(&self) -> Option<Arc<std::sync::Mutex<GzIndex>>> {
         None
     }
+
+    /// Several parse workers share the input ([`SplitSink`]): the requests handed on
+    /// next are of block `seq`, their line numbers counting from its start.
+    fn block(&mut self, _seq: u64) {}
+
+    /// Several parse workers are done with the input: where each block's lines sit in
+    /// it, as `(seq, lines before it, its lines)`, sorted by `seq` (told before
+    /// [`Self::finish`], after every part is absorbed).
+    fn placed(&mut self, _blocks: &[(u64, u64, u64)]) {}
 }
 
 /// The first pass: weigh each request and add it to the aggregate.
@@ -815,6 +824,7 @@ fn read_share<T: RequestSink>(
             continue;
         }
         let examples = sink.report.malformed_examples.len();
+        sink.on.block(seq);
         let n = block.for_each_line(MAX_LINE, |n, frame| sink.line(format, n, frame));
         let added = sink.report.malformed_examples.len() - examples;
         example_blocks.extend(std::iter::repeat_n(seq, added));
@@ -871,11 +881,14 @@ fn read_in_parallel<S: SplitSink>(rest: Rest<'_>, on: &mut S, workers: usize) ->
     let mut counts: Vec<(u64, u64)> = shares.iter().flat_map(|s| s.blocks.clone()).collect();
     counts.sort_unstable();
     let mut starts = Vec::with_capacity(counts.len());
+    let mut placed = Vec::with_capacity(counts.len());
     let mut lines = 0u64;
     for &(seq, n) in &counts {
         starts.push((seq, lines_before + lines));
+        placed.push((seq, lines_before + lines, n));
         lines += n;
     }
+    on.placed(&placed);
     let start_of = |seq: u64| {
         let i = starts
             .binary_search_by_key(&seq, |&(s, _)| s)
@@ -911,11 +924,9 @@ fn is_blank_or_comment(l: &[u8]) -> bool {
 
 /// Scans one input into `agg` with up to `workers` parse workers, bumping `progress`
 /// (when given) as it goes. With `record` (the bar of
-/// [`crate::input::recording::promote_after`]) and one worker, a regular file's access
-/// points and details are recorded for the second read (see
-/// [`crate::input::recording`]): recording needs the lines in order, so a file that
-/// has spare threads to share its lines is read by them instead, and its second read
-/// (if any) reads it whole.
+/// [`crate::input::recording::promote_after`]), a regular file's access points and
+/// details are recorded for the second read (see [`crate::input::recording`]), by each
+/// worker for the blocks it reads when several share it.
 pub fn scan_input(
     spec: &ReadSpec,
     input: &Input,
@@ -941,7 +952,7 @@ pub fn scan_input(
         Source::Path(p) => std::fs::metadata(p).is_ok_and(|m| m.is_file()),
         Source::Stdin => false,
     };
-    let Some(promote_after) = record.filter(|_| regular && workers == 1) else {
+    let Some(promote_after) = record.filter(|_| regular) else {
         return read_input_split(
             spec,
             input,
@@ -950,7 +961,7 @@ pub fn scan_input(
         );
     };
     let mut recording = Recording::new(spec, Counting::new(pass, progress.cloned()), promote_after);
-    let report = read_input(spec, input, &mut recording);
+    let report = read_input_split(spec, input, &mut recording, workers);
     if let Some(r) = recording.recorded.take() {
         collected.recorded.push((input.name.clone(), r));
     }

@@ -1,7 +1,11 @@
-//! What the first pass records of a gzip input so that the second read
-//! ([`crate::input::second_read`]) need not inflate it whole again.
+//! What the first pass records of an input so that the second read
+//! ([`crate::input::second_read`]) need not read it whole again: a gzip or plain input
+//! is read again only in the spans that matter, from access points
+//! ([`crate::input::gzip_index`]); any other compression (zstd, bzip2, xz, lz4) has no
+//! cheap access point inside a frame, so it is decompressed again from its start, but
+//! only the lines that matter are framed and parsed.
 //!
-//! Besides the access points ([`crate::input::gzip_index`]), for each input:
+//! Besides the access points, for each input:
 //! - the request time range of every [`CHUNK_LINES`] lines, so that the evidence lines
 //!   (requests at a billed window's first and last instants) are looked for only in
 //!   the chunks whose range holds such an instant;
@@ -30,7 +34,7 @@ use crate::input::decompress::Compression;
 use crate::input::format::{FormatChoice, Request};
 use crate::input::gzip_index::GzIndex;
 use crate::input::post_weight::{default_weight, Weigher};
-use crate::input::reader::{FileReport, FileStatus, RequestSink};
+use crate::input::reader::{FileReport, FileStatus, RequestSink, SplitSink};
 use crate::input::spec::ReadSpec;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::{Hash, Hasher};
@@ -120,17 +124,24 @@ pub fn key_hash(key: &[u8]) -> u64 {
     h.finish()
 }
 
-/// What the first pass recorded of one gzip input.
+/// Per promoted client, the lines (`from..=to`, sorted, disjoint) whose details of
+/// theirs the first pass counted.
+pub type Covered = FxHashMap<Box<[u8]>, Vec<(u64, u64)>>;
+
+/// What the first pass recorded of one input.
 #[derive(Debug)]
 pub struct Recorded {
+    pub compression: Compression,
+    /// Access points (none for a compression other than gzip and plain).
     pub index: GzIndex,
     /// The format the first pass read it with (to read lines of it again alone).
     pub format: FormatChoice,
     /// (earliest, latest) request time of each chunk of [`CHUNK_LINES`] lines
     /// (`(MAX, MIN)` for a chunk without requests).
     pub chunks: Vec<(Micros, Micros)>,
-    /// Promoted clients: key → the line from which on their details are in `details`.
-    pub covered_from: FxHashMap<Box<[u8]>, u64>,
+    /// Promoted clients: key → the lines (`from..=to`, sorted, disjoint) whose
+    /// details of theirs are in `details` (with one worker, from a line to the end).
+    pub covered: Covered,
     pub details: FxHashMap<Box<[u8]>, ClientPart>,
     /// [`key_hash`] of a client → lines `[first, until)` that hold every one of its
     /// requests whose details are not in `details` (clients whose keys share a hash
@@ -157,99 +168,145 @@ impl Recorded {
     }
 }
 
+/// Marks a [`Pos`] that is a line of the input (read in order), not of a block.
+const IN_ORDER: u64 = u64::MAX;
+
+/// Where a request was read: line `line` of block `seq` when several parse workers
+/// share the input (their lines are numbered within each block; see
+/// [`crate::input::reader::SplitSink`]), else (`seq` is [`IN_ORDER`]) line `line` of
+/// the input. Made a line of the input once every block is placed ([`Placement`]).
+/// Packed in 64 bits (the top bit marks a line of the input; else the block in the
+/// next 31 and the line in the low 32), so that a [`Seen`] entry stays 32 bytes with
+/// its hash: with 48-byte ones, one bench file on two workers took 1.80–1.94 s of CPU
+/// against 1.71–1.79 s (3 runs each, loaded machine; `/usr/bin/time scrapemeter scan
+/// bench-000.log.gz --threads 2`).
+#[derive(Debug, Clone, Copy)]
+struct Pos(u64);
+
+const IN_ORDER_BIT: u64 = 1 << 63;
+/// Blocks of one input a record follows (of about 1 MiB each: 2 PB).
+const MAX_BLOCKS: u64 = 1 << 31;
+
+impl Pos {
+    fn new(seq: u64, line: u64) -> Pos {
+        if seq == IN_ORDER {
+            Pos(IN_ORDER_BIT | line)
+        } else {
+            Pos(seq << 32 | line)
+        }
+    }
+
+    fn seq(self) -> u64 {
+        if self.0 & IN_ORDER_BIT != 0 {
+            IN_ORDER
+        } else {
+            self.0 >> 32
+        }
+    }
+
+    fn line(self) -> u64 {
+        if self.0 & IN_ORDER_BIT != 0 {
+            self.0 & !IN_ORDER_BIT
+        } else {
+            self.0 & 0xffff_ffff
+        }
+    }
+}
+
 /// The requests so far of the clients whose keys have one [`key_hash`] (mostly one
 /// client): kept by hash, so that looking a request up costs no key comparison (a
 /// table of boxed keys cost about 0.15 µs a line here, most of it cache misses).
 struct Seen {
     requests: u32,
-    /// The first and last line of a request whose details are not counted here.
-    first: u64,
-    last_uncounted: u64,
-    /// Whether one of its clients is promoted (see [`Recording::parts`]) or was
+    /// The first request, and the last one whose details are not counted here.
+    first: Pos,
+    last_uncounted: Pos,
+    /// Whether one of its clients is promoted (see [`Tracker::parts`]) or was
     /// dropped (never promoted again).
     promoted: bool,
     dropped: bool,
 }
 
-/// Wraps the first pass's sink: records, besides, what [`Recorded`] holds.
-pub struct Recording<'a, S> {
-    pub inner: S,
-    spec: &'a ReadSpec,
-    index: Arc<Mutex<GzIndex>>,
+/// What one parse worker records of the lines it reads (one worker, or each of
+/// several sharing an input; theirs are put together by [`Placement`]).
+struct Tracker {
+    /// The block being read ([`IN_ORDER`]: lines of the input, read in order).
+    block: u64,
+    /// Request time range of each chunk of [`CHUNK_LINES`] lines read in order.
     chunks: Vec<(Micros, Micros)>,
+    /// Each block this worker read, with the time range of each chunk of
+    /// [`CHUNK_LINES`] lines from its start.
+    blocks: Vec<(u64, Vec<(Micros, Micros)>)>,
     seen: FxHashMap<u64, Seen>,
-    /// The promoted clients' details, from the line given on.
-    parts: FxHashMap<Box<[u8]>, (u64, ClientPart)>,
+    /// The promoted clients' details, from the request at the position given on (in
+    /// the lines this worker reads).
+    parts: FxHashMap<Box<[u8]>, (Pos, ClientPart)>,
     own: Vec<u8>,
     promote_after: u32,
     /// See [`MAX_RECORDED_CLIENTS`]; once passed, nothing more is recorded.
     max_clients: usize,
     given_up: bool,
-    /// Where the finished record goes (`None` when the input is not usable: see
-    /// [`Recording::finish`]).
-    pub recorded: Option<Recorded>,
 }
 
-impl<'a, S: RequestSink> Recording<'a, S> {
-    pub fn new(spec: &'a ReadSpec, inner: S, promote_after: u32) -> Self {
-        Recording {
-            promote_after,
-            inner,
-            spec,
-            index: Arc::new(Mutex::new(GzIndex::default())),
+impl Tracker {
+    fn new(promote_after: u32, max_clients: usize) -> Self {
+        Tracker {
+            block: IN_ORDER,
             chunks: Vec::new(),
+            blocks: Vec::new(),
             seen: FxHashMap::default(),
             parts: FxHashMap::default(),
             own: Vec::new(),
-            recorded: None,
-            max_clients: MAX_RECORDED_CLIENTS,
+            promote_after,
+            max_clients,
             given_up: false,
         }
     }
 
-    /// The same with another bound on the clients followed (tests use a small one).
-    pub fn with_max_clients(mut self, max_clients: usize) -> Self {
-        self.max_clients = max_clients;
-        self
+    fn begin_block(&mut self, seq: u64) {
+        if seq >= MAX_BLOCKS {
+            self.give_up();
+        }
+        if !self.given_up {
+            self.block = seq;
+            self.blocks.push((seq, Vec::new()));
+        }
     }
 
-    /// Whether the record was given up ([`MAX_RECORDED_CLIENTS`]).
-    pub fn given_up(&self) -> bool {
-        self.given_up
-    }
-}
-
-impl<S: RequestSink> RequestSink for Recording<'_, S> {
-    fn begin(&mut self, name: &str) {
-        self.inner.begin(name);
+    fn give_up(&mut self) {
+        *self = Tracker {
+            given_up: true,
+            ..Tracker::new(0, 0)
+        };
     }
 
     #[inline]
-    fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
-        let posts = self.inner.request(line_no, req, key, line);
+    fn request(&mut self, spec: &ReadSpec, line_no: u64, req: &Request<'_>, key: &[u8]) {
         if self.given_up {
-            return posts;
+            return;
         }
         let hash = key_hash(key);
         if self.seen.len() >= self.max_clients && !self.seen.contains_key(&hash) {
             // Too many clients to follow: free what was recorded, read it whole later.
-            self.given_up = true;
-            self.seen = FxHashMap::default();
-            self.parts = FxHashMap::default();
-            self.chunks = Vec::new();
-            return posts;
+            self.give_up();
+            return;
         }
+        let chunks = match self.blocks.last_mut() {
+            Some((seq, chunks)) if *seq == self.block => chunks,
+            _ => &mut self.chunks,
+        };
         let chunk = ((line_no - 1) / CHUNK_LINES) as usize;
-        if self.chunks.len() <= chunk {
-            self.chunks.resize(chunk + 1, (Micros::MAX, Micros::MIN));
+        if chunks.len() <= chunk {
+            chunks.resize(chunk + 1, (Micros::MAX, Micros::MIN));
         }
-        let c = &mut self.chunks[chunk];
+        let c = &mut chunks[chunk];
         c.0 = c.0.min(req.time);
         c.1 = c.1.max(req.time);
+        let pos = Pos::new(self.block, line_no);
         let seen = self.seen.entry(hash).or_insert(Seen {
             requests: 0,
-            first: line_no,
-            last_uncounted: line_no,
+            first: pos,
+            last_uncounted: pos,
             promoted: false,
             dropped: false,
         });
@@ -260,14 +317,13 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
             && self.parts.len() < MAX_PROMOTED
         {
             seen.promoted = true;
-            self.parts
-                .insert(key.into(), (line_no, ClientPart::default()));
+            self.parts.insert(key.into(), (pos, ClientPart::default()));
         }
         let counted = seen.promoted
             && match self.parts.get_mut(key) {
                 None => false,
                 Some((_, part)) => {
-                    count_details(self.spec, req, is_org(self.spec, key), &mut self.own, part);
+                    count_details(spec, req, is_org(spec, key), &mut self.own, part);
                     let distinct = part.tops.paths.len()
                         + part.tops.agents.len()
                         + part.members.as_ref().map_or(0, |m| m.len());
@@ -284,8 +340,200 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
                 }
             };
         if !counted {
-            seen.last_uncounted = line_no;
+            seen.last_uncounted = pos;
         }
+    }
+}
+
+/// Where the blocks read by several parse workers sit in the input (see
+/// [`RequestSink::placed`]): `(seq, lines before it, its lines)`, sorted by `seq`.
+/// Empty when one worker read the input in order.
+struct Placement<'p> {
+    blocks: &'p [(u64, u64, u64)],
+}
+
+impl Placement<'_> {
+    /// The block `seq`: (lines before it, its lines).
+    fn block(&self, seq: u64) -> Option<(u64, u64)> {
+        let i = self.blocks.binary_search_by_key(&seq, |b| b.0).ok()?;
+        Some((self.blocks[i].1, self.blocks[i].2))
+    }
+
+    fn line(&self, p: Pos) -> u64 {
+        match p.seq() {
+            IN_ORDER => p.line(),
+            seq => self.block(seq).map_or(0, |(before, _)| before) + p.line(),
+        }
+    }
+
+    /// The last line read in order, before the workers shared the rest.
+    fn in_order_end(&self) -> u64 {
+        self.blocks.first().map_or(u64::MAX, |b| b.1)
+    }
+
+    /// The lines (`from..=to`) of `t`'s blocks and of the lines it read in order, from
+    /// the one at `p` on: where `t` counted the details of a client promoted at `p`.
+    fn lines_from(&self, t: &Tracker, p: Pos, out: &mut Vec<(u64, u64)>) {
+        if p.seq() == IN_ORDER && p.line() <= self.in_order_end() {
+            out.push((p.line(), self.in_order_end()));
+        }
+        for &(seq, _) in &t.blocks {
+            let Some((before, n)) = self.block(seq) else {
+                continue;
+            };
+            let from = match p.seq() {
+                IN_ORDER => 1,
+                at if seq == at => p.line(),
+                at if seq > at => 1,
+                _ => continue,
+            };
+            if n >= from {
+                out.push((before + from, before + n));
+            }
+        }
+    }
+
+    /// Adds the time ranges of `t`'s blocks to `chunks` (of the input's lines): a
+    /// chunk of a block widens each chunk of the input it overlaps.
+    fn add_chunks(&self, t: &Tracker, chunks: &mut Vec<(Micros, Micros)>) {
+        for (seq, sub) in &t.blocks {
+            let Some((before, n)) = self.block(*seq) else {
+                continue;
+            };
+            for (k, &(a, b)) in sub.iter().enumerate() {
+                if a > b {
+                    continue;
+                }
+                let first = before + 1 + k as u64 * CHUNK_LINES;
+                let last = (before + (k as u64 + 1) * CHUNK_LINES).min(before + n);
+                for j in (first - 1) / CHUNK_LINES..=(last.max(first) - 1) / CHUNK_LINES {
+                    let j = j as usize;
+                    if chunks.len() <= j {
+                        chunks.resize(j + 1, (Micros::MAX, Micros::MIN));
+                    }
+                    chunks[j] = (chunks[j].0.min(a), chunks[j].1.max(b));
+                }
+            }
+        }
+    }
+}
+
+/// Adds `other`'s details of a client to `into`'s.
+pub fn merge_client(into: &mut ClientPart, other: ClientPart) {
+    into.tops.merge(other.tops);
+    into.breakdown.merge(other.breakdown);
+    if let Some(theirs) = other.members {
+        members::merge(into.members.get_or_insert_with(Default::default), theirs);
+    }
+}
+
+/// Merges sorted-or-not inclusive line ranges into sorted, disjoint ones.
+fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (a, b) in ranges {
+        match out.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// Wraps the first pass's sink: records, besides, what [`Recorded`] holds. Its lines
+/// may be shared by several parse workers ([`SplitSink`]): each part records what
+/// its worker reads, put together when the input is done.
+pub struct Recording<'a, S> {
+    pub inner: S,
+    spec: &'a ReadSpec,
+    index: Arc<Mutex<GzIndex>>,
+    /// What this worker records (the lines read in order, and its blocks).
+    main: Tracker,
+    /// What the other workers recorded (absorbed from their parts).
+    others: Vec<Tracker>,
+    /// See [`Placement`].
+    placed: Vec<(u64, u64, u64)>,
+    /// Where the finished record goes (`None` when the input is not usable: see
+    /// [`Recording::finish`]).
+    pub recorded: Option<Recorded>,
+}
+
+impl<'a, S: RequestSink> Recording<'a, S> {
+    pub fn new(spec: &'a ReadSpec, inner: S, promote_after: u32) -> Self {
+        Recording {
+            inner,
+            spec,
+            index: Arc::new(Mutex::new(GzIndex::default())),
+            main: Tracker::new(promote_after, MAX_RECORDED_CLIENTS),
+            others: Vec::new(),
+            placed: Vec::new(),
+            recorded: None,
+        }
+    }
+
+    /// The same with another bound on the clients followed (tests use a small one).
+    pub fn with_max_clients(mut self, max_clients: usize) -> Self {
+        self.main.max_clients = max_clients;
+        self
+    }
+
+    /// Whether the record was given up ([`MAX_RECORDED_CLIENTS`], in any worker).
+    pub fn given_up(&self) -> bool {
+        self.main.given_up || self.others.iter().any(|t| t.given_up)
+    }
+
+    /// Puts every worker's record together, in lines of the input.
+    fn record(
+        &mut self,
+        index: GzIndex,
+        format: FormatChoice,
+        compression: Compression,
+    ) -> Recorded {
+        let place = Placement {
+            blocks: &self.placed,
+        };
+        let mut trackers = vec![std::mem::replace(&mut self.main, Tracker::new(0, 0))];
+        trackers.append(&mut self.others);
+        let mut chunks = std::mem::take(&mut trackers[0].chunks);
+        let mut uncovered: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
+        let mut covered = Covered::default();
+        let mut details: FxHashMap<Box<[u8]>, ClientPart> = FxHashMap::default();
+        for t in &mut trackers {
+            place.add_chunks(t, &mut chunks);
+            for (h, s) in std::mem::take(&mut t.seen) {
+                let (first, last) = (place.line(s.first), place.line(s.last_uncounted));
+                let e = uncovered.entry(h).or_insert((first, last + 1));
+                *e = (e.0.min(first), e.1.max(last + 1));
+            }
+            for (key, (from, part)) in std::mem::take(&mut t.parts) {
+                place.lines_from(t, from, covered.entry(key.clone()).or_default());
+                merge_client(details.entry(key).or_default(), part);
+            }
+        }
+        for ranges in covered.values_mut() {
+            *ranges = merge_ranges(std::mem::take(ranges));
+        }
+        Recorded {
+            compression,
+            index,
+            format,
+            chunks,
+            covered,
+            details,
+            uncovered,
+        }
+    }
+}
+
+impl<S: RequestSink> RequestSink for Recording<'_, S> {
+    fn begin(&mut self, name: &str) {
+        self.inner.begin(name);
+    }
+
+    #[inline]
+    fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
+        let posts = self.inner.request(line_no, req, key, line);
+        self.main.request(self.spec, line_no, req, key);
         posts
     }
 
@@ -306,45 +554,88 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
         Some(self.index.clone())
     }
 
-    /// Keeps the record when the input can be read again by lines: gzip, read whole
-    /// with a known format, and no `#` comment lines (a format may learn from those, as
-    /// CloudFront's `#Fields:`; such a file is read again whole).
+    fn block(&mut self, seq: u64) {
+        self.main.begin_block(seq);
+    }
+
+    fn placed(&mut self, blocks: &[(u64, u64, u64)]) {
+        self.placed = blocks.to_vec();
+    }
+
+    /// Keeps the record when the input can be read again by lines: read whole with a
+    /// known format, and no `#` comment lines (a format may learn from those, as
+    /// CloudFront's `#Fields:`; such a file is read again whole); gzip and plain with
+    /// access points; any other compression complete (it is read again from its start,
+    /// and its digest is checked first).
     fn finish(&mut self, report: &FileReport) {
         self.inner.finish(report);
-        let seen = std::mem::take(&mut self.seen);
-        let parts = std::mem::take(&mut self.parts);
-        let chunks = std::mem::take(&mut self.chunks);
         let index = std::mem::take(&mut *self.index.lock().unwrap_or_else(|e| e.into_inner()));
         let format = report
             .format
             .as_deref()
             .and_then(|f| f.parse::<FormatChoice>().ok())
             .filter(|f| Some(f.name().as_str()) == report.format.as_deref());
-        let usable = !self.given_up
-            && report.compression == Some(Compression::Gzip)
+        let readable_again = match report.compression {
+            Some(Compression::Gzip) | Some(Compression::Plain) => !index.points.is_empty(),
+            Some(_) => report.complete && report.sha256.is_some(),
+            None => false,
+        };
+        let usable = !self.given_up()
+            && readable_again
             && report.status == FileStatus::Read
-            && report.comments == 0
-            && !index.points.is_empty();
-        let (Some(format), true) = (format, usable) else {
-            return;
-        };
-        let mut rec = Recorded {
-            index,
-            format,
-            chunks,
-            covered_from: FxHashMap::default(),
-            details: FxHashMap::default(),
-            uncovered: FxHashMap::default(),
-        };
-        rec.uncovered = seen
-            .into_iter()
-            .map(|(h, s)| (h, (s.first, s.last_uncounted + 1)))
-            .collect();
-        for (key, (from, part)) in parts {
-            rec.covered_from.insert(key.clone(), from);
-            rec.details.insert(key, part);
+            && report.comments == 0;
+        if let (Some(format), Some(compression), true) = (format, report.compression, usable) {
+            self.recorded = Some(self.record(index, format, compression));
         }
-        self.recorded = Some(rec);
+        self.main = Tracker::new(0, 0);
+        self.others.clear();
+    }
+}
+
+/// A share of the first pass with its record, for one of several parse workers.
+pub struct RecordingPart<'a, P> {
+    inner: P,
+    spec: &'a ReadSpec,
+    tracker: Tracker,
+}
+
+impl<P: RequestSink> RequestSink for RecordingPart<'_, P> {
+    #[inline]
+    fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
+        let posts = self.inner.request(line_no, req, key, line);
+        self.tracker.request(self.spec, line_no, req, key);
+        posts
+    }
+
+    fn late(&mut self, req: &Request<'_>, key: &[u8], posts: u64) {
+        self.inner.late(req, key, posts);
+    }
+
+    #[inline]
+    fn keep(&self, line: &[u8]) -> bool {
+        self.inner.keep(line)
+    }
+
+    fn block(&mut self, seq: u64) {
+        self.tracker.begin_block(seq);
+    }
+}
+
+impl<'a, S: SplitSink> SplitSink for Recording<'a, S> {
+    type Part = RecordingPart<'a, S::Part>;
+
+    fn part(&self) -> Self::Part {
+        RecordingPart {
+            inner: self.inner.part(),
+            spec: self.spec,
+            tracker: Tracker::new(self.main.promote_after, self.main.max_clients),
+        }
+    }
+
+    fn absorb(&mut self, part: &mut Self::Part) {
+        self.inner.absorb(&mut part.inner);
+        self.others
+            .push(std::mem::replace(&mut part.tracker, Tracker::new(0, 0)));
     }
 }
 
@@ -389,12 +680,13 @@ mod tests {
             rec.request(i as u64 + 1, &request(i as i64), key.as_bytes(), b"line");
         }
         assert!(!rec.given_up(), "three clients are within the bound");
-        assert_eq!(rec.seen.len(), 3);
+        assert_eq!(rec.main.seen.len(), 3);
         rec.request(7, &request(7), b"d", b"line");
         assert!(rec.given_up(), "a fourth client passes it");
-        assert!(rec.seen.is_empty() && rec.parts.is_empty() && rec.chunks.is_empty());
+        let t = &rec.main;
+        assert!(t.seen.is_empty() && t.parts.is_empty() && t.chunks.is_empty());
         rec.request(8, &request(8), b"a", b"line");
         assert_eq!(rec.inner.0, 8, "every request reaches the first pass");
-        assert!(rec.seen.is_empty(), "nothing is recorded after it");
+        assert!(rec.main.seen.is_empty(), "nothing is recorded after it");
     }
 }

@@ -239,3 +239,71 @@ fn byte_identical_on_a_generated_set() {
     assert_eq!(input("other/damaged.log.gz")["complete"], false);
     assert_eq!(input("other/damaged.log.gz")["dropped_partial_line"], true);
 }
+
+/// Issue 14's one read of zstd and plain inputs: bench sets as zstd and as plain text
+/// (no comment lines, so every file is recorded for the second read, and read again in
+/// part), and one file of each alone (shared by several parse workers, each recording
+/// its blocks). Digests recorded from the baseline build of c1a34ff, which read these
+/// files whole again.
+#[test]
+fn byte_identical_on_zstd_and_plain_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    for (sub, seed, compression) in [
+        ("zst", 5, Compression::Zstd),
+        ("plain", 6, Compression::Plain),
+    ] {
+        let spec = BenchSpec {
+            files: 2,
+            lines: 30_000,
+            compression,
+        };
+        bench(&dir.path().join(sub), seed, &spec).unwrap();
+    }
+    let report = check(
+        "zstd and plain",
+        &["1", "2"],
+        |threads| {
+            scan_digests(
+                dir.path(),
+                &["zst", "plain", "--threshold", "200", "--threads", threads],
+            )
+        },
+        [
+            "046e7c7271349cc669d4901fd0de064f7c79e81eb9b2becd2d2d87d184049481",
+            "48a79055d95f1a527eb4f88ff83c0af59d2cba9ca02a198d7fb43993b9b20927",
+            "14794aa257783cc69b1668d4eacde2ec91044d5fa04b30de278168e69ea65217",
+        ],
+    );
+    assert!(report["summary"]["flagged_clients"].as_u64().unwrap() >= 10);
+    for (file, expected) in [
+        (
+            "zst/bench-000.log.zst",
+            [
+                "8ba4383bc85e1b61b69c696fb955ad81a8d88a414382e979304bcc55036a5920",
+                "5c7d1e12f7245e10754d3b8b74747cf3bdd257b4c123a7e5d21dae789ca7bafa",
+                "49d65b958989152e610bb9970d36a3ba6dd4105ebcf917809cceed20a23f32a0",
+            ],
+        ),
+        (
+            "plain/bench-001.log",
+            [
+                "5716c8b0de2cf569668a52e50e5391db54d22000449854233d474bd1c77b7017",
+                "0904054416aa21b1c27d41e8417c393f6a85e875a81ade63944b8234a69a28e6",
+                "23d8227ebd40afb2bd0dc2ee5cd2056d0fcd34c402c50600f7a5b412b23d3471",
+            ],
+        ),
+    ] {
+        let report = check(
+            file,
+            &["2", "3"],
+            |threads| {
+                scan_digests(
+                    dir.path(),
+                    &[file, "--threshold", "60", "--threads", threads],
+                )
+            },
+            expected,
+        );
+        assert!(report["summary"]["flagged_clients"].as_u64().unwrap() >= 5);
+    }
+}
