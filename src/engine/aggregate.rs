@@ -671,8 +671,8 @@ struct Client {
 /// id-table slot (8 bytes, at a load of 7/8 down to 7/16).
 pub const BYTES_PER_CLIENT: usize = std::mem::size_of::<Client>() + 14;
 
-/// Series merged in that an aggregate holds before summing them (about 23 MiB).
-const MAX_MERGED_IN: usize = 1 << 18;
+/// Series merged in that an aggregate holds before summing them (about 6 MiB).
+const MAX_MERGED_IN: usize = 1 << 16;
 
 /// Requests an aggregate holds back to add together (see [`Aggregate::add`]).
 const BATCH: usize = 16;
