@@ -588,8 +588,9 @@ fn read_recorded(cx: &Context<'_>, f: &ToRead<'_>, rec: &Recorded) -> Result<Opt
 }
 
 /// Lines framed rather than skipped between two ranges of a file read from its start:
-/// a range costs a framing thread and its start (tens of microseconds), a line framed
-/// and prefiltered about a tenth of a microsecond.
+/// a range costs a framing thread and its start, a line framed and prefiltered a
+/// fraction of a microsecond (an estimate, not measured: the figure only trades one
+/// cost for the other, the outcome is the same).
 const SEQUENTIAL_GAP: u64 = 256;
 
 /// `part` (what the second read found in a file) with the details the first pass
