@@ -804,7 +804,13 @@ impl Budget {
         }
     }
 
-    /// Notes a spill begun (`1`) or ended (`-1`).
+    /// Notes a spill begun, until the guard is dropped (even by a panic, so that no
+    /// aggregate waits for ever).
+    fn writing(&self) -> SpillWriting<'_> {
+        self.note_spill(1);
+        SpillWriting(self)
+    }
+
     fn note_spill(&self, change: isize) {
         if let Ok(mut writing) = self.writing.lock() {
             *writing = writing.saturating_add_signed(change);
@@ -818,6 +824,15 @@ impl Budget {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
                 Some(h.saturating_sub(bytes))
             });
+    }
+}
+
+/// A spill being written (see [`Budget::writing`]).
+struct SpillWriting<'a>(&'a Budget);
+
+impl Drop for SpillWriting<'_> {
+    fn drop(&mut self) {
+        self.0.note_spill(-1);
     }
 }
 
@@ -996,7 +1011,7 @@ impl Aggregate {
     /// first, `scan` of 10 million clients on two threads with `--memory-limit 400M`
     /// peaked at 575 MiB.
     fn spill(&mut self, budget: &Budget) {
-        budget.note_spill(1);
+        let _writing = budget.writing();
         self.ids = HashTable::new();
         let mut clients = std::mem::take(&mut self.clients).into_vec();
         let arena = std::mem::take(&mut self.arena);
@@ -1008,7 +1023,6 @@ impl Aggregate {
         drop(clients);
         drop(arena);
         budget.release(told);
-        budget.note_spill(-1);
     }
 
     /// Writes `clients` out, sorted by key; a failure is kept in the budget.
