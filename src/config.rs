@@ -80,6 +80,8 @@ pub struct Config {
     pub lateness: Micros,
     /// Start the state afresh (`--state-reset`).
     pub state_reset: bool,
+    /// The file whose bytes sign the ledger's entries (`--ledger-key`, with a state).
+    pub ledger_key: Option<PathBuf>,
     /// What the clients counted may hold in memory before the scan spills them to
     /// disk (`--memory-limit`; default: [`DEFAULT_MEMORY_SHARE`] of the machine's or
     /// the cgroup's memory).
@@ -131,6 +133,9 @@ pub struct SettingsFile {
     /// Folder of the nightly state (relative to the settings file's folder).
     pub state: Option<PathBuf>,
     pub lateness: Option<String>,
+    /// `--ledger-key` (relative to the settings file's folder).
+    #[serde(alias = "ledger-key")]
+    pub ledger_key: Option<PathBuf>,
     /// `--memory-limit` (a size: "4G").
     #[serde(alias = "memory-limit")]
     pub memory_limit: Option<String>,
@@ -152,6 +157,7 @@ impl SettingsFile {
             file.rules = file.rules.map(|p| dir.join(p));
             file.orgs = file.orgs.map(|p| dir.join(p));
             file.state = file.state.map(|p| dir.join(p));
+            file.ledger_key = file.ledger_key.map(|p| dir.join(p));
         }
         Ok(file)
     }
@@ -186,6 +192,7 @@ pub struct Overrides {
     pub state: Option<PathBuf>,
     pub lateness: Option<String>,
     pub state_reset: bool,
+    pub ledger_key: Option<PathBuf>,
     /// `scan --also-by` values (each may be a comma list); a flag only, not a setting
     /// of the settings file (which `explain` and `map` read too).
     pub also_by: Vec<String>,
@@ -432,6 +439,12 @@ impl Config {
                 "--state-reset needs --state DIR".into(),
             ));
         }
+        let ledger_key = flags.ledger_key.or(file.ledger_key);
+        if ledger_key.is_some() && state.is_none() {
+            return Err(SettingsError::Invalid(
+                "--ledger-key needs --state DIR (it signs the state's ledger)".into(),
+            ));
+        }
         let also_by = also_by(
             flags.also_by,
             &client,
@@ -486,6 +499,7 @@ impl Config {
             state,
             lateness,
             state_reset: flags.state_reset,
+            ledger_key,
             memory_limit,
         })
     }

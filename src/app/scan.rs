@@ -72,6 +72,12 @@ pub struct ScanArgs {
     #[arg(long)]
     pub state_reset: bool,
 
+    /// A secret key file (with --state): each ledger entry is signed with an
+    /// HMAC-SHA256 under the file's bytes, and the next run given the key refuses a
+    /// ledger whose signatures do not match. See the README's ledger section.
+    #[arg(long, value_name = "FILE")]
+    pub ledger_key: Option<PathBuf>,
+
     /// Progress on stderr (default: auto, a bar on a terminal): on (`--progress` alone: a
     /// bar on a terminal, else one line per input read), plain (one line per input read,
     /// for cron logs), none.
@@ -112,6 +118,7 @@ impl ScanArgs {
             state,
             lateness,
             state_reset,
+            ledger_key,
             also_by,
             memory_limit,
             summary: _,
@@ -126,6 +133,7 @@ impl ScanArgs {
             f.state = state;
             f.lateness = lateness;
             f.state_reset = state_reset;
+            f.ledger_key = ledger_key;
             f.also_by = also_by;
             f.memory_limit = memory_limit;
         })
@@ -165,8 +173,13 @@ pub fn run_with(
     // output folder records (a state rolled back, replaced or deleted is refused).
     let mut ledger = match &cfg.state {
         Some(dir) => Some(
-            crate::store::ledger::Ledger::open(dir, &cfg.out_dir, cfg.state_reset)
-                .map_err(Error::Usage)?,
+            crate::store::ledger::Ledger::open(
+                dir,
+                &cfg.out_dir,
+                cfg.state_reset,
+                read_ledger_key(cfg)?,
+            )
+            .map_err(Error::Usage)?,
         ),
         None => None,
     };
@@ -361,6 +374,21 @@ fn analyze_with_leads(cfg: &Config, aggregate: Aggregate, groups: Groups) -> Ana
     let mut analysis = bill_all(&cfg.policy, &Horizon::Complete, clients, &identify).0;
     analysis.leads = leads;
     analysis
+}
+
+/// The bytes of `--ledger-key`'s file, if given (an empty key signs nothing).
+fn read_ledger_key(cfg: &Config) -> Result<Option<Vec<u8>>, Error> {
+    let Some(path) = &cfg.ledger_key else {
+        return Ok(None);
+    };
+    let shown = crate::engine::text::terminal_safe(&path.display().to_string()).into_owned();
+    match std::fs::read(path) {
+        Ok(key) if key.is_empty() => Err(Error::Usage(format!("--ledger-key {shown} is empty"))),
+        Ok(key) => Ok(Some(key)),
+        Err(e) => Err(Error::Usage(format!(
+            "cannot read --ledger-key {shown}: {e}"
+        ))),
+    }
 }
 
 /// `--memory-limit` as the messages give it.

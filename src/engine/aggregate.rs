@@ -747,15 +747,23 @@ impl Clients {
         self.chunks.into_iter()
     }
 
-    /// Every client in one vector of exact size, for sorting in place; each chunk is
-    /// freed once copied, so the clients are never held twice.
+    /// Every client in one vector of exact size, for sorting in place (so in no
+    /// particular order). Each chunk is moved over a piece at a time from its end and
+    /// shrunk after each piece, so the clients are never held twice, not even a
+    /// chunk's worth: moved whole, chunk by chunk, `scan` of 1 million clients peaked
+    /// 48 MiB higher.
     fn into_vec(mut self) -> Vec<Client> {
         if self.chunks.len() <= 1 {
             return self.chunks.pop().unwrap_or_default();
         }
+        const PIECE: usize = CHUNK / 32;
         let mut all = Vec::with_capacity(self.len);
-        for chunk in self.chunks {
-            all.extend(chunk);
+        for mut chunk in self.chunks {
+            while !chunk.is_empty() {
+                let from = chunk.len().saturating_sub(PIECE);
+                all.extend(chunk.drain(from..));
+                chunk.shrink_to_fit();
+            }
         }
         all
     }
@@ -862,7 +870,13 @@ impl Budget {
         }
     }
 
-    /// Notes a spill begun (`1`) or ended (`-1`).
+    /// Notes a spill begun, until the guard is dropped (even by a panic, so that no
+    /// aggregate waits for ever).
+    fn writing(&self) -> SpillWriting<'_> {
+        self.note_spill(1);
+        SpillWriting(self)
+    }
+
     fn note_spill(&self, change: isize) {
         if let Ok(mut writing) = self.writing.lock() {
             *writing = writing.saturating_add_signed(change);
@@ -879,12 +893,22 @@ impl Budget {
     }
 }
 
+/// A spill being written (see [`Budget::writing`]).
+struct SpillWriting<'a>(&'a Budget);
+
+impl Drop for SpillWriting<'_> {
+    fn drop(&mut self) {
+        self.0.note_spill(-1);
+    }
+}
+
 /// Client key (bytes, as written) → series.
 ///
 /// Clients live in fixed chunks ([`Clients`]), found through a table of their ids
 /// ([`IdTable`], 8 bytes a slot with part of the hash); keys longer than 15 bytes live
 /// back to back in one arena. A client costs [`BYTES_PER_CLIENT`] (110 bytes) besides
-/// its run's bytes. Before, a hash map held the 16-byte key and an 88-byte series
+/// its run's bytes (with 4-byte hashbrown slots, 106 was measured as peak RSS from 1
+/// to 10 million one-request clients, 104 from 20 to 50 million). Before, a hash map held the 16-byte key and an 88-byte series
 /// inline (about 200 bytes at the table's usual load, and three times that while it
 /// grew) and a boxed key for long keys. Finding a client is a probe of the id table
 /// and one random access into the chunks, both prefetched a batch ahead (see
@@ -1115,7 +1139,7 @@ impl Aggregate {
     /// peaked at 575 MiB.
     fn spill(&mut self, budget: &Budget) {
         self.settle_merges();
-        budget.note_spill(1);
+        let _writing = budget.writing();
         self.ids = IdTable::default();
         let mut clients = std::mem::take(&mut self.clients).into_vec();
         let arena = std::mem::take(&mut self.arena);
@@ -1127,7 +1151,6 @@ impl Aggregate {
         drop(clients);
         drop(arena);
         budget.release(told);
-        budget.note_spill(-1);
     }
 
     /// Writes `clients` out, sorted by key; a failure is kept in the budget.

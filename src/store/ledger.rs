@@ -15,8 +15,15 @@
 //! What it proves: an edit of the state or the ledger that is not re-chained is
 //! detected, and so is any rollback to a state older than the reports in the folder.
 //! What it does not: someone who rewrites the ledger, the state and `ledger-head.json`
-//! together (no secret key is involved), or runs into a fresh output folder.
+//! together, or runs into a fresh output folder.
+//!
+//! With a key file (`--ledger-key`), each entry also carries an HMAC-SHA256 of its
+//! hash under the key (`hmac`), verified by the next run given the key: an edit
+//! re-chained without the key is refused (its tags do not match, or are missing where
+//! the ledger or `ledger-head.json` shows the history was signed). Whoever holds the
+//! key can still re-sign an edit.
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -36,6 +43,9 @@ pub struct Entry {
     pub state_sha256: String,
     pub started_at: String,
     pub hash: String,
+    /// HMAC-SHA256 of `hash` under the ledger key (hex), when the run had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac: Option<String>,
 }
 
 /// The chain head as the output folder records it.
@@ -43,6 +53,56 @@ pub struct Entry {
 pub struct Head {
     pub run: u64,
     pub head: String,
+    /// The run signed its entry with a ledger key (absent, not `false`, when it did
+    /// not: the file stays as it was before keys).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signed: bool,
+}
+
+/// The HMAC-SHA256 of an entry's hash under `key`, in hex.
+fn entry_hmac(key: &[u8], hash: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(b"scrapemeter-ledger-hmac 1\n");
+    mac.update(hash.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks the entries' tags under `key`: every tag must match, and once an entry is
+/// signed every later one must be (entries from before the key was first given carry
+/// none). Without a key, a signed ledger is refused: its next entry could not be.
+fn verify_tags(entries: &[Entry], key: Option<&[u8]>) -> Result<(), String> {
+    let Some(key) = key else {
+        return match entries.iter().find(|e| e.hmac.is_some()) {
+            Some(e) => Err(format!(
+                "its entries are signed (from run {} on): give the key with --ledger-key",
+                e.run
+            )),
+            None => Ok(()),
+        };
+    };
+    let mut signed_from = None;
+    for e in entries {
+        match &e.hmac {
+            Some(tag) if *tag == entry_hmac(key, &e.hash) => {
+                signed_from.get_or_insert(e.run);
+            }
+            Some(_) => {
+                return Err(format!(
+                    "the signature of run {} does not match the key in --ledger-key (a wrong key, or an entry re-signed without it)",
+                    e.run
+                ))
+            }
+            None => {
+                if let Some(from) = signed_from {
+                    return Err(format!(
+                        "the entry of run {} is not signed, though the ledger is from run {from} on",
+                        e.run
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn entry_hash(run: u64, prev: &str, state_sha256: &str, started_at: &str) -> String {
@@ -56,6 +116,8 @@ pub struct Ledger {
     state_dir: PathBuf,
     out_dir: PathBuf,
     entries: Vec<Entry>,
+    /// The ledger key (`--ledger-key`): new entries are signed with it.
+    key: Option<Vec<u8>>,
 }
 
 /// Checks a chain: each entry's hash is its own, its `prev` the previous hash, and
@@ -122,13 +184,20 @@ fn finish_cut_commit(state_dir: &Path, last: &Entry) -> bool {
 
 impl Ledger {
     /// Reads and checks the ledger of `state_dir` before a run that writes into
-    /// `out_dir`; with `reset` (`--state-reset`) a new history starts.
-    pub fn open(state_dir: &Path, out_dir: &Path, reset: bool) -> Result<Ledger, String> {
+    /// `out_dir`; with `reset` (`--state-reset`) a new history starts. With `key`
+    /// (`--ledger-key`), the entries' signatures are checked and the new one signed.
+    pub fn open(
+        state_dir: &Path,
+        out_dir: &Path,
+        reset: bool,
+        key: Option<Vec<u8>>,
+    ) -> Result<Ledger, String> {
         let path = state_dir.join(LEDGER);
         let mut ledger = Ledger {
             state_dir: state_dir.to_path_buf(),
             out_dir: out_dir.to_path_buf(),
             entries: Vec::new(),
+            key,
         };
         if reset {
             return Ok(ledger);
@@ -148,6 +217,9 @@ impl Ledger {
                 }
                 verify(&ledger.entries).map_err(|e| {
                     refused(format!("its ledger {} is broken: {e}", path.display()))
+                })?;
+                verify_tags(&ledger.entries, ledger.key.as_deref()).map_err(|e| {
+                    refused(format!("its ledger {} is refused: {e}", path.display()))
                 })?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -178,8 +250,18 @@ impl Ledger {
                 let held = ledger
                     .entries
                     .iter()
-                    .any(|e| e.run == head.run && e.hash == head.head);
-                if !held {
+                    .find(|e| e.run == head.run && e.hash == head.head);
+                // A signed history stripped of its signatures (and re-chained).
+                if let Some(e) = held.filter(|e| head.signed && e.hmac.is_none()) {
+                    return Err(refused(format!(
+                        "{} in {} records that run {} signed its entry, but the ledger's entry of run {} is not signed",
+                        HEAD,
+                        out_dir.display(),
+                        head.run,
+                        e.run
+                    )));
+                }
+                if held.is_none() {
                     let what = match &ours {
                         None => "there is no ledger (the state was deleted or replaced)".to_string(),
                         Some(h) if h.run < head.run => format!(
@@ -209,6 +291,7 @@ impl Ledger {
         self.entries.last().map(|e| Head {
             run: e.run,
             head: e.hash.clone(),
+            signed: e.hmac.is_some(),
         })
     }
 
@@ -223,19 +306,26 @@ impl Ledger {
             .unwrap_or_default();
         let state_sha256 = hex::encode(Sha256::digest(state));
         let hash = entry_hash(run, &prev, &state_sha256, started_at);
+        let hmac = self.key.as_deref().map(|k| entry_hmac(k, &hash));
+        let signed = hmac.is_some();
         self.entries.push(Entry {
             run,
             prev,
             state_sha256,
             started_at: started_at.to_string(),
             hash: hash.clone(),
+            hmac,
         });
         let mut ledger = Vec::new();
         for e in &self.entries {
             ledger.extend(serde_json::to_vec(e).expect("json"));
             ledger.push(b'\n');
         }
-        let head = Head { run, head: hash };
+        let head = Head {
+            run,
+            head: hash,
+            signed,
+        };
         let mut head_bytes = serde_json::to_vec_pretty(&head).expect("json");
         head_bytes.push(b'\n');
         (
@@ -260,6 +350,7 @@ mod tests {
             state_sha256: hex::encode(Sha256::digest(one)),
             started_at: "t1".into(),
             hash: String::new(),
+            hmac: None,
         };
         let first = Entry {
             hash: entry_hash(1, "", &first.state_sha256, "t1"),
@@ -272,6 +363,7 @@ mod tests {
             hash: entry_hash(2, &first.hash, &sha2, "t2"),
             state_sha256: sha2,
             started_at: "t2".into(),
+            hmac: None,
         };
         let mut text = Vec::new();
         for e in [first, second] {
@@ -293,7 +385,7 @@ mod tests {
         std::fs::write(state_dir.join(state_name), b"night 1").unwrap();
         let temp = state_dir.join(format!(".{state_name}.tmpAbC123"));
         std::fs::write(&temp, b"night 2").unwrap();
-        let ledger = Ledger::open(&state_dir, &out, false).expect("the commit is finished");
+        let ledger = Ledger::open(&state_dir, &out, false, None).expect("the commit is finished");
         assert_eq!(ledger.head().unwrap().run, 2);
         assert_eq!(
             std::fs::read(state_dir.join(state_name)).unwrap(),
@@ -303,13 +395,13 @@ mod tests {
         // A state put back by hand (no temporary file of the state the ledger names)
         // is still refused, and so is a temporary file that holds something else.
         std::fs::write(state_dir.join(state_name), b"night 1").unwrap();
-        let err = Ledger::open(&state_dir, &out, false).unwrap_err();
+        let err = Ledger::open(&state_dir, &out, false, None).unwrap_err();
         assert!(
             err.contains("is not the state its ledger's run 2 wrote"),
             "{err}"
         );
         std::fs::write(&temp, b"night 2, edited").unwrap();
-        assert!(Ledger::open(&state_dir, &out, false).is_err());
+        assert!(Ledger::open(&state_dir, &out, false, None).is_err());
         assert_eq!(
             std::fs::read(state_dir.join(state_name)).unwrap(),
             b"night 1"
@@ -328,6 +420,7 @@ mod tests {
                 state_sha256: "s".into(),
                 started_at: "t".into(),
                 hash: hash.clone(),
+                hmac: None,
             });
             prev = hash;
         }

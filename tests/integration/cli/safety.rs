@@ -534,3 +534,144 @@ fn ctrl_c_leaves_the_old_reports_and_says_so() {
     );
     assert_eq!(f.read("violations.csv"), before);
 }
+
+/// `--ledger-key`: each entry signed (HMAC-SHA256 of its hash under the key file's
+/// bytes). A state rolled back and the ledger re-chained to it (hashes and
+/// `ledger-head.json` recomputed, as anyone can) is refused without the key, whether
+/// the old signature is kept or dropped; re-signed with the key it is accepted (whoever
+/// holds the key can); a wrong key, or none, is refused.
+#[test]
+fn a_signed_ledger_refuses_an_edit_re_chained_without_the_key() {
+    use hmac::Mac;
+    use sha2::Digest;
+    let f = Fixture::new();
+    let state = f.path("state");
+    let key = f.file("ledger.key", "a secret of the operator\n");
+    let wrong = f.file("wrong.key", "another secret\n");
+    let day = |d: u32| {
+        f.file(
+            &format!("d{d}.log"),
+            line(
+                "198.51.100.7",
+                &format!("1{d}/Oct/2026:12:00:00 +0000"),
+                "/p",
+                200,
+            ),
+        )
+    };
+    let signed = ["--ledger-key", key.as_str()];
+    assert!(nightly(&f, &state, &day(0), &signed).status.success());
+    copy_state(&state, &f.path("after-run-1"));
+    assert!(nightly(&f, &state, &day(1), &signed).status.success());
+    copy_state(&state, &f.path("after-run-2"));
+    let head_path = f.out().join("ledger-head.json");
+    let head: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&head_path).unwrap()).unwrap();
+    assert_eq!(head["signed"], true);
+    let ledger = std::fs::read_to_string(state.join("scrapemeter.ledger")).unwrap();
+    let entries: Vec<serde_json::Value> = ledger
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(entries
+        .iter()
+        .all(|e| e["hmac"].as_str().unwrap().len() == 64));
+
+    // Run 1's state put back, and run 2's entry re-chained to it.
+    let hmac = |k: &[u8], hash: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(k).unwrap();
+        mac.update(b"scrapemeter-ledger-hmac 1\n");
+        mac.update(hash.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let old_state = std::fs::read(f.path("after-run-1/scrapemeter.state")).unwrap();
+    let rechain = |tag: Option<&[u8]>, drop_tag: bool| {
+        let mut e = entries[1].clone();
+        e["state_sha256"] = hex::encode(sha2::Sha256::digest(&old_state)).into();
+        let text = format!(
+            "scrapemeter-ledger 1\n2\n{}\n{}\n{}\n",
+            e["prev"].as_str().unwrap(),
+            e["state_sha256"].as_str().unwrap(),
+            e["started_at"].as_str().unwrap()
+        );
+        let hash = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        e["hash"] = hash.clone().into();
+        if let Some(k) = tag {
+            e["hmac"] = hmac(k, &hash).into();
+        }
+        if drop_tag {
+            e.as_object_mut().unwrap().remove("hmac");
+        }
+        std::fs::write(
+            state.join("scrapemeter.ledger"),
+            format!("{}\n{}\n", entries[0], e),
+        )
+        .unwrap();
+        std::fs::write(state.join("scrapemeter.state"), &old_state).unwrap();
+        std::fs::write(
+            &head_path,
+            serde_json::json!({"run": 2, "head": hash, "signed": true}).to_string(),
+        )
+        .unwrap();
+    };
+    let refused = |o: std::process::Output, why: &str| {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(why), "{err}");
+    };
+    rechain(None, false);
+    refused(
+        nightly(&f, &state, &day(2), &signed),
+        "does not match the key",
+    );
+    rechain(None, true);
+    refused(nightly(&f, &state, &day(2), &signed), "is not signed");
+    rechain(Some(b"another secret\n"), false);
+    refused(
+        nightly(&f, &state, &day(2), &signed),
+        "does not match the key",
+    );
+    rechain(Some(b"a secret of the operator\n"), false);
+    let o = nightly(&f, &state, &day(2), &signed);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The true history: a wrong key or none is refused, the key goes on.
+    copy_state(&f.path("after-run-2"), &state);
+    std::fs::write(
+        &head_path,
+        serde_json::json!({"run": 2, "head": entries[1]["hash"], "signed": true}).to_string(),
+    )
+    .unwrap();
+    refused(
+        nightly(&f, &state, &day(2), &["--ledger-key", wrong.as_str()]),
+        "does not match the key",
+    );
+    refused(
+        nightly(&f, &state, &day(2), &[]),
+        "give the key with --ledger-key",
+    );
+    let o = nightly(&f, &state, &day(2), &signed);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ledger: run 3, chain head "));
+
+    // The settings file's `ledger_key`, relative to its folder, signs too.
+    let settings = f.file(
+        "settings.toml",
+        "state = \"state-2\"\nledger_key = \"ledger.key\"\n",
+    );
+    let o = std::process::Command::new(BIN)
+        .args(["scan", &day(0), "--config", &settings, "--threshold", "0"])
+        .args(["--format", "combined", "--out"])
+        .arg(f.path("out-2"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let signed_entry = std::fs::read_to_string(f.path("state-2/scrapemeter.ledger")).unwrap();
+    let expected = hmac(
+        b"a secret of the operator\n",
+        serde_json::from_str::<serde_json::Value>(signed_entry.trim()).unwrap()["hash"]
+            .as_str()
+            .unwrap(),
+    );
+    assert!(signed_entry.contains(&expected), "{signed_entry}");
+}
