@@ -10,7 +10,8 @@
 mod ids;
 
 use crate::engine::time::Micros;
-use ids::{prefetch, IdTable};
+pub use ids::prefetch;
+use ids::IdTable;
 use rayon::prelude::*;
 use rustc_hash::FxHasher;
 use std::hash::Hasher;

@@ -187,7 +187,7 @@ const IN_ORDER: u64 = u64::MAX;
 /// its hash: with 48-byte ones, one bench file on two workers took 1.80–1.94 s of CPU
 /// against 1.71–1.79 s (3 runs each, loaded machine; `/usr/bin/time scrapemeter scan
 /// bench-000.log.gz --threads 2`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Pos(u64);
 
 const IN_ORDER_BIT: u64 = 1 << 63;
@@ -223,6 +223,7 @@ impl Pos {
 /// The requests so far of the clients whose keys have one [`key_hash`] (mostly one
 /// client): kept by hash, so that looking a request up costs no key comparison (a
 /// table of boxed keys cost about 0.15 µs a line here, most of it cache misses).
+#[derive(Default)]
 struct Seen {
     requests: u32,
     /// The first request, and the last one whose details are not counted here.
@@ -234,6 +235,97 @@ struct Seen {
     dropped: bool,
 }
 
+/// [`Tracker::seen`]: each client's [`Seen`] by its key's hash, inline in an
+/// open-addressing table (linear probing, at most 7/8 full), so that the slot a waiting
+/// request will touch can be prefetched (see [`Tracker::request`]).
+#[derive(Default)]
+struct SeenTable {
+    /// `(hash, seen)`; a slot with `seen.requests == 0` is empty (an entry counts its
+    /// first request as soon as it is made).
+    slots: Vec<(u64, Seen)>,
+    len: usize,
+    /// log2 of the slots (0 while there are none).
+    bits: u32,
+}
+
+impl SeenTable {
+    #[inline]
+    fn start(&self, hash: u64) -> usize {
+        // FxHasher's top bits are a rotated product's middle ones: spread them first.
+        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits)) as usize
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        if !self.slots.is_empty() {
+            crate::engine::aggregate::prefetch(&self.slots[self.start(hash)]);
+        }
+    }
+
+    /// The slot holding `hash`, or the empty one where it would go.
+    #[inline]
+    fn slot(&self, hash: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = self.start(hash);
+        loop {
+            let (h, seen) = &self.slots[i];
+            if seen.requests == 0 || *h == hash {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        !self.slots.is_empty() && self.slots[self.slot(hash)].1.requests > 0
+    }
+
+    /// `hash`'s entry, made by `new` (with no request counted yet) if there is none:
+    /// the caller counts a request in it at once.
+    #[inline]
+    fn entry(&mut self, hash: u64, new: impl FnOnce() -> Seen) -> &mut Seen {
+        if (self.len + 1) * 8 > self.slots.len() * 7 {
+            self.grow();
+        }
+        let i = self.slot(hash);
+        if self.slots[i].1.requests == 0 {
+            self.slots[i] = (hash, new());
+            self.len += 1;
+        }
+        &mut self.slots[i].1
+    }
+
+    fn grow(&mut self) {
+        self.bits = if self.slots.is_empty() {
+            4
+        } else {
+            self.bits + 1
+        };
+        let empty = (0..1usize << self.bits).map(|_| (0, Seen::default()));
+        let old = std::mem::replace(&mut self.slots, empty.collect());
+        for (hash, seen) in old.into_iter().filter(|(_, s)| s.requests > 0) {
+            let i = self.slot(hash);
+            self.slots[i] = (hash, seen);
+        }
+    }
+
+    fn into_entries(self) -> impl Iterator<Item = (u64, Seen)> {
+        self.slots.into_iter().filter(|(_, s)| s.requests > 0)
+    }
+}
+
+/// Requests a [`Tracker`] holds back to look their clients up together.
+const BATCH: usize = 16;
+
 /// What one parse worker records of the lines it reads (one worker, or each of
 /// several sharing an input; theirs are put together by [`Placement`]).
 struct Tracker {
@@ -244,7 +336,11 @@ struct Tracker {
     /// Each block this worker read, with the time range of each chunk of
     /// [`CHUNK_LINES`] lines from its start.
     blocks: Vec<(u64, Vec<(Micros, Micros)>)>,
-    seen: FxHashMap<u64, Seen>,
+    seen: SeenTable,
+    /// Requests of clients not promoted, waiting to be looked up a batch at a time:
+    /// `(hash, position, where the key is in waiting_keys)`.
+    waiting: Vec<(u64, Pos, std::ops::Range<usize>)>,
+    waiting_keys: Vec<u8>,
     /// The promoted clients' details, from the request at the position given on (in
     /// the lines this worker reads).
     parts: FxHashMap<Box<[u8]>, (Pos, ClientPart)>,
@@ -261,7 +357,9 @@ impl Tracker {
             block: IN_ORDER,
             chunks: Vec::new(),
             blocks: Vec::new(),
-            seen: FxHashMap::default(),
+            seen: SeenTable::default(),
+            waiting: Vec::new(),
+            waiting_keys: Vec::new(),
             parts: FxHashMap::default(),
             own: Vec::new(),
             promote_after,
@@ -287,15 +385,16 @@ impl Tracker {
         };
     }
 
+    /// Records a request of client `key`, whose [`key_hash`] is `hash`.
+    ///
+    /// A request of a promoted client is recorded at once (its details are counted
+    /// from it); any other waits, with its position, in a batch of [`BATCH`] whose
+    /// entries are prefetched as they come and looked up together ([`Self::settle`]):
+    /// the lookup of each request's entry was a cache miss in a row, ~70% of this
+    /// function's samples (`perf annotate`, one bench file, `--threads 1`).
     #[inline]
-    fn request(&mut self, spec: &ReadSpec, line_no: u64, req: &Request<'_>, key: &[u8]) {
+    fn request(&mut self, spec: &ReadSpec, line_no: u64, req: &Request<'_>, key: &[u8], hash: u64) {
         if self.given_up {
-            return;
-        }
-        let hash = key_hash(key);
-        if self.seen.len() >= self.max_clients && !self.seen.contains_key(&hash) {
-            // Too many clients to follow: free what was recorded, read it whole later.
-            self.give_up();
             return;
         }
         let chunks = match self.blocks.last_mut() {
@@ -310,7 +409,79 @@ impl Tracker {
         c.0 = c.0.min(req.time);
         c.1 = c.1.max(req.time);
         let pos = Pos::new(self.block, line_no);
-        let seen = self.seen.entry(hash).or_insert(Seen {
+        if !self.parts.is_empty() && self.parts.contains_key(key) {
+            return self.promoted_request(spec, req, key, hash, pos);
+        }
+        self.seen.prefetch(hash);
+        let from = self.waiting_keys.len();
+        self.waiting_keys.extend_from_slice(key);
+        self.waiting
+            .push((hash, pos, from..self.waiting_keys.len()));
+        if self.waiting.len() >= BATCH {
+            self.settle();
+        }
+    }
+
+    /// Looks the waiting requests' clients up, in order: each request is counted and
+    /// left uncounted in details; a client that reaches [`Self::promote_after`] is
+    /// promoted with its details counted from the line after the batch (the batch's
+    /// requests of it are among its uncounted lines).
+    fn settle(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.waiting);
+        let keys = std::mem::take(&mut self.waiting_keys);
+        let after = waiting
+            .last()
+            .map(|&(_, p, _)| Pos::new(p.seq(), p.line() + 1));
+        for (hash, pos, key) in &waiting {
+            if self.given_up {
+                break;
+            }
+            if self.seen.len() >= self.max_clients && !self.seen.contains(*hash) {
+                // Too many clients to follow: free what was recorded, read it whole later.
+                self.give_up();
+                break;
+            }
+            let seen = self.seen.entry(*hash, || Seen {
+                requests: 0,
+                first: *pos,
+                last_uncounted: *pos,
+                promoted: false,
+                dropped: false,
+            });
+            seen.requests = seen.requests.saturating_add(1);
+            seen.last_uncounted = *pos;
+            if !seen.promoted
+                && !seen.dropped
+                && seen.requests >= self.promote_after
+                && self.parts.len() < MAX_PROMOTED
+            {
+                seen.promoted = true;
+                let from = after.unwrap_or(*pos);
+                self.parts
+                    .insert(keys[key.clone()].into(), (from, ClientPart::default()));
+            }
+        }
+        if !self.given_up {
+            let (mut waiting, mut keys) = (waiting, keys);
+            waiting.clear();
+            keys.clear();
+            (self.waiting, self.waiting_keys) = (waiting, keys);
+        }
+    }
+
+    /// Records a request of a promoted client: its details are counted here.
+    fn promoted_request(
+        &mut self,
+        spec: &ReadSpec,
+        req: &Request<'_>,
+        key: &[u8],
+        hash: u64,
+        pos: Pos,
+    ) {
+        let seen = self.seen.entry(hash, || Seen {
             requests: 0,
             first: pos,
             last_uncounted: pos,
@@ -318,34 +489,25 @@ impl Tracker {
             dropped: false,
         });
         seen.requests = seen.requests.saturating_add(1);
-        if !seen.promoted
-            && !seen.dropped
-            && seen.requests >= self.promote_after
-            && self.parts.len() < MAX_PROMOTED
-        {
-            seen.promoted = true;
-            self.parts.insert(key.into(), (pos, ClientPart::default()));
-        }
-        let counted = seen.promoted
-            && match self.parts.get_mut(key) {
-                None => false,
-                Some((_, part)) => {
-                    count_details(spec, req, is_org(spec, key), &mut self.own, part);
-                    let distinct = part.tops.paths.len()
-                        + part.tops.agents.len()
-                        + part.members.as_ref().map_or(0, |m| m.len());
-                    if distinct > MAX_DISTINCT_DETAILS {
-                        // Every line of it is read again if it is reported: the lines
-                        // since its promotion become uncounted too.
-                        self.parts.remove(key);
-                        seen.promoted = false;
-                        seen.dropped = true;
-                        false
-                    } else {
-                        true
-                    }
+        let counted = match self.parts.get_mut(key) {
+            None => false,
+            Some((_, part)) => {
+                count_details(spec, req, is_org(spec, key), &mut self.own, part);
+                let distinct = part.tops.paths.len()
+                    + part.tops.agents.len()
+                    + part.members.as_ref().map_or(0, |m| m.len());
+                if distinct > MAX_DISTINCT_DETAILS {
+                    // Every line of it is read again if it is reported: the lines
+                    // since its promotion become uncounted too.
+                    self.parts.remove(key);
+                    seen.promoted = false;
+                    seen.dropped = true;
+                    false
+                } else {
+                    true
                 }
-            };
+            }
+        };
         if !counted {
             seen.last_uncounted = pos;
         }
@@ -484,7 +646,16 @@ impl<'a, S: RequestSink> Recording<'a, S> {
         self
     }
 
-    /// Whether the record was given up ([`MAX_RECORDED_CLIENTS`], in any worker).
+    /// Looks up every worker's waiting requests (see [`Tracker::settle`]).
+    fn settle(&mut self) {
+        self.main.settle();
+        for t in &mut self.others {
+            t.settle();
+        }
+    }
+
+    /// Whether the record was given up ([`MAX_RECORDED_CLIENTS`], in any worker; the
+    /// requests waiting in a batch are not looked up yet).
     pub fn given_up(&self) -> bool {
         self.main.given_up || self.others.iter().any(|t| t.given_up)
     }
@@ -507,7 +678,7 @@ impl<'a, S: RequestSink> Recording<'a, S> {
         let mut details: FxHashMap<Box<[u8]>, ClientPart> = FxHashMap::default();
         for t in &mut trackers {
             place.add_chunks(t, &mut chunks);
-            for (h, s) in std::mem::take(&mut t.seen) {
+            for (h, s) in std::mem::take(&mut t.seen).into_entries() {
                 let (first, last) = (place.line(s.first), place.line(s.last_uncounted));
                 let e = uncovered.entry(h).or_insert((first, last + 1));
                 *e = (e.0.min(first), e.1.max(last + 1));
@@ -540,7 +711,8 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
     #[inline]
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
         let posts = self.inner.request(line_no, req, key, line);
-        self.main.request(self.spec, line_no, req, key);
+        self.main
+            .request(self.spec, line_no, req, key, key_hash(key));
         posts
     }
 
@@ -587,6 +759,7 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
             Some(_) => report.complete && report.sha256.is_some(),
             None => false,
         };
+        self.settle();
         let usable = !self.given_up()
             && readable_again
             && report.status == FileStatus::Read
@@ -610,7 +783,8 @@ impl<P: RequestSink> RequestSink for RecordingPart<'_, P> {
     #[inline]
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
         let posts = self.inner.request(line_no, req, key, line);
-        self.tracker.request(self.spec, line_no, req, key);
+        self.tracker
+            .request(self.spec, line_no, req, key, key_hash(key));
         posts
     }
 
@@ -686,9 +860,11 @@ mod tests {
         for (i, key) in ["a", "b", "c", "a", "b", "c"].iter().enumerate() {
             rec.request(i as u64 + 1, &request(i as i64), key.as_bytes(), b"line");
         }
+        rec.settle();
         assert!(!rec.given_up(), "three clients are within the bound");
         assert_eq!(rec.main.seen.len(), 3);
         rec.request(7, &request(7), b"d", b"line");
+        rec.settle();
         assert!(rec.given_up(), "a fourth client passes it");
         let t = &rec.main;
         assert!(t.seen.is_empty() && t.parts.is_empty() && t.chunks.is_empty());

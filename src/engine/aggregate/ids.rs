@@ -125,7 +125,7 @@ impl IdTable {
 /// Asks the CPU to start loading the cache line holding `value` (a hint: no effect on
 /// what the program computes).
 #[inline]
-pub(super) fn prefetch<T>(value: &T) {
+pub fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
