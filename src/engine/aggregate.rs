@@ -10,8 +10,8 @@
 mod ids;
 
 use crate::engine::time::Micros;
-pub use ids::prefetch;
 use ids::IdTable;
+pub use ids::{prefetch, spread};
 use rayon::prelude::*;
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
@@ -212,15 +212,20 @@ fn merge_sum(
 ) -> impl Iterator<Item = Bucket> {
     let mut a = a.peekable();
     let mut b = b.peekable();
-    let mut merged = std::iter::from_fn(move || match (a.peek(), b.peek()) {
+    let merged = std::iter::from_fn(move || match (a.peek(), b.peek()) {
         (Some(x), Some(y)) if y.t < x.t => b.next(),
         (Some(_), _) => a.next(),
         (None, _) => b.next(),
-    })
-    .peekable();
+    });
+    sum_same_instants(merged)
+}
+
+/// Buckets in time order (instants repeated) with the buckets of one instant summed.
+fn sum_same_instants(buckets: impl Iterator<Item = Bucket>) -> impl Iterator<Item = Bucket> {
+    let mut buckets = buckets.peekable();
     std::iter::from_fn(move || {
-        let mut out = merged.next()?;
-        while let Some(next) = merged.next_if(|n| n.t == out.t) {
+        let mut out = buckets.next()?;
+        while let Some(next) = buckets.next_if(|n| n.t == out.t) {
             out.posts = out.posts.saturating_add(next.posts);
             out.requests = out.requests.saturating_add(next.requests);
         }
@@ -471,16 +476,7 @@ impl Series {
         drop(all);
         // Stable sort: it finds the runs already in order and merges them.
         buckets.sort_by_key(|b| b.t);
-        let mut buckets = buckets.into_iter().peekable();
-        let summed = std::iter::from_fn(move || {
-            let mut out = buckets.next()?;
-            while let Some(next) = buckets.next_if(|n| n.t == out.t) {
-                out.posts = out.posts.saturating_add(next.posts);
-                out.requests = out.requests.saturating_add(next.requests);
-            }
-            Some(out)
-        });
-        let run = encode_run(summed, in_seconds);
+        let run = encode_run(sum_same_instants(buckets.into_iter()), in_seconds);
         self.set_run(run, in_seconds);
     }
 
@@ -652,13 +648,6 @@ fn hash_bytes(key: &[u8]) -> u64 {
     let mut h = FxHasher::default();
     h.write(key);
     spread(h.finish())
-}
-
-/// The id table takes its slot and tag from a hash's high bits; FxHasher's are
-/// rotated low bits of a product. A multiply makes every high bit depend on every bit.
-#[inline]
-fn spread(h: u64) -> u64 {
-    h.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// One client: its key and its buckets (96 bytes).
@@ -1528,13 +1517,22 @@ mod tests {
         }
         assert!(budget.spills() >= 2, "{} spills", budget.spills());
         assert!(budget.failure().is_none());
-        let mut merged: std::collections::BTreeMap<Vec<u8>, Series> = Default::default();
-        let runs = std::mem::take(&mut *runs.0.lock().unwrap());
-        for run in runs {
+        for run in runs.0.lock().unwrap().iter() {
             assert!(
                 run.windows(2).all(|w| w[0].0 < w[1].0),
                 "a run in key order"
             );
+        }
+        let merged: std::collections::BTreeMap<Vec<u8>, Vec<Bucket>> =
+            runs_and_rest(&runs, b).into_iter().collect();
+        assert_eq!(merged, plain);
+    }
+
+    /// The clients of the runs `runs` holds and of `rest` (what stayed in memory),
+    /// summed per client, in key order.
+    fn runs_and_rest(runs: &Runs, rest: Aggregate) -> Vec<(Vec<u8>, Vec<Bucket>)> {
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Series> = Default::default();
+        for run in std::mem::take(&mut *runs.0.lock().unwrap()) {
             for (k, buckets) in run {
                 merged
                     .entry(k)
@@ -1542,14 +1540,13 @@ mod tests {
                     .merge(Series::from_buckets(buckets));
             }
         }
-        for (k, s) in b.into_sorted_iter() {
+        for (k, s) in rest.into_sorted_iter() {
             merged.entry(k.into()).or_default().merge(s);
         }
-        let merged: std::collections::BTreeMap<Vec<u8>, Vec<Bucket>> = merged
+        merged
             .into_iter()
             .map(|(k, s)| (k, s.into_buckets()))
-            .collect();
-        assert_eq!(merged, plain);
+            .collect()
     }
 
     proptest! {
@@ -1627,22 +1624,7 @@ mod tests {
             b.merge(p);
         }
         assert!(budget.spills() >= 1, "{} spills", budget.spills());
-        let mut merged: std::collections::BTreeMap<Vec<u8>, Series> = Default::default();
-        for run in std::mem::take(&mut *runs.0.lock().unwrap()) {
-            for (k, buckets) in run {
-                merged
-                    .entry(k)
-                    .or_default()
-                    .merge(Series::from_buckets(buckets));
-            }
-        }
-        for (k, s) in b.into_sorted_iter() {
-            merged.entry(k.into()).or_default().merge(s);
-        }
-        let merged: Vec<(Vec<u8>, Vec<Bucket>)> = merged
-            .into_iter()
-            .map(|(k, s)| (k, s.into_buckets()))
-            .collect();
+        let merged = runs_and_rest(&runs, b);
         let whole: Vec<(Vec<u8>, Vec<Bucket>)> = whole
             .into_sorted()
             .into_iter()

@@ -69,6 +69,17 @@ pub struct GzIndex {
     pub plain: bool,
 }
 
+/// Adds `point` to `index`, closing the span before it with `span_crc` (the CRC-32 of
+/// its bytes as read), which starts again from 0 for the span `point` opens.
+fn push_point(index: &Mutex<GzIndex>, point: AccessPoint, span_crc: &mut u32) {
+    let mut index = index.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(last) = index.points.last_mut() {
+        last.crc = Some(*span_crc);
+    }
+    index.points.push(point);
+    *span_crc = 0;
+}
+
 impl GzIndex {
     /// The last point whose first line is at or before `line`.
     pub fn point_for_line(&self, line: u64) -> Option<usize> {
@@ -343,12 +354,7 @@ impl<R: Read> IndexingGz<R> {
             at_line_start: self.last_byte_newline,
             crc: None,
         };
-        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(last) = index.points.last_mut() {
-            last.crc = Some(self.crc);
-        }
-        index.points.push(point);
-        self.crc = 0;
+        push_point(&self.index, point, &mut self.crc);
         self.last_point = Some(self.out);
     }
 
@@ -506,12 +512,7 @@ impl<R: Read> IndexingPlain<R> {
             at_line_start: self.last_byte_newline,
             crc: None,
         };
-        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(last) = index.points.last_mut() {
-            last.crc = Some(self.crc);
-        }
-        index.points.push(point);
-        self.crc = 0;
+        push_point(&self.index, point, &mut self.crc);
         self.next_point = self.out + self.span;
     }
 }

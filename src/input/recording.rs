@@ -235,6 +235,19 @@ struct Seen {
     dropped: bool,
 }
 
+impl Seen {
+    /// A client first seen at `pos`, no request counted yet.
+    fn first_at(pos: Pos) -> Seen {
+        Seen {
+            requests: 0,
+            first: pos,
+            last_uncounted: pos,
+            promoted: false,
+            dropped: false,
+        }
+    }
+}
+
 /// [`Tracker::seen`]: each client's [`Seen`] by its key's hash, inline in an
 /// open-addressing table (linear probing, at most 7/8 full), so that the slot a waiting
 /// request will touch can be prefetched (see [`Tracker::request`]).
@@ -251,8 +264,7 @@ struct SeenTable {
 impl SeenTable {
     #[inline]
     fn start(&self, hash: u64) -> usize {
-        // FxHasher's top bits are a rotated product's middle ones: spread them first.
-        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits)) as usize
+        (crate::engine::aggregate::spread(hash) >> (64 - self.bits)) as usize
     }
 
     fn len(&self) -> usize {
@@ -385,7 +397,7 @@ impl Tracker {
         };
     }
 
-    /// Records a request of client `key`, whose [`key_hash`] is `hash`.
+    /// Records a request of client `key`.
     ///
     /// A request of a promoted client is recorded at once (its details are counted
     /// from it); any other waits, with its position, in a batch of [`BATCH`] whose
@@ -393,7 +405,7 @@ impl Tracker {
     /// the lookup of each request's entry was a cache miss in a row, ~70% of this
     /// function's samples (`perf annotate`, one bench file, `--threads 1`).
     #[inline]
-    fn request(&mut self, spec: &ReadSpec, line_no: u64, req: &Request<'_>, key: &[u8], hash: u64) {
+    fn request(&mut self, spec: &ReadSpec, line_no: u64, req: &Request<'_>, key: &[u8]) {
         if self.given_up {
             return;
         }
@@ -409,8 +421,24 @@ impl Tracker {
         c.0 = c.0.min(req.time);
         c.1 = c.1.max(req.time);
         let pos = Pos::new(self.block, line_no);
-        if !self.parts.is_empty() && self.parts.contains_key(key) {
-            return self.promoted_request(spec, req, key, hash, pos);
+        let hash = key_hash(key);
+        if let Some((_, part)) = self.parts.get_mut(key) {
+            // Promoted: its details are counted here, unless they grew past the cap.
+            count_details(spec, req, is_org(spec, key), &mut self.own, part);
+            let distinct = part.tops.paths.len()
+                + part.tops.agents.len()
+                + part.members.as_ref().map_or(0, |m| m.len());
+            let seen = self.seen.entry(hash, || Seen::first_at(pos));
+            seen.requests = seen.requests.saturating_add(1);
+            if distinct > MAX_DISTINCT_DETAILS {
+                // Every line of it is read again if it is reported: the lines since
+                // its promotion become uncounted too.
+                self.parts.remove(key);
+                seen.promoted = false;
+                seen.dropped = true;
+                seen.last_uncounted = pos;
+            }
+            return;
         }
         self.seen.prefetch(hash);
         let from = self.waiting_keys.len();
@@ -427,11 +455,8 @@ impl Tracker {
     /// promoted with its details counted from the line after the batch (the batch's
     /// requests of it are among its uncounted lines).
     fn settle(&mut self) {
-        if self.waiting.is_empty() {
-            return;
-        }
-        let waiting = std::mem::take(&mut self.waiting);
-        let keys = std::mem::take(&mut self.waiting_keys);
+        let mut waiting = std::mem::take(&mut self.waiting);
+        let mut keys = std::mem::take(&mut self.waiting_keys);
         let after = waiting
             .last()
             .map(|&(_, p, _)| Pos::new(p.seq(), p.line() + 1));
@@ -444,13 +469,7 @@ impl Tracker {
                 self.give_up();
                 break;
             }
-            let seen = self.seen.entry(*hash, || Seen {
-                requests: 0,
-                first: *pos,
-                last_uncounted: *pos,
-                promoted: false,
-                dropped: false,
-            });
+            let seen = self.seen.entry(*hash, || Seen::first_at(*pos));
             seen.requests = seen.requests.saturating_add(1);
             seen.last_uncounted = *pos;
             if !seen.promoted
@@ -464,53 +483,10 @@ impl Tracker {
                     .insert(keys[key.clone()].into(), (from, ClientPart::default()));
             }
         }
-        if !self.given_up {
-            let (mut waiting, mut keys) = (waiting, keys);
-            waiting.clear();
-            keys.clear();
-            (self.waiting, self.waiting_keys) = (waiting, keys);
-        }
-    }
-
-    /// Records a request of a promoted client: its details are counted here.
-    fn promoted_request(
-        &mut self,
-        spec: &ReadSpec,
-        req: &Request<'_>,
-        key: &[u8],
-        hash: u64,
-        pos: Pos,
-    ) {
-        let seen = self.seen.entry(hash, || Seen {
-            requests: 0,
-            first: pos,
-            last_uncounted: pos,
-            promoted: false,
-            dropped: false,
-        });
-        seen.requests = seen.requests.saturating_add(1);
-        let counted = match self.parts.get_mut(key) {
-            None => false,
-            Some((_, part)) => {
-                count_details(spec, req, is_org(spec, key), &mut self.own, part);
-                let distinct = part.tops.paths.len()
-                    + part.tops.agents.len()
-                    + part.members.as_ref().map_or(0, |m| m.len());
-                if distinct > MAX_DISTINCT_DETAILS {
-                    // Every line of it is read again if it is reported: the lines
-                    // since its promotion become uncounted too.
-                    self.parts.remove(key);
-                    seen.promoted = false;
-                    seen.dropped = true;
-                    false
-                } else {
-                    true
-                }
-            }
-        };
-        if !counted {
-            seen.last_uncounted = pos;
-        }
+        // The buffers, emptied, serve the next batch.
+        waiting.clear();
+        keys.clear();
+        (self.waiting, self.waiting_keys) = (waiting, keys);
     }
 }
 
@@ -711,8 +687,7 @@ impl<S: RequestSink> RequestSink for Recording<'_, S> {
     #[inline]
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
         let posts = self.inner.request(line_no, req, key, line);
-        self.main
-            .request(self.spec, line_no, req, key, key_hash(key));
+        self.main.request(self.spec, line_no, req, key);
         posts
     }
 
@@ -783,8 +758,7 @@ impl<P: RequestSink> RequestSink for RecordingPart<'_, P> {
     #[inline]
     fn request(&mut self, line_no: u64, req: &Request<'_>, key: &[u8], line: &[u8]) -> u64 {
         let posts = self.inner.request(line_no, req, key, line);
-        self.tracker
-            .request(self.spec, line_no, req, key, key_hash(key));
+        self.tracker.request(self.spec, line_no, req, key);
         posts
     }
 

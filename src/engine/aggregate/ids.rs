@@ -122,6 +122,14 @@ impl IdTable {
     }
 }
 
+/// A hash whose high bits depend on all of `h`'s: open-addressing tables here take
+/// their slot (and the id table its tag) from the high bits, and FxHasher's are a
+/// rotated product's middle ones.
+#[inline]
+pub fn spread(h: u64) -> u64 {
+    h.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// Asks the CPU to start loading the cache line holding `value` (a hint: no effect on
 /// what the program computes).
 #[inline]
