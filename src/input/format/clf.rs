@@ -156,12 +156,7 @@ fn parse_common_shape(line: &[u8]) -> Option<Request<'_>> {
     let user = &line[user..i];
     i += 2;
     let time = i;
-    while i < n && line[i] != b']' {
-        i += 1;
-    }
-    if i == n {
-        return None;
-    }
+    i += memchr::memchr(b']', &line[i..])?;
     let time = parse_clf_time(&line[time..i])?;
     if at(i + 1) != Some(b' ') || at(i + 2) != Some(b'"') {
         return None;
@@ -170,20 +165,22 @@ fn parse_common_shape(line: &[u8]) -> Option<Request<'_>> {
     // The request, up to its closing quote, noting its first two spaces.
     let request = i;
     let (mut spaces, mut sp) = (0usize, [0usize; 2]);
+    // From space to space: three searches a request (`GET /path HTTP/1.1"`) where a
+    // loop took a branch per byte (that loop was half of this walk's samples).
     loop {
-        match at(i)? {
+        i += memchr::memchr3(b'"', b'\\', b' ', line.get(i..)?)?;
+        match line[i] {
             b'"' => break,
             // An escaped space would count as a space below: leave it to the general parser.
             b'\\' if at(i + 1) == Some(b' ') => return None,
             b'\\' => i += 2,
-            b' ' => {
+            _ => {
                 if spaces < 2 {
                     sp[spaces] = i;
                 }
                 spaces += 1;
                 i += 1;
             }
-            _ => i += 1,
         }
     }
     let request_end = i;
