@@ -122,20 +122,24 @@ fn month_from_abbrev(b: &[u8]) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
-/// The last `%t` text a thread read and its instant.
+/// A `%t` text a thread read and its instant.
 #[derive(Clone, Copy)]
-struct LastClfTime {
+struct ClfTimeSeen {
     len: usize,
-    text: [u8; LAST_CLF_TIME],
+    text: [u8; CLF_TIME_KEPT],
     at: Micros,
 }
 
-/// Longest `%t` text [`LastClfTime`] keeps: `10/Oct/2000:13:55:36.123456 -0700` is 33.
-const LAST_CLF_TIME: usize = 40;
+/// Longest `%t` text [`ClfTimeSeen`] keeps: `10/Oct/2000:13:55:36.123456 -0700` is 33.
+const CLF_TIME_KEPT: usize = 40;
 
 thread_local! {
-    static LAST_CLF: std::cell::Cell<LastClfTime> = const {
-        std::cell::Cell::new(LastClfTime { len: 0, text: [0; LAST_CLF_TIME], at: 0 })
+    /// The last text read per last digit of its seconds: logs are written a few
+    /// seconds out of order (by when a request ends), so one last text would miss.
+    static CLF_TIMES_SEEN: [std::cell::Cell<ClfTimeSeen>; 10] = const {
+        [const {
+            std::cell::Cell::new(ClfTimeSeen { len: 0, text: [0; CLF_TIME_KEPT], at: 0 })
+        }; 10]
     };
 }
 
@@ -143,25 +147,27 @@ thread_local! {
 /// fraction after the seconds (`13:55:36.123`).
 ///
 /// A log writes one second's text on every line of that second (~20 lines a second in
-/// the bench set), so the last text read and its instant are kept per thread and an
-/// equal text is answered from there: a 26-byte compare instead of the parse.
+/// the bench set), so the texts read last are kept per thread and an equal text is
+/// answered from there: a 26-byte compare instead of the parse.
 #[inline]
 pub fn parse_clf_time(b: &[u8]) -> Option<Micros> {
-    LAST_CLF.with(|last| {
-        let seen = last.get();
-        if seen.len == b.len() && seen.text[..seen.len] == *b {
-            return Some(seen.at);
+    let slot = match b.get(19) {
+        Some(d @ b'0'..=b'9') if b.len() <= CLF_TIME_KEPT => (d - b'0') as usize,
+        _ => return parse_clf_time_uncached(b),
+    };
+    CLF_TIMES_SEEN.with(|seen| {
+        let kept = seen[slot].get();
+        if kept.len == b.len() && kept.text[..kept.len] == *b {
+            return Some(kept.at);
         }
         let at = parse_clf_time_uncached(b)?;
-        if b.len() <= LAST_CLF_TIME {
-            let mut text = [0; LAST_CLF_TIME];
-            text[..b.len()].copy_from_slice(b);
-            last.set(LastClfTime {
-                len: b.len(),
-                text,
-                at,
-            });
-        }
+        let mut text = [0; CLF_TIME_KEPT];
+        text[..b.len()].copy_from_slice(b);
+        seen[slot].set(ClfTimeSeen {
+            len: b.len(),
+            text,
+            at,
+        });
         Some(at)
     })
 }
