@@ -340,6 +340,11 @@ pub fn key_into(kind: &ClientKind, req: &Request<'_>, buf: &mut Vec<u8>) -> Keye
             if is_no_client(raw) {
                 return Keyed::NoClient;
             }
+            // The common case: a plain IPv4 is already canonical as logged.
+            if matches!(kind, ClientKind::Ip) && parse_canonical_ipv4(raw).is_some() {
+                buf.extend_from_slice(raw);
+                return Keyed::Client;
+            }
             match (parse_ip(raw), kind) {
                 (
                     Some(ip),
@@ -351,7 +356,7 @@ pub fn key_into(kind: &ClientKind, req: &Request<'_>, buf: &mut Vec<u8>) -> Keye
                     let (net, len) = network(ip, *ipv4_prefix, *ipv6_prefix);
                     let _ = write!(buf, "{net}/{len}");
                 }
-                // The common case: a plain IPv4 is already canonical as logged.
+                // (Plain IPv4 keys were taken above; kept so this match stays whole.)
                 (Some(IpAddr::V4(_)), _) if raw[0] != b'[' && !raw.contains(&b':') => {
                     buf.extend_from_slice(raw)
                 }

@@ -19,11 +19,34 @@ pub fn is_static(path: &[u8]) -> bool {
         return false;
     };
     let ext = &path[dot..];
-    ext.len() <= 6
-        && STATIC_EXTENSIONS
-            .iter()
-            .any(|e| e.len() == ext.len() && ext.eq_ignore_ascii_case(e.as_bytes()))
+    // Compared as one lower-cased word against the list's words: the loop of 17
+    // case-insensitive compares was 2.6% of the parse thread (one bench file).
+    ext.len() <= 6 && STATIC_WORDS.contains(&lower_word(ext))
 }
+
+/// Up to 7 bytes, lower-cased, with their length in the last byte, as one word (so
+/// `.css` and `.css\0` differ).
+const fn lower_word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let mut i = 0;
+    while i < b.len() && i < 7 {
+        w[i] = b[i].to_ascii_lowercase();
+        i += 1;
+    }
+    w[7] = b.len() as u8;
+    u64::from_le_bytes(w)
+}
+
+/// [`STATIC_EXTENSIONS`] as [`lower_word`]s.
+const STATIC_WORDS: [u64; STATIC_EXTENSIONS.len()] = {
+    let mut words = [0u64; STATIC_EXTENSIONS.len()];
+    let mut i = 0;
+    while i < words.len() {
+        words[i] = lower_word(STATIC_EXTENSIONS[i].as_bytes());
+        i += 1;
+    }
+    words
+};
 
 /// 200–299 or 304.
 pub fn is_success(status: u16) -> bool {
@@ -91,6 +114,11 @@ mod tests {
             "/a.webp",
             "/a.avif",
             "/a.mjs.map",
+            "/a.css\0",
+            "/a.\0css",
+            "/a.CSS",
+            "/a.wOfF2",
+            "/a.woff22",
         ] {
             let slow = STATIC_EXTENSIONS
                 .iter()
