@@ -125,6 +125,21 @@ fn malloc_cost(bytes: usize) -> usize {
     }
 }
 
+/// The capacity to ask for to hold `bytes`: all that glibc's malloc gives for them
+/// anyway (its chunk less the 8-byte header), so that the slack costs nothing and
+/// [`malloc_cost`] of the capacity is that of `bytes`.
+fn malloc_usable(bytes: usize) -> usize {
+    malloc_cost(bytes).saturating_sub(8)
+}
+
+/// `bytes` in an allocation of their size as malloc rounds it (see [`malloc_usable`]):
+/// the next appends may fit without a `realloc`.
+fn run_of(bytes: &[u8]) -> Vec<u8> {
+    let mut run = Vec::with_capacity(malloc_usable(bytes.len()));
+    run.extend_from_slice(bytes);
+    run
+}
+
 #[inline]
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -132,6 +147,12 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// How many bytes [`put_varint`] writes for `v`.
+#[inline]
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 #[inline]
@@ -250,7 +271,7 @@ fn slot_bucket(s: &Slot) -> Bucket {
 /// its bytes, newest instant and length.
 fn encode_run(buckets: impl Iterator<Item = Bucket>, in_seconds: bool) -> (Vec<u8>, Micros, u32) {
     with_run(buckets, in_seconds, |bytes, last, len| {
-        (bytes.to_vec(), last, len)
+        (run_of(bytes), last, len)
     })
 }
 
@@ -305,23 +326,69 @@ impl Series {
         self.in_seconds = in_seconds;
     }
 
-    fn put(&mut self, t: Micros, posts: u64, requests: u64) {
-        let unit = self.unit();
-        let v = t / unit;
-        if self.len == 0 {
-            put_varint(&mut self.bytes, zigzag(v));
+    /// The first varint of bucket `t` as the run's next: its instant's delta from
+    /// the run's newest (the first instant itself, zigzag-encoded).
+    #[inline]
+    fn delta(&self, t: Micros) -> u64 {
+        // Constant divisors: a division by `unit` takes several times as long.
+        let (v, last) = if self.in_seconds {
+            (t / SECOND, self.last / SECOND)
         } else {
-            put_varint(&mut self.bytes, v.wrapping_sub(self.last / unit) as u64);
+            (t, self.last)
+        };
+        if self.len == 0 {
+            zigzag(v)
+        } else {
+            v.wrapping_sub(last) as u64
         }
+    }
+
+    /// Appends a bucket after the run's newest instant. The buffer grows as a vector
+    /// does: for runs encoded in a scratch buffer (see [`Self::push`] for a client's).
+    fn put(&mut self, t: Micros, posts: u64, requests: u64) {
+        let d = self.delta(t);
+        put_varint(&mut self.bytes, d);
         put_varint(&mut self.bytes, posts);
         put_varint(&mut self.bytes, requests);
         self.last = t;
         self.len = self.len.saturating_add(1);
     }
 
-    /// Appends `slots` (sorted by time) when they all come after the run and fit its
-    /// unit, the common case of logs written in time order; false (run unchanged)
-    /// otherwise. Growth is an eighth at a time, so the slack stays small.
+    /// [`Self::put`] onto a client's own run, which grows by an eighth (at least the
+    /// bucket), rounded up to what malloc gives anyway, so the slack stays small.
+    #[inline]
+    fn push(&mut self, t: Micros, posts: u64, requests: u64) {
+        let d = self.delta(t);
+        let n = varint_len(d) + varint_len(posts) + varint_len(requests);
+        let len = self.bytes.len();
+        if self.bytes.capacity() - len < n {
+            self.bytes
+                .reserve_exact(malloc_usable(len + n.max(len / 8)) - len);
+        }
+        put_varint(&mut self.bytes, d);
+        put_varint(&mut self.bytes, posts);
+        put_varint(&mut self.bytes, requests);
+        self.last = t;
+        self.len = self.len.saturating_add(1);
+    }
+
+    /// Appends `slot` when it comes after the run and fits its unit, the common case
+    /// of logs written in time order; false (run unchanged) otherwise.
+    #[inline]
+    fn try_append_one(&mut self, slot: Slot) -> bool {
+        if self.len > 0 {
+            if slot.t <= self.last || (self.in_seconds && slot.t % SECOND != 0) {
+                return false;
+            }
+        } else {
+            self.in_seconds = slot.t % SECOND == 0;
+        }
+        self.push(slot.t, slot.posts as u64, slot.requests as u64);
+        true
+    }
+
+    /// [`Self::try_append_one`] for `slots` (sorted by time; those of one instant are
+    /// summed).
     fn try_append(&mut self, slots: &[Slot]) -> bool {
         let Some(first) = slots.first() else {
             return true;
@@ -334,12 +401,11 @@ impl Series {
         if self.len == 0 {
             self.in_seconds = slots.iter().all(|s| s.t % SECOND == 0);
         }
-        let need = slots.len() * 12;
-        if self.bytes.capacity() - self.bytes.len() < need {
-            self.bytes.reserve_exact(need.max(self.bytes.len() / 8));
-        }
-        for b in merge_sum(slots.iter().map(slot_bucket), std::iter::empty()) {
-            self.put(b.t, b.posts, b.requests);
+        for same in slots.chunk_by(|a, b| a.t == b.t) {
+            // Fewer than 2³² slots of at most 2³² - 1 each: the sums fit.
+            let posts = same.iter().map(|s| s.posts as u64).sum();
+            let requests = same.iter().map(|s| s.requests as u64).sum();
+            self.push(same[0].t, posts, requests);
         }
         true
     }
@@ -395,7 +461,7 @@ impl Series {
 
     /// Moves `slot` onto the run's end, or into `pending`.
     fn hand_over(&mut self, slot: Slot) {
-        if self.pending.is_none() && self.try_append(&[slot]) {
+        if self.pending.is_none() && self.try_append_one(slot) {
             return;
         }
         // A short run is re-encoded at once: cheaper than a `pending` vector (over 100
@@ -585,7 +651,7 @@ impl Series {
             return None;
         }
         let mut s = Series::default();
-        s.set_run((run.to_vec(), last, len), in_seconds);
+        s.set_run((run_of(run), last, len), in_seconds);
         Some(s)
     }
 }
@@ -1768,6 +1834,91 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(Series::decode(&longer).is_none());
+    }
+
+    /// A run appended to a bucket at a time grows to what malloc gives for it (so
+    /// `heap_bytes` counts its slack), by about an eighth, and holds every bucket.
+    #[test]
+    fn a_run_grows_to_malloc_chunks_by_an_eighth() {
+        let mut s = Series::default();
+        let mut reallocs = 0;
+        let mut want = Vec::new();
+        for i in 0..5_000i64 {
+            // Deltas of 1 to 3 bytes, counts of 1 to 2: buckets of 3 to 7 bytes.
+            let t = i * i * SECOND;
+            let posts = (i as u64 * 37) % 300;
+            let cap = s.bytes.capacity();
+            s.add(t, posts, 1);
+            want.push(Bucket {
+                t,
+                posts,
+                requests: 1,
+            });
+            let (len, new_cap) = (s.bytes.len(), s.bytes.capacity());
+            if new_cap != cap {
+                reallocs += 1;
+                assert_eq!(malloc_cost(new_cap), new_cap + 8, "a whole chunk at {len}");
+                assert!(
+                    new_cap - len <= (len / 8).max(7) + 16,
+                    "{new_cap} for {len}"
+                );
+            }
+            assert!(len <= new_cap);
+        }
+        // An eighth at a time from 24 bytes: about 80 reallocations for 20 KB.
+        assert!(reallocs < 100, "{reallocs} reallocations");
+        assert_eq!(s.heap_bytes(), malloc_cost(s.bytes.capacity()));
+        assert_eq!(s.into_buckets(), want);
+    }
+
+    /// Instants appended one at a time that leave whole seconds (and a run that starts
+    /// below a second) switch the run's unit and keep every bucket exact.
+    #[test]
+    fn appends_across_the_switch_from_seconds_to_microseconds() {
+        let starts: [&[i64]; 3] = [
+            &[SECOND, 2 * SECOND, 3 * SECOND],
+            &[-3 * SECOND, -SECOND],
+            &[7, SECOND],
+        ];
+        for start in starts {
+            let mut s = Series::default();
+            let mut plain: std::collections::BTreeMap<i64, (u64, u64)> = Default::default();
+            let mut add = |s: &mut Series, t: i64, p: u64| {
+                s.add(t, p, 1);
+                let e = plain.entry(t).or_default();
+                e.0 += p;
+                e.1 += 1;
+            };
+            for &t in start {
+                add(&mut s, t, 1);
+            }
+            // Later instants, one of them between seconds, one earlier than the run's
+            // end, then whole seconds again and counts beyond a slot.
+            for t in [
+                10 * SECOND,
+                11 * SECOND + 1,
+                12 * SECOND,
+                5 * SECOND,
+                13 * SECOND,
+                14 * SECOND,
+                15 * SECOND,
+            ] {
+                add(&mut s, t, 2);
+            }
+            add(&mut s, 16 * SECOND, u32::MAX as u64 + 5);
+            add(&mut s, 17 * SECOND, 1);
+            let want: Vec<Bucket> = plain
+                .into_iter()
+                .map(|(t, (posts, requests))| Bucket { t, posts, requests })
+                .collect();
+            let mut compacted = s.clone();
+            compacted.compact();
+            assert!(
+                !compacted.in_seconds,
+                "a run with 11.000001 s is in microseconds"
+            );
+            assert_eq!(s.into_buckets(), want, "starting at {start:?}");
+        }
     }
 
     #[test]
