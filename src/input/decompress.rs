@@ -233,15 +233,48 @@ pub fn open_indexed<'a, R: Read + Send + 'a>(
 /// [`crate::input::framing::BLOCK`] bytes.
 const DEPTH: usize = 4;
 
-/// Runs `text` (a decompressing reader) and the [`Framer`] on a thread of their own,
-/// and lets `consume` take the blocks of whole lines they make, so that inflating and
-/// parsing one file use two cores or more (several workers may share one [`Blocks`]).
-/// The queue between them is bounded, so memory stays flat whatever the file size.
-pub fn pipelined<T>(
-    text: Box<dyn Read + Send + '_>,
+/// Where a stream is inflated and cut into blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inflate {
+    /// On a thread of its own beside the parse workers (two cores or more on a file).
+    OwnThread,
+    /// On the thread that asks for the next block: one thread does all the work.
+    Inline,
+}
+
+impl Inflate {
+    /// What `--threads` asks for: with one thread (the current rayon pool's size), that
+    /// one thread inflates too; with more, each file read has an inflate thread beside
+    /// its parse workers.
+    pub fn for_pool() -> Inflate {
+        if rayon::current_num_threads() <= 1 {
+            Inflate::Inline
+        } else {
+            Inflate::OwnThread
+        }
+    }
+}
+
+/// Cuts `text` (a decompressing reader) into blocks of whole lines with a [`Framer`]
+/// and lets `consume` take them (several workers may share one [`Blocks`]). With
+/// [`Inflate::OwnThread`] the reader and framer run on a thread of their own, so that
+/// inflating and parsing one file use two cores or more; the queue between them is
+/// bounded, so memory stays flat whatever the file size. With [`Inflate::Inline`] each
+/// block is read when asked for, on the asking thread.
+pub fn read_blocks<'t, T>(
+    text: Box<dyn Read + Send + 't>,
     max_line: usize,
-    consume: impl FnOnce(&Blocks) -> T,
+    how: Inflate,
+    consume: impl FnOnce(&Blocks<'t>) -> T,
 ) -> T {
+    if how == Inflate::Inline {
+        return consume(&Blocks {
+            source: Source::Inline(std::sync::Mutex::new(InlineFramer {
+                framer: Framer::new(text, max_line),
+                free: Vec::new(),
+            })),
+        });
+    }
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Block>(DEPTH);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
@@ -266,13 +299,17 @@ pub fn pipelined<T>(
                 },
             });
             return consume(&Blocks {
-                full: std::sync::Mutex::new(rx),
-                free: std::sync::mpsc::channel().0,
+                source: Source::Queue {
+                    full: std::sync::Mutex::new(rx),
+                    free: std::sync::mpsc::channel().0,
+                },
             });
         }
         let blocks = Blocks {
-            full: std::sync::Mutex::new(full_rx),
-            free: free_tx,
+            source: Source::Queue {
+                full: std::sync::Mutex::new(full_rx),
+                free: free_tx,
+            },
         };
         consume(&blocks)
         // Dropping `blocks` here unblocks the producer if `consume` stopped early.
@@ -280,23 +317,54 @@ pub fn pipelined<T>(
 }
 
 /// The blocks of one stream, in order, for one reader or several.
-pub struct Blocks {
-    full: std::sync::Mutex<std::sync::mpsc::Receiver<Block>>,
-    free: std::sync::mpsc::Sender<Vec<u8>>,
+pub struct Blocks<'t> {
+    source: Source<'t>,
 }
 
-impl Blocks {
+enum Source<'t> {
+    /// Filled by the inflate thread; parsed buffers go back to it through `free`.
+    Queue {
+        full: std::sync::Mutex<std::sync::mpsc::Receiver<Block>>,
+        free: std::sync::mpsc::Sender<Vec<u8>>,
+    },
+    /// Framed when asked for.
+    Inline(std::sync::Mutex<InlineFramer<'t>>),
+}
+
+struct InlineFramer<'t> {
+    framer: Framer<Box<dyn Read + Send + 't>>,
+    /// Parsed blocks' buffers, for reuse.
+    free: Vec<Vec<u8>>,
+}
+
+impl Blocks<'_> {
     /// The next block; `None` at the end of the stream.
     pub fn next(&self) -> Option<Block> {
         // A poisoned lock means another worker panicked: end here, the panic is
         // reported where the workers are joined.
-        self.full.lock().ok()?.recv().ok()
+        match &self.source {
+            Source::Queue { full, .. } => full.lock().ok()?.recv().ok(),
+            Source::Inline(inline) => {
+                let mut inline = inline.lock().ok()?;
+                let InlineFramer { framer, free } = &mut *inline;
+                framer.next_block(&mut || free.pop().unwrap_or_default())
+            }
+        }
     }
 
     /// Hands a parsed block's buffer back for reuse.
     pub fn recycle(&self, block: Block) {
         if let Some(buf) = block.into_buffer() {
-            let _ = self.free.send(buf);
+            match &self.source {
+                Source::Queue { free, .. } => {
+                    let _ = free.send(buf);
+                }
+                Source::Inline(inline) => {
+                    if let Ok(mut inline) = inline.lock() {
+                        inline.free.push(buf);
+                    }
+                }
+            }
         }
     }
 }
@@ -351,7 +419,7 @@ mod tests {
     }
 
     /// The text of every block, in order, and whether the stream failed.
-    fn drain(blocks: &Blocks) -> (Vec<u8>, bool) {
+    fn drain(blocks: &Blocks<'_>) -> (Vec<u8>, bool) {
         let (mut text, mut failed, mut seq) = (Vec::new(), false, 0);
         while let Some(block) = blocks.next() {
             assert_eq!(block.seq, seq);
@@ -366,42 +434,49 @@ mod tests {
         (text, failed)
     }
 
+    /// Inflated on a thread of its own or inline, the blocks are the stream's bytes, a
+    /// failed stream ends in a failed block, a consumer may stop early, and two
+    /// workers on one stream see every block once.
     #[test]
-    fn pipelined_reading_gives_the_same_bytes_and_errors() {
+    fn blocks_give_the_same_bytes_and_errors_on_either_thread() {
         let data: Vec<u8> = (0..400_000)
             .flat_map(|i| format!("line {i}\n").into_bytes())
             .collect();
         let gz = gzip(&data);
-        let (_, text) = open(&gz[..]).unwrap();
-        assert_eq!(pipelined(text, 1 << 20, drain), (data.clone(), false));
-        let (_, text) = open(&gz[..gz.len() / 2]).unwrap();
-        let (got, failed) = pipelined(text, 1 << 20, drain);
-        assert!(failed, "a truncated stream must end in an error");
-        assert!(!got.is_empty() && got.len() < data.len());
-        assert!(data.starts_with(&got) && got.ends_with(b"\n"));
-        // A consumer that stops early does not hang the producer.
-        let (_, text) = open(&gz[..]).unwrap();
-        let first = pipelined(text, 1 << 20, |b| b.next().map(|b| b.seq));
-        assert_eq!(first, Some(0));
-        // Two workers on one stream see every block once.
-        let (_, text) = open(&gz[..]).unwrap();
-        let total = pipelined(text, 1 << 20, |blocks| {
-            let count = || {
-                let mut bytes = 0;
-                while let Some(b) = blocks.next() {
-                    if let BlockKind::Lines { len, .. } = b.kind {
-                        bytes += len;
+        for how in [Inflate::OwnThread, Inflate::Inline] {
+            let (_, text) = open(&gz[..]).unwrap();
+            assert_eq!(
+                read_blocks(text, 1 << 20, how, drain),
+                (data.clone(), false)
+            );
+            let (_, text) = open(&gz[..gz.len() / 2]).unwrap();
+            let (got, failed) = read_blocks(text, 1 << 20, how, drain);
+            assert!(failed, "{how:?}: a truncated stream must end in an error");
+            assert!(!got.is_empty() && got.len() < data.len());
+            assert!(data.starts_with(&got) && got.ends_with(b"\n"));
+            // A consumer that stops early does not hang the producer.
+            let (_, text) = open(&gz[..]).unwrap();
+            let first = read_blocks(text, 1 << 20, how, |b| b.next().map(|b| b.seq));
+            assert_eq!(first, Some(0));
+            let (_, text) = open(&gz[..]).unwrap();
+            let total = read_blocks(text, 1 << 20, how, |blocks| {
+                let count = || {
+                    let mut bytes = 0;
+                    while let Some(b) = blocks.next() {
+                        if let BlockKind::Lines { len, .. } = b.kind {
+                            bytes += len;
+                        }
+                        blocks.recycle(b);
                     }
-                    blocks.recycle(b);
-                }
-                bytes
-            };
-            std::thread::scope(|s| {
-                let other = s.spawn(count);
-                count() + other.join().unwrap()
-            })
-        });
-        assert_eq!(total, data.len());
+                    bytes
+                };
+                std::thread::scope(|s| {
+                    let other = s.spawn(count);
+                    count() + other.join().unwrap()
+                })
+            });
+            assert_eq!(total, data.len(), "{how:?}");
+        }
     }
 
     fn bz2(data: &[u8]) -> Vec<u8> {

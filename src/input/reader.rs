@@ -11,7 +11,7 @@ use crate::engine::text::display_key;
 use crate::engine::time::Micros;
 use crate::engine::traffic::Traffic;
 use crate::input::client::Keyed;
-use crate::input::decompress::{self, Blocks, Compression, Tap};
+use crate::input::decompress::{self, Blocks, Compression, Inflate, Tap};
 use crate::input::discover::{Discovery, Input, Skipped, Source};
 use crate::input::format::{detect, LineFormat, Request, DETECT_LINES};
 use crate::input::framing::{BlockKind, Frame, MAX_LINE};
@@ -586,13 +586,13 @@ impl<S: RequestSink> LineSink<'_, S> {
 
 /// How the rest of an input is shared by several parse workers, once its first lines
 /// are read in order (see [`read_in_parallel`]).
-type Spread<'s, S> = &'s mut dyn FnMut(Rest<'_>, &mut S) -> Tail;
+type Spread<'s, S> = &'s mut dyn FnMut(Rest<'_, '_>, &mut S) -> Tail;
 
 /// What the parse workers need to read the rest of an input.
-struct Rest<'x> {
+struct Rest<'x, 't> {
     spec: &'x ReadSpec,
     format: &'x dyn LineFormat,
-    blocks: &'x Blocks,
+    blocks: &'x Blocks<'t>,
     report: &'x mut FileReport,
     /// Lines read before (in order).
     lines_before: u64,
@@ -612,7 +612,7 @@ pub fn scan_text<S: RequestSink>(
     report: &mut FileReport,
     on: &mut S,
 ) {
-    decompress::pipelined(text, MAX_LINE, |blocks| {
+    decompress::read_blocks(text, MAX_LINE, Inflate::for_pool(), |blocks| {
         scan_blocks(spec, blocks, report, on, None)
     })
 }
@@ -623,7 +623,7 @@ pub fn scan_text<S: RequestSink>(
 /// several workers, unless the format reads comment lines.
 fn scan_blocks<S: RequestSink>(
     spec: &ReadSpec,
-    blocks: &Blocks,
+    blocks: &Blocks<'_>,
     report: &mut FileReport,
     on: &mut S,
     mut spread: Option<Spread<'_, S>>,
@@ -801,7 +801,7 @@ struct Share {
 fn read_share<T: RequestSink>(
     spec: &ReadSpec,
     format: &dyn LineFormat,
-    blocks: &Blocks,
+    blocks: &Blocks<'_>,
     on: &mut T,
 ) -> Share {
     let mut report = FileReport::new("");
@@ -843,7 +843,7 @@ fn read_share<T: RequestSink>(
 /// `workers - 1` more), each with its own part of `on`, absorbed at the end. Line
 /// numbers are made whole afterwards from the blocks' line counts, so the report
 /// (malformed examples included) is the one a single worker writes.
-fn read_in_parallel<S: SplitSink>(rest: Rest<'_>, on: &mut S, workers: usize) -> Tail {
+fn read_in_parallel<S: SplitSink>(rest: Rest<'_, '_>, on: &mut S, workers: usize) -> Tail {
     let Rest {
         spec,
         format,
@@ -1006,7 +1006,7 @@ pub fn read_input_split<S: SplitSink>(
     workers: usize,
 ) -> FileReport {
     on.begin(&input.name);
-    let mut spread = |rest: Rest<'_>, on: &mut S| read_in_parallel(rest, on, workers);
+    let mut spread = |rest: Rest<'_, '_>, on: &mut S| read_in_parallel(rest, on, workers);
     let spread: Option<Spread<'_, S>> = (workers > 1).then_some(&mut spread);
     let report = open_and_read(spec, input, on, spread);
     on.finish(&report);
@@ -1058,7 +1058,7 @@ fn read_raw<R: Read + Send, S: RequestSink>(
         match decompress::open_indexed(tap, on.gzip_index()) {
             Ok((compression, text)) => {
                 report.compression = Some(compression);
-                decompress::pipelined(text, MAX_LINE, |blocks| {
+                decompress::read_blocks(text, MAX_LINE, Inflate::for_pool(), |blocks| {
                     scan_blocks(spec, blocks, &mut report, on, spread)
                 });
             }
