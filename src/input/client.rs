@@ -240,24 +240,35 @@ fn write_ipv6(segments: &[u16; 8], buf: &mut Vec<u8>) {
             run_len = 0;
         }
     }
-    let hex = |buf: &mut Vec<u8>, groups: &[u16]| {
+    // Written into a stack buffer (39 bytes at most) and copied once: a `push` per
+    // byte checked the vector's capacity each time.
+    let mut text = [0u8; 39];
+    let mut n = 0;
+    let mut hex = |groups: &[u16], n: &mut usize| {
         for (k, &g) in groups.iter().enumerate() {
             if k > 0 {
-                buf.push(b':');
+                text[*n] = b':';
+                *n += 1;
             }
             let digits = (16 - g.leading_zeros()).div_ceil(4).max(1);
             for d in (0..digits).rev() {
-                buf.push(b"0123456789abcdef"[(g >> (4 * d) & 0xf) as usize]);
+                text[*n] = b"0123456789abcdef"[(g >> (4 * d) & 0xf) as usize];
+                *n += 1;
             }
         }
     };
     if best_len > 1 {
-        hex(buf, &segments[..best]);
-        buf.extend_from_slice(b"::");
-        hex(buf, &segments[best + best_len..]);
+        hex(&segments[..best], &mut n);
+        // The run's "::" ends where the groups after it start.
+        let mut after = n + 2;
+        hex(&segments[best + best_len..], &mut after);
+        text[n] = b':';
+        text[n + 1] = b':';
+        n = after;
     } else {
-        hex(buf, segments);
+        hex(segments, &mut n);
     }
+    buf.extend_from_slice(&text[..n]);
 }
 
 /// A dotted-quad IPv4 address already in canonical form (no leading zeros), parsed
@@ -268,36 +279,31 @@ pub fn parse_canonical_ipv4(raw: &[u8]) -> Option<Ipv4Addr> {
     if raw.len() < 7 || raw.len() > 15 {
         return None;
     }
+    // Octet by octet: a digit, then up to two more unless it is a zero (no leading
+    // zeros), then a dot between octets; a check per byte less than a loop over bytes.
+    let digit = |i: usize| raw.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9);
     let mut octets = [0u8; 4];
-    let mut part = 0;
-    let mut value: u32 = 0;
-    let mut digits = 0;
-    for &c in raw {
-        match c {
-            b'0'..=b'9' => {
-                if digits > 0 && value == 0 {
-                    return None; // a leading zero
-                }
-                value = value * 10 + (c - b'0') as u32;
-                digits += 1;
-                if value > 255 {
-                    return None;
-                }
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if raw.get(i) != Some(&b'.') {
+                return None;
             }
-            b'.' if digits > 0 && part < 3 => {
-                octets[part] = value as u8;
-                part += 1;
-                value = 0;
-                digits = 0;
-            }
-            _ => return None,
+            i += 1;
         }
+        let first = digit(i)?;
+        let mut value = first as u32;
+        i += 1;
+        if first != 0 {
+            for _ in 0..2 {
+                let Some(d) = digit(i) else { break };
+                value = value * 10 + d as u32;
+                i += 1;
+            }
+        }
+        *octet = u8::try_from(value).ok()?;
     }
-    if part != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = value as u8;
-    Some(Ipv4Addr::from(octets))
+    (i == raw.len()).then(|| Ipv4Addr::from(octets))
 }
 
 /// IPv4-mapped IPv6 addresses are their IPv4 address.
@@ -421,6 +427,20 @@ mod tests {
         ] {
             let std: Option<Ipv4Addr> = s.parse().ok();
             assert_eq!(parse_canonical_ipv4(s.as_bytes()), std, "{s}");
+        }
+    }
+
+    mod ipv4 {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4000))]
+            #[test]
+            fn fast_ipv4_agrees_with_std_on_dotted_text(s in "[0-9.]{0,16}|[0-9]{1,4}(\\.[0-9]{1,4}){3}") {
+                let std: Option<Ipv4Addr> = s.parse().ok();
+                prop_assert_eq!(parse_canonical_ipv4(s.as_bytes()), std, "{}", s);
+            }
         }
     }
 
