@@ -479,6 +479,22 @@ mod tests {
         }
     }
 
+    /// `--threads 1` (a pool of one thread) inflates on that thread; more threads keep
+    /// an inflate thread per file.
+    #[test]
+    fn one_thread_inflates_inline_more_keep_an_inflate_thread() {
+        let on = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(Inflate::for_pool)
+        };
+        assert_eq!(on(1), Inflate::Inline);
+        assert_eq!(on(2), Inflate::OwnThread);
+        assert_eq!(on(3), Inflate::OwnThread);
+    }
+
     fn bz2(data: &[u8]) -> Vec<u8> {
         let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
         e.write_all(data).unwrap();
