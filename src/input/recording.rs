@@ -89,7 +89,7 @@ pub struct ClientPart {
 }
 
 /// Counts the details of request `req` of a client (an organisation when `is_org`).
-/// `own` is scratch space.
+/// `own` is scratch space (an own key, then a path template).
 pub fn count_details(
     spec: &ReadSpec,
     req: &Request<'_>,
@@ -112,8 +112,9 @@ pub fn count_details(
             *counts.entry(own.as_slice().into()).or_default() += posts;
         }
     }
+    // `own` is free again: it serves as the path template's buffer.
     part.tops
-        .add(req.target.as_deref(), req.user_agent.as_deref());
+        .add_with(req.target.as_deref(), req.user_agent.as_deref(), own);
 }
 
 /// Whether client `key` is an organisation, whose members are counted.
