@@ -1178,9 +1178,16 @@ pub fn scan_recording(
         .fold(
             || (Collected::default(), Vec::new()),
             |(mut agg, mut reports), input| {
+                // Each file into an aggregate of its own, merged after: one aggregate
+                // filled file after file gets each file's requests out of order (the
+                // files of a day overlap in time), and its series re-encode. With one
+                // thread (rayon then folds every file into one accumulator), the 4-file
+                // bench set took 6.63 CPU-s against 4.96 with two threads.
+                let mut own = Collected::default();
                 reports.push(scan_input(
-                    spec, input, &mut agg, progress, per_file, record,
+                    spec, input, &mut own, progress, per_file, record,
                 ));
+                agg.merge(own);
                 (agg, reports)
             },
         )
