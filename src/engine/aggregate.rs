@@ -419,11 +419,7 @@ impl Series {
     /// does: for runs encoded in a scratch buffer (see [`Self::push`] for a client's).
     fn put(&mut self, t: Micros, posts: u64, requests: u64) {
         let d = self.delta(t);
-        put_varint(&mut self.bytes, d);
-        put_varint(&mut self.bytes, posts);
-        put_varint(&mut self.bytes, requests);
-        self.last = t;
-        self.len = self.len.saturating_add(1);
+        self.write_bucket(t, d, posts, requests);
     }
 
     /// [`Self::put`] onto a client's own run, which grows by an eighth (at least the
@@ -432,6 +428,12 @@ impl Series {
     fn push(&mut self, t: Micros, posts: u64, requests: u64) {
         let d = self.delta(t);
         self.reserve_run(varint_len(d) + varint_len(posts) + varint_len(requests));
+        self.write_bucket(t, d, posts, requests);
+    }
+
+    /// Writes the bucket at `t` whose first varint is `d` (its [`Self::delta`]).
+    #[inline]
+    fn write_bucket(&mut self, t: Micros, d: u64, posts: u64, requests: u64) {
         put_varint(&mut self.bytes, d);
         put_varint(&mut self.bytes, posts);
         put_varint(&mut self.bytes, requests);

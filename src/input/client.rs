@@ -362,11 +362,8 @@ pub fn key_into(kind: &ClientKind, req: &Request<'_>, buf: &mut Vec<u8>) -> Keye
                     let (net, len) = network(ip, *ipv4_prefix, *ipv6_prefix);
                     let _ = write!(buf, "{net}/{len}");
                 }
-                // (Plain IPv4 keys were taken above; kept so this match stays whole.)
-                (Some(IpAddr::V4(_)), _) if raw[0] != b'[' && !raw.contains(&b':') => {
-                    buf.extend_from_slice(raw)
-                }
                 (Some(IpAddr::V6(v6)), _) => write_ipv6(&v6.segments(), buf),
+                // An IPv4 not as logged (IPv4-mapped IPv6: plain ones were taken above).
                 (Some(ip), _) => {
                     let _ = write!(buf, "{ip}");
                 }

@@ -560,28 +560,14 @@ impl<'a, F: Read + Seek> SpanReader<'a, F> {
     /// Starts at point `at` of `index`, over `file` (the same compressed file).
     pub fn new(mut file: F, index: &'a GzIndex, at: usize) -> io::Result<Self> {
         let point = &index.points[at];
-        let mut inflater;
-        if index.plain {
+        let inflater = if index.plain {
             file.seek(SeekFrom::Start(point.input))?;
-            let mut input = Input::new(file);
-            input.consumed = point.input;
-            return Ok(SpanReader {
-                input,
-                inflater: None,
-                raw: false,
-                between_members: false,
-                index,
-                span: at,
-                crc: 0,
-                whole_span: true,
-                changed: false,
-            });
-        }
-        if point.member_start {
+            None
+        } else if point.member_start {
             file.seek(SeekFrom::Start(point.input))?;
-            inflater = Inflater::new(GZIP_BITS)?;
+            Some(Inflater::new(GZIP_BITS)?)
         } else {
-            inflater = Inflater::new(RAW_BITS)?;
+            let mut inflater = Inflater::new(RAW_BITS)?;
             if point.bits > 0 {
                 file.seek(SeekFrom::Start(point.input - 1))?;
                 let mut byte = [0u8];
@@ -591,13 +577,14 @@ impl<'a, F: Read + Seek> SpanReader<'a, F> {
                 file.seek(SeekFrom::Start(point.input))?;
             }
             inflater.set_window(&unpack(&point.window)?)?;
-        }
+            Some(inflater)
+        };
         let mut input = Input::new(file);
         input.consumed = point.input;
         Ok(SpanReader {
             input,
-            inflater: Some(inflater),
-            raw: !point.member_start,
+            raw: inflater.is_some() && !point.member_start,
+            inflater,
             between_members: false,
             index,
             span: at,
