@@ -438,17 +438,7 @@ fn copy_state(from: &Path, to: &Path) {
 fn a_rolled_back_replaced_or_deleted_state_is_refused() {
     let f = Fixture::new();
     let state = f.path("state");
-    let day = |d: u32| {
-        f.file(
-            &format!("d{d}.log"),
-            line(
-                "198.51.100.7",
-                &format!("1{d}/Oct/2026:12:00:00 +0000"),
-                "/p",
-                200,
-            ),
-        )
-    };
+    let day = |d: u32| one_request_day(&f, d);
     let (d0, d1, d2, d3) = (day(0), day(1), day(2), day(3));
     let o = nightly(&f, &state, &d0, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -548,17 +538,7 @@ fn a_signed_ledger_refuses_an_edit_re_chained_without_the_key() {
     let state = f.path("state");
     let key = f.file("ledger.key", "a secret of the operator\n");
     let wrong = f.file("wrong.key", "another secret\n");
-    let day = |d: u32| {
-        f.file(
-            &format!("d{d}.log"),
-            line(
-                "198.51.100.7",
-                &format!("1{d}/Oct/2026:12:00:00 +0000"),
-                "/p",
-                200,
-            ),
-        )
-    };
+    let day = |d: u32| one_request_day(&f, d);
     let signed = ["--ledger-key", key.as_str()];
     assert!(nightly(&f, &state, &day(0), &signed).status.success());
     copy_state(&state, &f.path("after-run-1"));
@@ -674,4 +654,17 @@ fn a_signed_ledger_refuses_an_edit_re_chained_without_the_key() {
             .unwrap(),
     );
     assert!(signed_entry.contains(&expected), "{signed_entry}");
+}
+
+/// `d{d}.log`: one post of 198.51.100.7 at noon on 1{d} October 2026.
+fn one_request_day(f: &Fixture, d: u32) -> String {
+    f.file(
+        &format!("d{d}.log"),
+        line(
+            "198.51.100.7",
+            &format!("1{d}/Oct/2026:12:00:00 +0000"),
+            "/p",
+            200,
+        ),
+    )
 }
