@@ -6,6 +6,8 @@
 #   RUNS=3 scripts/bench.sh     # fewer repetitions
 #   LINES=500000 scripts/bench.sh   # a smaller set (figures then are not the targets' set)
 #   BASE=/path/to/old/scrapemeter scripts/bench.sh   # also time an older build, same rounds
+#   WRITE=0 scripts/bench.sh    # print only; by default the table also replaces the
+#                               # "last run" block at the top of BENCHMARKS.md
 #
 # Generates its data with `scrapemeter generate --preset bench` into bench-data/ (kept
 # between runs, ignored by git), installs the anchors from Debian when missing, runs the
@@ -22,6 +24,9 @@ GOACCESS=${GOACCESS:-1}   # 0 skips GoAccess (about 100 s a run on the full set)
 # The many-flagged set: the same gzip set at a threshold that flags about 2,000 ordinary
 # clients, each in every file (1,950 at 75 with the default LINES and FILES).
 MANY=${MANY:-75}
+WRITE=${WRITE:-1}
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED=$(date -u +"%Y-%m-%d %H:%M")
 
 need() { command -v "$1" >/dev/null 2>&1; }
 install_anchors() {
@@ -108,7 +113,7 @@ if [ "$GOACCESS" != 0 ]; then
     "zcat $GZ | goaccess - --log-format=COMBINED -o $OUT/goaccess.json" >/dev/null 2>&1 || true
 fi
 
-python3 - "$TIMES" "$OUT/a/report.json" "$DATA/gz" "$OUT/g/clients.csv" "$MANY" <<'PY'
+python3 - "$TIMES" "$OUT/a/report.json" "$DATA/gz" "$OUT/g/clients.csv" "$MANY" <<'PY' | tee "$OUT/table.txt"
 import json, os, statistics, sys
 times, report, data, many_clients, many = sys.argv[1:6]
 rows = {}
@@ -116,7 +121,8 @@ for line in open(times):
     parts = line.rstrip("\n").split("\t")
     if len(parts) == 3 and parts[1]:
         rows.setdefault(parts[0], []).append((float(parts[1]), int(parts[2])))
-med = {k: statistics.median(t for t, _ in v) for k, v in rows.items()}
+# /usr/bin/time counts hundredths: a toy run (small LINES) may time 0.00.
+med = {k: max(statistics.median(t for t, _ in v), 0.005) for k, v in rows.items()}
 rss = {k: max(m for _, m in v) for k, v in rows.items()}
 r = json.load(open(report))
 lines = r["totals"]["lines"]
@@ -162,3 +168,31 @@ if "base_scan" in med:
         print(f"  {k:<14}{med[k]/med['base_' + k]:8.2f}")
     print(f"  speed-up --threads 1 -> 2 of the older one: {med['base_scan_t1']/med['base_scan']:.2f}")
 PY
+
+if [ "$WRITE" != 0 ]; then
+  # The table, with what it was measured on, replaces the block between the markers.
+  {
+    echo "Last output of \`$(env | grep -E '^(RUNS|LINES|FILES|GOACCESS|BASE|MANY)=' | sort | tr '\n' ' ')scripts/bench.sh\`"
+    echo "(commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ', with uncommitted changes'); $STARTED UTC;"
+    echo "load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after;"
+    echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(rustc --version))."
+    echo
+    echo '```'
+    sed '1{/^$/d}' "$OUT/table.txt"
+    echo '```'
+  } > "$OUT/block.md"
+  python3 - "$OUT/block.md" BENCHMARKS.md <<'PY'
+import sys
+block, path = open(sys.argv[1]).read(), sys.argv[2]
+begin, end = "<!-- bench.sh: last run -->", "<!-- bench.sh: end -->"
+text = open(path).read()
+if begin in text and end in text:
+    head, rest = text.split(begin, 1)
+    text = head + begin + "\n" + block + rest[rest.index(end):]
+else:
+    title, _, body = text.partition("\n")
+    text = f"{title}\n\n{begin}\n{block}{end}\n{body}"
+open(path, "w").write(text)
+print(f"wrote the table into {path}", file=sys.stderr)
+PY
+fi
