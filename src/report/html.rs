@@ -981,6 +981,16 @@ fn reproduce(o: &mut String, input: &ReportInput<'_>, id: &str) {
                 }
                 serde_json::Value::String(s) => format!("<span class=\"mono\">{}</span>", esc(&s)),
                 serde_json::Value::Null => "none".into(),
+                serde_json::Value::Array(a) if a.is_empty() => "none".into(),
+                // `exclude`: each glob as given.
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|g| {
+                        let g = g.as_str().map_or_else(|| g.to_string(), str::to_string);
+                        format!("<span class=\"mono\">{}</span>", esc(&g))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 v => esc(&v.to_string()),
             };
             let _ = writeln!(o, "<tr><th><code>{}</code></th><td>{v}</td></tr>", esc(&k));

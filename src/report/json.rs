@@ -146,6 +146,11 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
     v
 }
 
+/// Every setting that decides what the reports say: what was read and how, how a bad
+/// input is judged (`strict`, `strict_lines`, `max_malformed`, `allow_missing`), what
+/// was left out (`exclude`, the globs as given), whether the second read ran
+/// (`evidence`), and the billing policy; with the inputs manifest, enough to run it
+/// again. `--threads` is in `run` only: the reports are the same whatever it is.
 pub fn settings_json(input: &ReportInput<'_>) -> Value {
     let mut settings = policy_and_reading_json(input);
     // Only with `--also-by`, so that a run without it writes what it always did.
@@ -180,6 +185,11 @@ fn policy_and_reading_json(input: &ReportInput<'_>) -> Value {
         "since": cfg.read.since.map(format_rfc3339),
         "until": cfg.read.until.map(format_rfc3339),
         "strict": cfg.strict,
+        "strict_lines": cfg.strict_lines,
+        "max_malformed": cfg.max_malformed,
+        "allow_missing": cfg.allow_missing,
+        "exclude": cfg.exclude_patterns,
+        "evidence": cfg.evidence,
         "post_rule": match &cfg.read.weigher {
             Weigher::Default => "default: 1 post for a 2xx or 304 response whose path is not a static asset",
             Weigher::Rules(_) => "rules file: the first matching rule gives the weight; no match weighs 0",
