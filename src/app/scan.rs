@@ -291,19 +291,19 @@ pub fn run_with(
         }
         state_files.push((dir, nightly::FILE_NAME, bytes));
     }
-    let input = ReportInput {
+    let input = ReportInput::new(
         cfg,
-        files: &output.files,
-        skipped: &output.skipped,
-        analysis: &analysis,
-        nightly: night.as_ref().map(|r| &r.nightly),
-        run: RunInfo::now(
+        &output.files,
+        &output.skipped,
+        &analysis,
+        night.as_ref().map(|r| &r.nightly),
+        RunInfo::now(
             started,
             started_at,
             cfg.threads,
             crate::app::cli::command_line(),
         ),
-    };
+    );
     // The state is committed last, with the reports: all of them or none. Ctrl-C
     // meanwhile waits for the commit to end.
     let (written, interrupted) =

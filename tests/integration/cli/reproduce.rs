@@ -189,3 +189,42 @@ fn the_settings_say_how_inputs_were_judged() {
         .read("report.html")
         .contains("<tr><th><code>exclude</code></th><td>none</td></tr>"));
 }
+
+/// One report identifier, computed once: report.json, report.html and the stdout
+/// summary (text and JSON) carry the same, the SHA-256 of violations.csv followed by
+/// clients.csv as written (`cat violations.csv clients.csv | sha256sum`).
+#[test]
+fn every_report_carries_the_one_id_of_its_csvs() {
+    let f = Fixture::new();
+    let logs = Path::new(REPO).join("sample-logs");
+    let scan = |summary: &str| {
+        let out = assert_cmd::Command::new(super::BIN)
+            .args([
+                "scan",
+                logs.to_str().unwrap(),
+                "--summary",
+                summary,
+                "--out",
+            ])
+            .arg(f.out())
+            .assert()
+            .success();
+        String::from_utf8(out.get_output().stdout.clone()).unwrap()
+    };
+    let text = scan("text");
+    let mut h = Sha256::new();
+    h.update(f.read("violations.csv"));
+    h.update(f.read("clients.csv"));
+    let id = hex::encode(h.finalize());
+    assert!(text.lines().any(|l| l == format!("report {id}")), "{text}");
+    assert_eq!(f.report()["report_id"], id.as_str());
+    let html = f.read("report.html");
+    assert!(html.contains(&format!("Report <span class=\"mono\">{id}</span>")));
+    assert!(html.contains(&format!("content:\"scrapemeter report {id}\"")));
+    assert!(html.contains(&format!(
+        "<dt>Report identifier</dt><dd><span class=\"mono\">{id}</span>"
+    )));
+    let json: serde_json::Value = serde_json::from_str(&scan("json")).unwrap();
+    assert_eq!(json["report_id"], id.as_str());
+    assert_eq!(f.report()["report_id"], id.as_str());
+}
