@@ -8,16 +8,15 @@ use crate::app::cli::{
 };
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
-use crate::engine::aggregate::{Aggregate, Budget};
-use crate::engine::bill::{analyze, analyze_stream, bill_all, Analysis, Horizon, ToBill};
-use crate::engine::groups::{find_leads, Groups};
+use crate::engine::aggregate::Budget;
+use crate::engine::bill::{analyze, analyze_stream, analyze_with_leads, SortedClients};
+use crate::engine::groups::{find_leads, GroupLeads, Groups};
 use crate::input::reader::{judge_inputs, scan_recording, warn_inputs, FileReport};
 use crate::report::summary::thousands;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::nightly;
 use crate::store::spill::{self, SpillDir};
 use clap::Args;
-use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -242,7 +241,14 @@ pub fn run_with(
         }
         None if !cfg.read.also_by.is_empty() => {
             let groups = std::mem::take(&mut output.groups);
-            pool.install(|| analyze_with_leads(cfg, aggregate, groups))
+            pool.install(|| {
+                analyze_with_leads(
+                    &cfg.policy,
+                    aggregate,
+                    &|k| cfg.read.identify(k),
+                    Some(|clients: &SortedClients| leads_of(cfg, groups, clients)),
+                )
+            })
         }
         None if spill.runs().is_empty() => {
             pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k)))
@@ -344,17 +350,15 @@ pub fn run_with(
 }
 
 /// `--also-by` (never with nightly state): each group billed as if it were one client,
-/// the members of those that breach billed on their own, from the clients before they
-/// are billed (and consumed); then every client billed as [`analyze`] does.
-fn analyze_with_leads(cfg: &Config, aggregate: Aggregate, groups: Groups) -> Analysis {
-    let identify = |k: &[u8]| cfg.read.identify(k);
-    let clients = aggregate.into_sorted_series();
+/// the members of those that breach billed on their own, from every client (sorted by
+/// key) before the clients are billed; what cannot be grouped is said on stderr.
+fn leads_of(cfg: &Config, groups: Groups, clients: &SortedClients) -> Vec<GroupLeads> {
     let leads = find_leads(
         &cfg.policy,
         &cfg.read.also_by,
         groups,
-        &clients,
-        &identify,
+        clients,
+        &|k| cfg.read.identify(k),
         &crate::input::spec::group_of_client_key,
     );
     for g in &leads {
@@ -366,14 +370,7 @@ fn analyze_with_leads(cfg: &Config, aggregate: Aggregate, groups: Groups) -> Ana
             );
         }
     }
-    let clients = clients.into_par_iter().map(|(key, new)| ToBill {
-        key,
-        carry: None,
-        new,
-    });
-    let mut analysis = bill_all(&cfg.policy, &Horizon::Complete, clients, &identify).0;
-    analysis.leads = leads;
-    analysis
+    leads
 }
 
 /// The bytes of `--ledger-key`'s file, if given (an empty key signs nothing).
