@@ -36,15 +36,6 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub bad: BadInputArgs,
 
-    /// Exit with status 1 (after writing the reports) when an input is bad: missing
-    /// (with --allow-missing), unreadable, unrecognised, incomplete, or over --max-malformed.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// As --strict, and exit with status 1 on any malformed line too.
-    #[arg(long)]
-    pub strict_lines: bool,
-
     /// Skip the second read of the logs (faster): it finds the raw log lines of each
     /// billed window's first and last request, each reported client's top paths and
     /// user agents, the spellings its key was logged as, its requests and posts by
@@ -110,8 +101,6 @@ impl ScanArgs {
             out,
             policy,
             bad,
-            strict,
-            strict_lines,
             no_evidence,
             quiet,
             state,
@@ -124,9 +113,7 @@ impl ScanArgs {
             progress: _,
         } = self;
         resolve(input, policy, out.unwrap_or_default(), |f| {
-            f.max_malformed = bad.max_malformed;
-            f.strict = strict;
-            f.strict_lines = strict_lines;
+            bad.apply(f);
             f.no_evidence = no_evidence;
             f.quiet = quiet;
             f.state = state;
