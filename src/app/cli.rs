@@ -166,14 +166,34 @@ impl InputArgs {
     }
 }
 
-/// When an input is bad: shared by `scan` and `map`, which judge their inputs (and
-/// not by `explain`, which bills one client and judges none).
+/// When an input is bad, and whether a bad input fails the run: shared by `scan` and
+/// `map`, which judge their inputs (and not by `explain`, which bills one client and
+/// judges none).
 #[derive(Debug, Clone, Args)]
 pub struct BadInputArgs {
     /// A file with more than this share of its request lines malformed is a bad input
     /// (default: 0.01, i.e. 1%).
     #[arg(long, value_name = "RATIO")]
     pub max_malformed: Option<f64>,
+
+    /// Exit with status 1 (after writing the outputs: scan's reports, map's partials)
+    /// when an input is bad: missing (with --allow-missing), unreadable, unrecognised,
+    /// incomplete, or over --max-malformed.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// As --strict, and exit with status 1 on any malformed line too.
+    #[arg(long)]
+    pub strict_lines: bool,
+}
+
+impl BadInputArgs {
+    /// Puts these flags into `flags`.
+    pub fn apply(self, flags: &mut Overrides) {
+        flags.max_malformed = self.max_malformed;
+        flags.strict = self.strict;
+        flags.strict_lines = self.strict_lines;
+    }
 }
 
 /// The billing policy: what breaches and what it costs. Shared by `scan`, `explain`

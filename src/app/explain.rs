@@ -22,6 +22,7 @@ use crate::input::format::Request;
 use crate::input::reader::{read_input, scan, FileReport, RequestSink};
 use crate::input::second_read::{in_file_order, ip_prefilter};
 use crate::report::html::gap_words;
+use crate::report::json::{span_json, window_json};
 use crate::report::summary::{clean, thousands};
 use clap::Args;
 use serde::Serialize;
@@ -709,25 +710,14 @@ fn to_json(cfg: &Config, v: &View) -> serde_json::Value {
         "posts": c.total_posts,
         "first_request": format_rfc3339(c.first_request),
         "last_request": format_rfc3339(c.last_request),
-        "peak": c.peak.map(|p| json!({
-            "start": format_rfc3339(p.start),
-            "end": format_rfc3339(p.start.saturating_add(cfg.policy.window)),
-            "posts": p.posts,
-            "requests": p.requests,
-        })),
+        "peak": c.peak.map(|p| span_json(&p, cfg.policy.window)),
         "windows": c.windows.iter().zip(&v.seen.edges).map(|(w, e)| {
             let (first, last) = edges_sorted(e);
-            json!({
-                "window": w.index,
-                "start": format_rfc3339(w.start),
-                "end": format_rfc3339(w.end),
-                "posts": w.posts,
-                "requests": w.requests,
-                "damages_usd": w.damages,
-                // As report.json's evidence: the first and the last requests (here N of
-                // each), each {file, line, text, time}.
-                "evidence": {"first": first, "last": last},
-            })
+            let mut v = window_json(w);
+            // As report.json's evidence: the first and the last requests (here N of
+            // each), each {file, line, text, time}.
+            v["evidence"] = json!({"first": first, "last": last});
+            v
         }).collect::<Vec<_>>(),
         "damages_usd": c.damages(),
         "activity": {

@@ -43,15 +43,6 @@ pub struct MapArgs {
     #[command(flatten)]
     pub bad: BadInputArgs,
 
-    /// Exit with status 1 (after writing the partials) when an input is bad: missing
-    /// (with --allow-missing), unreadable, unrecognised, incomplete, or over --max-malformed.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// As --strict, and exit with status 1 on any malformed line too.
-    #[arg(long)]
-    pub strict_lines: bool,
-
     /// Print nothing on stdout but errors (and no progress on stderr).
     #[arg(long, short)]
     pub quiet: bool,
@@ -78,8 +69,6 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
         shard,
         buckets,
         bad,
-        strict,
-        strict_lines,
         quiet,
         policy,
     } = args;
@@ -99,9 +88,7 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
         }
     }
     let cfg = resolve(input, policy, out.unwrap_or_default(), |f| {
-        f.max_malformed = bad.max_malformed;
-        f.strict = strict;
-        f.strict_lines = strict_lines;
+        bad.apply(f);
         f.quiet = quiet;
     })?;
     let settings = ReadSettings::of(&cfg.read);

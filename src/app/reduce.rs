@@ -153,19 +153,19 @@ pub fn run(args: ReduceArgs) -> Result<Exit, Error> {
     analysis
         .check()
         .map_err(|e| Error::Usage(format!("partials refused: {e}")))?;
-    let input = ReportInput {
-        cfg: &cfg,
-        files: &checked.files,
-        skipped: &checked.skipped,
-        analysis: &analysis,
-        nightly: None,
-        run: RunInfo::now(
+    let input = ReportInput::new(
+        &cfg,
+        &checked.files,
+        &checked.skipped,
+        &analysis,
+        None,
+        RunInfo::now(
             started,
             started_at,
             cfg.threads,
             crate::app::cli::command_line(),
         ),
-    };
+    );
     let mut sidecar = serde_json::to_vec_pretty(&sidecar).expect("json");
     sidecar.push(b'\n');
     if let Err(e) = report::write_all(&input)

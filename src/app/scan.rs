@@ -8,16 +8,15 @@ use crate::app::cli::{
 };
 use crate::app::error::{Error, Exit};
 use crate::config::Config;
-use crate::engine::aggregate::{Aggregate, Budget};
-use crate::engine::bill::{analyze, analyze_stream, bill_all, Analysis, Horizon, ToBill};
-use crate::engine::groups::{find_leads, Groups};
+use crate::engine::aggregate::Budget;
+use crate::engine::bill::{analyze, analyze_stream, analyze_with_leads, SortedClients};
+use crate::engine::groups::{find_leads, GroupLeads, Groups};
 use crate::input::reader::{judge_inputs, scan_recording, warn_inputs, FileReport};
 use crate::report::summary::thousands;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::nightly;
 use crate::store::spill::{self, SpillDir};
 use clap::Args;
-use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,15 +35,6 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub bad: BadInputArgs,
-
-    /// Exit with status 1 (after writing the reports) when an input is bad: missing
-    /// (with --allow-missing), unreadable, unrecognised, incomplete, or over --max-malformed.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// As --strict, and exit with status 1 on any malformed line too.
-    #[arg(long)]
-    pub strict_lines: bool,
 
     /// Skip the second read of the logs (faster): it finds the raw log lines of each
     /// billed window's first and last request, each reported client's top paths and
@@ -111,8 +101,6 @@ impl ScanArgs {
             out,
             policy,
             bad,
-            strict,
-            strict_lines,
             no_evidence,
             quiet,
             state,
@@ -125,9 +113,7 @@ impl ScanArgs {
             progress: _,
         } = self;
         resolve(input, policy, out.unwrap_or_default(), |f| {
-            f.max_malformed = bad.max_malformed;
-            f.strict = strict;
-            f.strict_lines = strict_lines;
+            bad.apply(f);
             f.no_evidence = no_evidence;
             f.quiet = quiet;
             f.state = state;
@@ -242,7 +228,14 @@ pub fn run_with(
         }
         None if !cfg.read.also_by.is_empty() => {
             let groups = std::mem::take(&mut output.groups);
-            pool.install(|| analyze_with_leads(cfg, aggregate, groups))
+            pool.install(|| {
+                analyze_with_leads(
+                    &cfg.policy,
+                    aggregate,
+                    &|k| cfg.read.identify(k),
+                    Some(|clients: &SortedClients| leads_of(cfg, groups, clients)),
+                )
+            })
         }
         None if spill.runs().is_empty() => {
             pool.install(|| analyze(&cfg.policy, aggregate, &|k| cfg.read.identify(k)))
@@ -291,19 +284,19 @@ pub fn run_with(
         }
         state_files.push((dir, nightly::FILE_NAME, bytes));
     }
-    let input = ReportInput {
+    let input = ReportInput::new(
         cfg,
-        files: &output.files,
-        skipped: &output.skipped,
-        analysis: &analysis,
-        nightly: night.as_ref().map(|r| &r.nightly),
-        run: RunInfo::now(
+        &output.files,
+        &output.skipped,
+        &analysis,
+        night.as_ref().map(|r| &r.nightly),
+        RunInfo::now(
             started,
             started_at,
             cfg.threads,
             crate::app::cli::command_line(),
         ),
-    };
+    );
     // The state is committed last, with the reports: all of them or none. Ctrl-C
     // meanwhile waits for the commit to end.
     let (written, interrupted) =
@@ -344,17 +337,15 @@ pub fn run_with(
 }
 
 /// `--also-by` (never with nightly state): each group billed as if it were one client,
-/// the members of those that breach billed on their own, from the clients before they
-/// are billed (and consumed); then every client billed as [`analyze`] does.
-fn analyze_with_leads(cfg: &Config, aggregate: Aggregate, groups: Groups) -> Analysis {
-    let identify = |k: &[u8]| cfg.read.identify(k);
-    let clients = aggregate.into_sorted_series();
+/// the members of those that breach billed on their own, from every client (sorted by
+/// key) before the clients are billed; what cannot be grouped is said on stderr.
+fn leads_of(cfg: &Config, groups: Groups, clients: &SortedClients) -> Vec<GroupLeads> {
     let leads = find_leads(
         &cfg.policy,
         &cfg.read.also_by,
         groups,
-        &clients,
-        &identify,
+        clients,
+        &|k| cfg.read.identify(k),
         &crate::input::spec::group_of_client_key,
     );
     for g in &leads {
@@ -366,14 +357,7 @@ fn analyze_with_leads(cfg: &Config, aggregate: Aggregate, groups: Groups) -> Ana
             );
         }
     }
-    let clients = clients.into_par_iter().map(|(key, new)| ToBill {
-        key,
-        carry: None,
-        new,
-    });
-    let mut analysis = bill_all(&cfg.policy, &Horizon::Complete, clients, &identify).0;
-    analysis.leads = leads;
-    analysis
+    leads
 }
 
 /// The bytes of `--ledger-key`'s file, if given (an empty key signs nothing).

@@ -466,12 +466,39 @@ fn gather(
 
 /// Every client of `aggregate` billed over complete data (one run, no state).
 pub fn analyze(policy: &Policy, aggregate: Aggregate, identify: &Identify<'_>) -> Analysis {
-    let clients = aggregate.into_sorted_par().map(|(key, new)| ToBill {
+    analyze_with_leads(policy, aggregate, identify, None::<fn(&SortedClients) -> _>)
+}
+
+/// The clients of an aggregate, sorted by key, each with its series.
+pub type SortedClients = [(Box<[u8]>, Series)];
+
+/// [`analyze`], and with `find_leads` (`scan --also-by`) the leads it finds among all
+/// the clients before they are billed (and consumed), in [`Analysis::leads`].
+pub fn analyze_with_leads(
+    policy: &Policy,
+    aggregate: Aggregate,
+    identify: &Identify<'_>,
+    find_leads: Option<impl FnOnce(&SortedClients) -> Vec<crate::engine::groups::GroupLeads>>,
+) -> Analysis {
+    use rayon::iter::Either;
+    let (clients, leads) = match find_leads {
+        // Each key copied as its client is billed: the aggregate is never held twice.
+        None => (Either::Left(aggregate.into_sorted_par()), Vec::new()),
+        // The leads look at every client at once, before any is billed.
+        Some(find) => {
+            let clients = aggregate.into_sorted_series();
+            let leads = find(&clients);
+            (Either::Right(clients.into_par_iter()), leads)
+        }
+    };
+    let clients = clients.map(|(key, new)| ToBill {
         key,
         carry: None,
         new,
     });
-    bill_all(policy, &Horizon::Complete, clients, identify).0
+    let mut analysis = bill_all(policy, &Horizon::Complete, clients, identify).0;
+    analysis.leads = leads;
+    analysis
 }
 
 /// Clients billed a chunk at a time (in parallel within a chunk) when they come one by

@@ -167,9 +167,9 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
 
     let mut o = String::with_capacity(64 * 1024);
     let id = input.id();
-    head(&mut o, &id);
+    head(&mut o, id);
     contents(&mut o, input, &flagged, &exempt);
-    summary(&mut o, input, &src, &id, &flagged, &exempt);
+    summary(&mut o, input, &src, id, &flagged, &exempt);
     overview(&mut o, input);
     if let Some(n) = input.nightly {
         nightly(&mut o, cfg, n);
@@ -193,7 +193,7 @@ pub fn render(input: &ReportInput<'_>) -> Vec<u8> {
     population(&mut o, input, flagged.len());
     near_misses(&mut o, input);
     leads(&mut o, input);
-    reproduce(&mut o, input, &id);
+    reproduce(&mut o, input, id);
     appendix(&mut o, input);
     // The run facts: the only part of the page that differs between equal runs.
     let r = &input.run;
@@ -981,6 +981,16 @@ fn reproduce(o: &mut String, input: &ReportInput<'_>, id: &str) {
                 }
                 serde_json::Value::String(s) => format!("<span class=\"mono\">{}</span>", esc(&s)),
                 serde_json::Value::Null => "none".into(),
+                serde_json::Value::Array(a) if a.is_empty() => "none".into(),
+                // `exclude`: each glob as given.
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|g| {
+                        let g = g.as_str().map_or_else(|| g.to_string(), str::to_string);
+                        format!("<span class=\"mono\">{}</span>", esc(&g))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 v => esc(&v.to_string()),
             };
             let _ = writeln!(o, "<tr><th><code>{}</code></th><td>{v}</td></tr>", esc(&k));

@@ -1,9 +1,10 @@
 //! `report.json`: everything, machine-readable and deterministic (but for `run`).
 
 use super::ReportInput;
-use crate::engine::bill::ClientResult;
+use crate::engine::bill::{BilledWindow, ClientResult};
 use crate::engine::groups::GroupBy;
 use crate::engine::time::{format_duration, format_rfc3339, Micros, MICROS_PER_SEC};
+use crate::engine::window::Span;
 use crate::input::post_weight::Weigher;
 use crate::input::reader::{FileReport, FileStatus};
 use serde::Serialize;
@@ -87,31 +88,47 @@ fn max_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
     a.into_iter().chain(b).max()
 }
 
+/// A window of `window` from `p.start` with its posts and requests, as report.json
+/// and `explain --json` give a peak: `{"start", "end", "posts", "requests"}`.
+pub fn span_json(p: &Span, window: Micros) -> Value {
+    json!({
+        "start": format_rfc3339(p.start),
+        "end": format_rfc3339(p.start.saturating_add(window)),
+        "posts": p.posts,
+        "requests": p.requests,
+    })
+}
+
+/// A billed window as report.json and `explain --json` give it: its number, start, end,
+/// posts, requests and damages (each adds its own fields: every object's keys are
+/// written in alphabetical order).
+pub fn window_json(w: &BilledWindow) -> Value {
+    json!({
+        "window": w.index,
+        "start": format_rfc3339(w.start),
+        "end": format_rfc3339(w.end),
+        "posts": w.posts,
+        "requests": w.requests,
+        "damages_usd": w.damages,
+    })
+}
+
 fn client_json(c: &ClientResult, window: Micros) -> Value {
     let mut v = json!({
         "client": c.name,
         "exempt": c.exempt,
-        "windows": c.windows.iter().map(|w| json!({
-            "window": w.index,
-            "start": format_rfc3339(w.start),
-            "end": format_rfc3339(w.end),
-            "posts": w.posts,
-            "requests": w.requests,
-            "damages_usd": w.damages,
-            "last_request": format_rfc3339(w.last_request),
-            "evidence": w.evidence,
-            "status": w.status,
-            "new_in_this_run": w.new_in_this_run,
-        })).collect::<Vec<_>>(),
+        "windows": c.windows.iter().map(|w| {
+            let mut v = window_json(w);
+            v["last_request"] = json!(format_rfc3339(w.last_request));
+            v["evidence"] = json!(w.evidence);
+            v["status"] = json!(w.status);
+            v["new_in_this_run"] = json!(w.new_in_this_run);
+            v
+        }).collect::<Vec<_>>(),
         "billed_posts": c.billed_posts(),
         "billed_requests": c.billed_requests(),
         "damages_usd": c.damages(),
-        "peak": c.peak.map(|p| json!({
-            "start": format_rfc3339(p.start),
-            "end": format_rfc3339(p.start.saturating_add(window)),
-            "posts": p.posts,
-            "requests": p.requests,
-        })),
+        "peak": c.peak.map(|p| span_json(&p, window)),
         "total_posts": c.total_posts,
         "total_requests": c.total_requests,
         // As report.html and `explain --json` show it: p50 to p99 approximate, max exact.
@@ -146,6 +163,11 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
     v
 }
 
+/// Every setting that decides what the reports say: what was read and how, how a bad
+/// input is judged (`strict`, `strict_lines`, `max_malformed`, `allow_missing`), what
+/// was left out (`exclude`, the globs as given), whether the second read ran
+/// (`evidence`), and the billing policy; with the inputs manifest, enough to run it
+/// again. `--threads` is in `run` only: the reports are the same whatever it is.
 pub fn settings_json(input: &ReportInput<'_>) -> Value {
     let mut settings = policy_and_reading_json(input);
     // Only with `--also-by`, so that a run without it writes what it always did.
@@ -180,6 +202,11 @@ fn policy_and_reading_json(input: &ReportInput<'_>) -> Value {
         "since": cfg.read.since.map(format_rfc3339),
         "until": cfg.read.until.map(format_rfc3339),
         "strict": cfg.strict,
+        "strict_lines": cfg.strict_lines,
+        "max_malformed": cfg.max_malformed,
+        "allow_missing": cfg.allow_missing,
+        "exclude": cfg.exclude_patterns,
+        "evidence": cfg.evidence,
         "post_rule": match &cfg.read.weigher {
             Weigher::Default => "default: 1 post for a 2xx or 304 response whose path is not a static asset",
             Weigher::Rules(_) => "rules file: the first matching rule gives the weight; no match weighs 0",
@@ -296,14 +323,7 @@ pub fn render(input: &ReportInput<'_>) -> serde_json::Result<Vec<u8>> {
 /// `--also-by`: the possible evasion leads of each grouping, with their members.
 fn leads_json(input: &ReportInput<'_>) -> Value {
     let window = input.cfg.policy.window;
-    let span = |p: &crate::engine::window::Span| {
-        json!({
-            "start": format_rfc3339(p.start),
-            "end": format_rfc3339(p.start.saturating_add(window)),
-            "posts": p.posts,
-            "requests": p.requests,
-        })
-    };
+    let span = |p: &Span| span_json(p, window);
     let groupings: Vec<Value> = input
         .analysis
         .leads

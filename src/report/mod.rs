@@ -17,6 +17,7 @@ use crate::input::reader::FileReport;
 use crate::store::nightly::Nightly;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// The reports (or a file committed with them) could not be written; nothing
 /// half-written is left. The message names the path and the reason.
@@ -84,9 +85,31 @@ pub struct ReportInput<'a> {
     /// What the nightly state carried in and out (`--state`), else `None`.
     pub nightly: Option<&'a Nightly>,
     pub run: RunInfo,
+    /// The report identifier, computed once: from the CSVs as [`write_all_with`]
+    /// renders them, so every report carries the id of the bytes written.
+    id: OnceLock<String>,
 }
 
-impl ReportInput<'_> {
+impl<'a> ReportInput<'a> {
+    pub fn new(
+        cfg: &'a Config,
+        files: &'a [FileReport],
+        skipped: &'a [Skipped],
+        analysis: &'a Analysis,
+        nightly: Option<&'a Nightly>,
+        run: RunInfo,
+    ) -> Self {
+        ReportInput {
+            cfg,
+            files,
+            skipped,
+            analysis,
+            nightly,
+            run,
+            id: OnceLock::new(),
+        }
+    }
+
     /// The inputs that are bad (SPEC.md, "Exit status"), with why: every report names them.
     pub fn bad_inputs(&self) -> Vec<(&str, &str)> {
         self.files
@@ -98,13 +121,25 @@ impl ReportInput<'_> {
     /// The report's identifier: the SHA-256 of violations.csv followed by clients.csv,
     /// so that a printed page names the CSVs it goes with (and any copy of them can be
     /// checked against it with `cat violations.csv clients.csv | sha256sum`).
-    pub fn id(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(violations::render(self).unwrap_or_default());
-        h.update(clients::render(self).unwrap_or_default());
-        hex::encode(h.finalize())
+    /// Rendered once per report set (the CSVs are rendered for it only when no
+    /// [`write_all_with`] came first).
+    pub fn id(&self) -> &str {
+        self.id.get_or_init(|| {
+            report_id(
+                &violations::render(self).unwrap_or_default(),
+                &clients::render(self).unwrap_or_default(),
+            )
+        })
     }
+}
+
+/// The SHA-256 of `violations` followed by `clients`, in hex.
+fn report_id(violations: &[u8], clients: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(violations);
+    h.update(clients);
+    hex::encode(h.finalize())
 }
 
 /// Renders every report and writes them atomically into `cfg.out_dir`.
@@ -125,17 +160,13 @@ pub fn write_all_with(
         .check()
         .map_err(|e| WriteError(e.to_string()))?;
     let dir = input.cfg.out_dir.clone();
+    let violations = violations::render(input).map_err(|e| WriteError(e.to_string()))?;
+    let clients = clients::render(input).map_err(|e| WriteError(e.to_string()))?;
+    // The id of these very bytes, for report.json, report.html and the summary after.
+    input.id.get_or_init(|| report_id(&violations, &clients));
     let mut files: Vec<(PathBuf, &str, Vec<u8>)> = vec![
-        (
-            dir.clone(),
-            "violations.csv",
-            violations::render(input).map_err(|e| WriteError(e.to_string()))?,
-        ),
-        (
-            dir.clone(),
-            "clients.csv",
-            clients::render(input).map_err(|e| WriteError(e.to_string()))?,
-        ),
+        (dir.clone(), "violations.csv", violations),
+        (dir.clone(), "clients.csv", clients),
         (
             dir.clone(),
             "report.json",

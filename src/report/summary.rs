@@ -338,20 +338,20 @@ mod tests {
             refused: None,
             leads: Vec::new(),
         };
-        let input = ReportInput {
-            cfg: &cfg,
-            files: &scan.files,
-            skipped: &scan.skipped,
-            analysis: &analysis,
-            nightly: None,
-            run: RunInfo {
+        let input = ReportInput::new(
+            &cfg,
+            &scan.files,
+            &scan.skipped,
+            &analysis,
+            None,
+            RunInfo {
                 command_line: vec!["scrapemeter".into(), "scan".into()],
                 version: "0",
                 started_at: String::new(),
                 elapsed_seconds: 0.0,
                 threads: 1,
             },
-        };
+        );
         let text = render(&input);
         assert!(text.contains("bad inputs: 1 ") && text.contains("  a.log:\n    too many"));
         assert!(text.contains("try --format json"), "{text}");

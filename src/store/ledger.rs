@@ -59,12 +59,26 @@ pub struct Head {
     pub signed: bool,
 }
 
-/// The HMAC-SHA256 of an entry's hash under `key`, in hex.
-fn entry_hmac(key: &[u8], hash: &str) -> String {
+/// The HMAC-SHA256 of an entry's hash under `key`, before it is finalised.
+fn entry_mac(key: &[u8], hash: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(b"scrapemeter-ledger-hmac 1\n");
     mac.update(hash.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    mac
+}
+
+/// The HMAC-SHA256 of an entry's hash under `key`, in hex.
+fn entry_hmac(key: &[u8], hash: &str) -> String {
+    hex::encode(entry_mac(key, hash).finalize().into_bytes())
+}
+
+/// Whether `tag` (lowercase hex, as [`entry_hmac`] writes it) is the entry's HMAC
+/// under `key`, compared in constant time: how long the check takes tells nothing of
+/// how much of a forged tag was right.
+fn tag_matches(key: &[u8], hash: &str, tag: &str) -> bool {
+    let lowercase_hex = tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    lowercase_hex
+        && hex::decode(tag).is_ok_and(|tag| entry_mac(key, hash).verify_slice(&tag).is_ok())
 }
 
 /// Checks the entries' tags under `key`: every tag must match, and once an entry is
@@ -83,7 +97,7 @@ fn verify_tags(entries: &[Entry], key: Option<&[u8]>) -> Result<(), String> {
     let mut signed_from = None;
     for e in entries {
         match &e.hmac {
-            Some(tag) if *tag == entry_hmac(key, &e.hash) => {
+            Some(tag) if tag_matches(key, &e.hash, tag) => {
                 signed_from.get_or_insert(e.run);
             }
             Some(_) => {
@@ -431,5 +445,43 @@ mod tests {
         let mut dropped = entries.clone();
         dropped.remove(1);
         assert!(verify(&dropped).is_err());
+    }
+
+    #[test]
+    fn a_tag_matches_only_as_written_under_its_key() {
+        let key = b"k";
+        let entries: Vec<Entry> = (1..=2)
+            .map(|run| {
+                let hash = entry_hash(run, "", "s", "t");
+                Entry {
+                    run,
+                    prev: String::new(),
+                    state_sha256: "s".into(),
+                    started_at: "t".into(),
+                    hmac: Some(entry_hmac(key, &hash)),
+                    hash,
+                }
+            })
+            .collect();
+        assert_eq!(verify_tags(&entries, Some(key)), Ok(()));
+        let tag = entries[1].hmac.clone().unwrap();
+        let last = if tag.ends_with('0') { "1" } else { "0" };
+        for forged in [
+            format!("{}{last}", &tag[..63]),
+            tag.to_uppercase(),
+            tag[..62].to_string(),
+            format!("{tag}00"),
+            format!("{}zz", &tag[..62]),
+            String::new(),
+        ] {
+            let mut e = entries.clone();
+            e[1].hmac = Some(forged.clone());
+            let err = verify_tags(&e, Some(key)).unwrap_err();
+            assert!(
+                err.starts_with("the signature of run 2 does not match"),
+                "{forged}: {err}"
+            );
+        }
+        assert!(verify_tags(&entries, Some(b"other")).is_err());
     }
 }

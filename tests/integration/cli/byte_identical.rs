@@ -3,9 +3,12 @@
 //! reader before it.
 //!
 //! The CSV digests were recorded from the baseline binary of commit 66eeee4 (the last
-//! commit before that work); the report.json digests from commit 4a11fbb (the last
-//! before the reader's work was merged: report.json had gained `rate_profile` and
-//! `summary.exempt_clients`, the CSVs had not changed), with
+//! commit before that work). The report.json digests come from the commit after
+//! c59360e that added `strict_lines`, `max_malformed`, `allow_missing`, `exclude` and
+//! `evidence` to its `settings` (so that a reader can tell how the inputs were judged):
+//! against c59360e's report.json on every scan below, those five keys are the only
+//! difference (and the CSVs are the same). Before that they came from commit 4a11fbb
+//! (report.json had gained `rate_profile` and `summary.exempt_clients`). Recorded with
 //!
 //! ```sh
 //! BYTE_IDENTICAL_RECORD=1 BYTE_IDENTICAL_BIN=path/to/that/build/scrapemeter \
@@ -96,7 +99,7 @@ fn byte_identical_on_the_sample_logs() {
         [
             "1200c8758b163902d13bdfb046d1274785a6912b74b15b364e7e02ab3dcb850c",
             "deb0b959e3033f9bd16e295c09a2828325a59684850a020663e64bd3cf458d20",
-            "407ff136f888b9e38024d7be343619a202c7a563efe0ba5932a6239bf67a4164",
+            "2bd0baea48014fae0a3e121950bcb789f8a6117728fb4ba7d709ef61c6bf4be2",
         ],
     );
 }
@@ -182,7 +185,7 @@ fn byte_identical_on_a_generated_set() {
         [
             "5a9a02814393ad590662ac9ac326585848add61bc41f167ad140463b4cfdd8ec",
             "d412dd8fe676515a703edaca78b89848b3c6ec39bd87566f6427536fda6d0840",
-            "471c2fe3ea27c16c56faba01e88d2e19503fd525919cf33f984c54f9e84d6ce4",
+            "65aaf2e6ad0c8c459f60346a692371a35aec092ae117f41816d864fe91f18a40",
         ],
     );
     // One file alone: with more than one thread its lines are shared by several parse
@@ -193,7 +196,7 @@ fn byte_identical_on_a_generated_set() {
             [
                 "34cfcc18a9873bf74ad9815341ace5fb50ed44483655040d63e146d1c99c730d",
                 "75dd9df011c493218e84f705465c0ed694818e1b4dd9838294bd7f90dfe71c8f",
-                "7523d57b1789c884b7e565d21e334760b5ca352757454339a602e4c6abe551f5",
+                "6eeeb6c6c40ac99a56d2f4031d4ee357b323e7ec9e9fa900019a01e39dc1ed38",
             ],
         ),
         (
@@ -201,7 +204,7 @@ fn byte_identical_on_a_generated_set() {
             [
                 "c555a64243ff66bc946a500ec477276f853f36af02218f65e0d03acd6d822c6a",
                 "1f0233436a1833e311ed91329293e87800d77548127520b94738d6cd3fa935d5",
-                "1111051573e2e637a35a3c908bd62ac5b6748a24b0b84baee10a2e4a5b1ba66f",
+                "7a780bcb0be0f88e590e5171931a2b91112304150d82ccac2e283286d40bbbc9",
             ],
         ),
     ] {
@@ -271,7 +274,7 @@ fn byte_identical_on_zstd_and_plain_sets() {
         [
             "046e7c7271349cc669d4901fd0de064f7c79e81eb9b2becd2d2d87d184049481",
             "48a79055d95f1a527eb4f88ff83c0af59d2cba9ca02a198d7fb43993b9b20927",
-            "14794aa257783cc69b1668d4eacde2ec91044d5fa04b30de278168e69ea65217",
+            "4e2743d213fda72b229b2c36fda2e9f547d2984643b66b3f3177cb3b7a1bf3d8",
         ],
     );
     assert!(report["summary"]["flagged_clients"].as_u64().unwrap() >= 10);
@@ -281,7 +284,7 @@ fn byte_identical_on_zstd_and_plain_sets() {
             [
                 "8ba4383bc85e1b61b69c696fb955ad81a8d88a414382e979304bcc55036a5920",
                 "5c7d1e12f7245e10754d3b8b74747cf3bdd257b4c123a7e5d21dae789ca7bafa",
-                "49d65b958989152e610bb9970d36a3ba6dd4105ebcf917809cceed20a23f32a0",
+                "d8d8316dd8f8fc7c9d5807c4626fefc1cb4a2d8e1491f94b1734732a4a31d680",
             ],
         ),
         (
@@ -289,7 +292,7 @@ fn byte_identical_on_zstd_and_plain_sets() {
             [
                 "5716c8b0de2cf569668a52e50e5391db54d22000449854233d474bd1c77b7017",
                 "0904054416aa21b1c27d41e8417c393f6a85e875a81ade63944b8234a69a28e6",
-                "23d8227ebd40afb2bd0dc2ee5cd2056d0fcd34c402c50600f7a5b412b23d3471",
+                "29997e069d1b654917df8d7e6bc466018e1b1774f6750e1a2c7c8e1b2ecf0d52",
             ],
         ),
     ] {

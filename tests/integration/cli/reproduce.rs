@@ -120,3 +120,111 @@ fn the_report_names_its_csvs_its_command_and_its_rules() {
     assert_eq!(t["clients"], report["population"]["clients"]);
     assert!(html.contains("<h2 id=\"overview\">Overview of all traffic</h2>"));
 }
+
+/// report.json's `settings` hold every setting that decides what was read and how a
+/// bad input was judged, as given (flags or settings file); report.html's Reproduce
+/// table shows the same.
+#[test]
+fn the_settings_say_how_inputs_were_judged() {
+    let f = Fixture::new();
+    f.file("logs/a.log", "garbage\n");
+    f.file("logs/old.bak", "garbage\n");
+    let logs = f.path("logs").display().to_string();
+    let config = f.file(
+        "settings.toml",
+        "max_malformed = 0.5\nexclude = [\"*.bak\"]\n",
+    );
+    let missing = f.path("nowhere.log").display().to_string();
+    // A bad input under --strict-lines: exit 1, the reports written.
+    f.scan(&[
+        &logs,
+        &missing,
+        "--config",
+        &config,
+        "--exclude",
+        "*.tmp",
+        "--allow-missing",
+        "--strict-lines",
+        "--no-evidence",
+    ])
+    .code(1);
+    let s = &f.report()["settings"];
+    assert_eq!(s["strict"], false);
+    assert_eq!(s["strict_lines"], true);
+    assert_eq!(s["max_malformed"], 0.5);
+    assert_eq!(s["allow_missing"], true);
+    // The settings file's globs, then the flags'.
+    assert_eq!(s["exclude"], serde_json::json!(["*.bak", "*.tmp"]));
+    assert_eq!(s["evidence"], false);
+    // Run-time facts stay in `run`: the reports are the same whatever --threads.
+    assert!(s.get("threads").is_none());
+    let html = f.read("report.html");
+    assert!(html.contains(
+        "<tr><th><code>exclude</code></th><td><span class=\"mono\">*.bak</span>, <span class=\"mono\">*.tmp</span></td></tr>"
+    ));
+    assert!(html.contains("<tr><th><code>strict_lines</code></th><td>true</td></tr>"));
+    // The defaults, spelt out.
+    let log = f.file("b.log", "");
+    f.scan(&[&log]).success();
+    let s = &f.report()["settings"];
+    assert_eq!(
+        (
+            &s["strict"],
+            &s["strict_lines"],
+            &s["max_malformed"],
+            &s["allow_missing"],
+            &s["exclude"],
+            &s["evidence"]
+        ),
+        (
+            &false.into(),
+            &false.into(),
+            &0.01.into(),
+            &false.into(),
+            &serde_json::json!([]),
+            &true.into()
+        )
+    );
+    assert!(f
+        .read("report.html")
+        .contains("<tr><th><code>exclude</code></th><td>none</td></tr>"));
+}
+
+/// One report identifier, computed once: report.json, report.html and the stdout
+/// summary (text and JSON) carry the same, the SHA-256 of violations.csv followed by
+/// clients.csv as written (`cat violations.csv clients.csv | sha256sum`).
+#[test]
+fn every_report_carries_the_one_id_of_its_csvs() {
+    let f = Fixture::new();
+    let logs = Path::new(REPO).join("sample-logs");
+    let scan = |summary: &str| {
+        let out = assert_cmd::Command::new(super::BIN)
+            .args([
+                "scan",
+                logs.to_str().unwrap(),
+                "--summary",
+                summary,
+                "--out",
+            ])
+            .arg(f.out())
+            .assert()
+            .success();
+        String::from_utf8(out.get_output().stdout.clone()).unwrap()
+    };
+    let text = scan("text");
+    let mut h = Sha256::new();
+    h.update(f.read("violations.csv"));
+    h.update(f.read("clients.csv"));
+    let id = hex::encode(h.finalize());
+    assert!(text.lines().any(|l| l == format!("report {id}")), "{text}");
+    assert_eq!(f.report()["report_id"], id.as_str());
+    let html = f.read("report.html");
+    assert!(html.contains(&format!("Report <span class=\"mono\">{id}</span>")));
+    assert!(html.contains(&format!("content:\"scrapemeter report {id}\"")));
+    assert!(html.contains(&format!(
+        "<dt>Report identifier</dt><dd><span class=\"mono\">{id}</span>"
+    )));
+    let json: serde_json::Value = serde_json::from_str(&scan("json")).unwrap();
+    assert_eq!(json["report_id"], id.as_str());
+    assert_eq!(f.report()["report_id"], id.as_str());
+}
