@@ -327,14 +327,16 @@ pub fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
 pub fn strict_exit(cfg: &Config, files: &[FileReport]) -> Option<Exit> {
     let bad = files.iter().filter(|f| f.is_bad()).count();
     if (cfg.strict || cfg.strict_lines) && bad > 0 {
+        let inputs = if bad == 1 { "input" } else { "inputs" };
         eprintln!(
-            "scrapemeter: error: --strict: {bad} bad inputs (named above and in the reports)"
+            "scrapemeter: error: --strict: {bad} bad {inputs} (named above and in the reports)"
         );
         return Some(Exit::StrictFailure);
     }
     if cfg.strict_lines && files.iter().any(|f| f.has_problems()) {
         let n: u64 = files.iter().map(|f| f.malformed).sum();
-        eprintln!("scrapemeter: error: --strict-lines: {n} malformed lines");
+        let lines = if n == 1 { "line" } else { "lines" };
+        eprintln!("scrapemeter: error: --strict-lines: {n} malformed {lines}");
         return Some(Exit::StrictFailure);
     }
     None

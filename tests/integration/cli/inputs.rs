@@ -426,7 +426,7 @@ fn strict_fails_on_bad_inputs_and_strict_lines_on_any_malformed_line() {
     assert_eq!(f.input("a.log")["malformed"], 1);
     let a = f.scan(&[&log, "--strict-lines"]).code(1);
     assert!(
-        stderr_of(&a).contains("--strict-lines: 1 malformed lines"),
+        stderr_of(&a).contains("--strict-lines: 1 malformed line\n"),
         "{}",
         stderr_of(&a)
     );
@@ -436,6 +436,11 @@ fn strict_fails_on_bad_inputs_and_strict_lines_on_any_malformed_line() {
     let a = f
         .scan(&[&log, "--strict", "--max-malformed", "0.004"])
         .code(1);
+    assert!(
+        stderr_of(&a).contains("--strict: 1 bad input (named above"),
+        "{}",
+        stderr_of(&a)
+    );
     assert!(
         stderr_of(&a).contains("1 of 200 (0.5%, over --max-malformed 0.004)"),
         "{}",
