@@ -6,9 +6,9 @@
 //! - `--mode walk`: the fields `scan` needs found the cheapest way a combined line
 //!   allows (client up to the first space, the `%t` digits after `[`, the request's two
 //!   quotes, the status after them), no validation, no time zone, nothing kept;
-//! - `--mode count`: that walk, and each (client, second) counted in one hash map a
-//!   thread (the client by a 64-bit hash of its text: no key kept, no series, no
-//!   weights).
+//! - `--mode count`: that walk, and each (client, second) counted in a hash map of the
+//!   file's (the client by a 64-bit hash of its text: no key kept, no series, no
+//!   weights) — the plain design `scan`'s aggregate is measured against, not a floor.
 //!
 //! `scripts/bench.sh` times them beside `scan` and the decompressors, so that what
 //! `scan` costs on top of inflating, and what bounds the targets set against
@@ -16,7 +16,7 @@
 //! anything but well-formed combined lines, and is only timed.
 //!
 //! `cargo bench --bench inflate_floor -- [--threads N] [--mode M] FILE...` prints a
-//! checksum (lines, or fields, or pairs).
+//! checksum (lines, or fields, or each file's pairs summed).
 
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::Hasher;
@@ -61,11 +61,9 @@ fn main() {
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
-                let mut pairs = FxHashMap::default();
                 while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    sum.fetch_add(read(path, mode, &mut pairs), Ordering::Relaxed);
+                    sum.fetch_add(read(path, mode), Ordering::Relaxed);
                 }
-                sum.fetch_add(pairs.len() as u64, Ordering::Relaxed);
             });
         }
     });
@@ -74,7 +72,8 @@ fn main() {
 
 /// Reads `path` a block at a time (the size of `scan`'s inflate blocks), each cut after
 /// its last newline.
-fn read(path: &str, mode: Mode, pairs: &mut FxHashMap<(u64, u32), u32>) -> u64 {
+fn read(path: &str, mode: Mode) -> u64 {
+    let mut pairs: FxHashMap<(u64, u32), u32> = FxHashMap::default();
     const BLOCK: usize = 1 << 20;
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut gz =
@@ -91,7 +90,7 @@ fn read(path: &str, mode: Mode, pairs: &mut FxHashMap<(u64, u32), u32>) -> u64 {
         let end = have + n;
         let cut = match memchr::memrchr(b'\n', &buf[..end]) {
             Some(i) if n == 0 || end >= BLOCK => i + 1,
-            _ if n == 0 => return sum,
+            _ if n == 0 => return sum + pairs.len() as u64,
             _ => {
                 have = end;
                 continue;
@@ -117,7 +116,7 @@ fn read(path: &str, mode: Mode, pairs: &mut FxHashMap<(u64, u32), u32>) -> u64 {
         buf.copy_within(cut..end, 0);
         have = end - cut;
         if n == 0 && have == 0 {
-            return sum;
+            return sum + pairs.len() as u64;
         }
     }
 }

@@ -46,7 +46,8 @@ install_anchors
 cargo build --release -q
 BIN=${CARGO_TARGET_DIR:-target}/release/scrapemeter
 # The floors: the same inflater over the same files on the same threads, lines counted;
-# + a bare field walk; + a bare (client, second) count (benches/inflate_floor.rs).
+# + a bare field walk; + a plain hash-map count of (client, second) pairs a file
+# (benches/inflate_floor.rs).
 FLOOR=$(cargo bench --bench inflate_floor --no-run --message-format=json -q 2>/dev/null \
   | python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="inflate_floor"][-1])')
 BASE=${BASE:-}
@@ -155,7 +156,8 @@ print("\nwithout the second read (--no-evidence: no evidence lines, tops or memb
 target("  scan --no-evidence / libdeflate-gunzip", med["scan_noev"]/med["libdeflate"], "<=", 0.7)
 target("  scan --no-evidence / pigz -dc", med["scan_noev"]/med["pigz"], "<=", 0.6)
 print("\nfloors (benches/inflate_floor.rs, 2 threads: zlib-rs inflate and lines counted; + a bare")
-print("field walk; + each (client, second) counted in a hash map):")
+print("field walk; and, a plain design rather than a floor, + (client, second) pairs counted in a")
+print("hash map a file):")
 print(f"  floor / libdeflate-gunzip           {med['floor']/med['libdeflate']:8.2f}")
 print(f"  floor_walk / libdeflate-gunzip      {med['floor_walk']/med['libdeflate']:8.2f}")
 print(f"  floor_count / libdeflate-gunzip     {med['floor_count']/med['libdeflate']:8.2f}")
