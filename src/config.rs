@@ -69,6 +69,11 @@ pub struct Config {
     /// `--exclude` globs, compiled, and as given.
     pub exclude: Option<globset::GlobSet>,
     pub exclude_patterns: Vec<String>,
+    /// Whether `strict`, `strict_lines`, `max_malformed`, `allow_missing` and
+    /// `exclude_patterns` say how the inputs were judged: false for a reduce whose
+    /// partials do not all say the same (written before they kept it, or by `map` runs
+    /// that judged differently); report.json then writes them as null.
+    pub judging_known: bool,
     pub quiet: bool,
     /// Read the logs a second time ([`crate::input::second_read`]): the raw lines of
     /// each billed window's first and last request, the reported clients' top paths
@@ -494,6 +499,7 @@ impl Config {
             max_malformed,
             exclude,
             exclude_patterns,
+            judging_known: true,
             quiet: flags.quiet,
             evidence: !flags.no_evidence,
             state,

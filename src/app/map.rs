@@ -6,7 +6,7 @@ use crate::app::cli::{
 };
 use crate::app::error::{Error, Exit};
 use crate::input::reader::{judge_inputs, warn_inputs};
-use crate::store::partials::{write_partials, ReadSettings, SettingsInfo, DEFAULT_BUCKETS};
+use crate::store::partials::{write_partials, Judged, ReadSettings, SettingsInfo, DEFAULT_BUCKETS};
 use clap::Args;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -92,7 +92,16 @@ pub fn run(args: MapArgs) -> Result<Exit, Error> {
         f.quiet = quiet;
     })?;
     let settings = ReadSettings::of(&cfg.read);
-    let info = SettingsInfo::of(&cfg.read)?;
+    let info = SettingsInfo {
+        judged: Some(Judged {
+            strict: cfg.strict,
+            strict_lines: cfg.strict_lines,
+            max_malformed: cfg.max_malformed,
+            allow_missing: cfg.allow_missing,
+            exclude: cfg.exclude_patterns.clone(),
+        }),
+        ..SettingsInfo::of(&cfg.read)?
+    };
     let pool = thread_pool(cfg.threads)?;
     crate::app::cli::check_out_dir(&cfg.out_dir)?;
     let discovery = discover_inputs(&cfg)?;

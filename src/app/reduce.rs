@@ -9,7 +9,7 @@ use crate::engine::aggregate::Aggregate;
 use crate::engine::bill::analyze;
 use crate::report::{self, ReportInput, RunInfo};
 use crate::store::partials::{
-    check, no_input_twice, partial_files, read_rows, read_spec, MapRun, PartialsError,
+    check, no_input_twice, partial_files, read_rows, read_spec, Judged, MapRun, PartialsError,
     ReadSettings, SettingsInfo, META_DIGEST, META_INFO, META_PARTIALS, META_SETTINGS, META_VERSION,
     PARTIALS_VERSION, SIDECAR,
 };
@@ -62,6 +62,7 @@ fn reduce_config(
     args: &ReduceArgs,
     settings: &ReadSettings,
     info: &SettingsInfo,
+    judged: Option<&Judged>,
     out: PathBuf,
 ) -> Result<Config, Error> {
     let mut flags = Overrides {
@@ -73,8 +74,19 @@ fn reduce_config(
     args.policy.clone().apply(&mut flags);
     let inputs = args.paths.iter().map(|p| p.display().to_string()).collect();
     let mut cfg = Config::resolve(inputs, out, flags, SettingsFile::default())?;
-    // How the rows were read is the partials' to say, not the flags'.
+    // How the rows were read, and how their inputs were judged, is the partials' to
+    // say, not the flags'.
     cfg.read = read_spec(settings, info)?;
+    match judged {
+        Some(j) => {
+            cfg.strict = j.strict;
+            cfg.strict_lines = j.strict_lines;
+            cfg.max_malformed = j.max_malformed;
+            cfg.allow_missing = j.allow_missing;
+            cfg.exclude_patterns = j.exclude.clone();
+        }
+        None => cfg.judging_known = false,
+    }
     Ok(cfg)
 }
 
@@ -114,7 +126,13 @@ pub fn run(args: ReduceArgs) -> Result<Exit, Error> {
         return Ok(Exit::Success);
     }
     let out = args.out.clone().unwrap_or_default();
-    let cfg = reduce_config(&args, &checked.settings, &checked.info, out)?;
+    let cfg = reduce_config(
+        &args,
+        &checked.settings,
+        &checked.info,
+        checked.judged.as_ref(),
+        out,
+    )?;
     let pool = thread_pool(cfg.threads)?;
     // Files are read in parallel, each into its own aggregate, merged once.
     let read: Result<Vec<Aggregate>, PartialsError> = pool.install(|| {

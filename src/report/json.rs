@@ -180,6 +180,8 @@ pub fn settings_json(input: &ReportInput<'_>) -> Value {
 
 fn policy_and_reading_json(input: &ReportInput<'_>) -> Value {
     let cfg = input.cfg;
+    // How the inputs were judged: null where a reduce's partials do not say.
+    let known = |v: Value| if cfg.judging_known { v } else { Value::Null };
     let (v4, v6) = match cfg.read.client {
         crate::input::client::ClientKind::Subnet {
             ipv4_prefix,
@@ -201,11 +203,11 @@ fn policy_and_reading_json(input: &ReportInput<'_>) -> Value {
         "mode": cfg.policy.mode,
         "since": cfg.read.since.map(format_rfc3339),
         "until": cfg.read.until.map(format_rfc3339),
-        "strict": cfg.strict,
-        "strict_lines": cfg.strict_lines,
-        "max_malformed": cfg.max_malformed,
-        "allow_missing": cfg.allow_missing,
-        "exclude": cfg.exclude_patterns,
+        "strict": known(json!(cfg.strict)),
+        "strict_lines": known(json!(cfg.strict_lines)),
+        "max_malformed": known(json!(cfg.max_malformed)),
+        "allow_missing": known(json!(cfg.allow_missing)),
+        "exclude": known(json!(cfg.exclude_patterns)),
         "evidence": cfg.evidence,
         "post_rule": match &cfg.read.weigher {
             Weigher::Default => "default: 1 post for a 2xx or 304 response whose path is not a static asset",

@@ -141,8 +141,20 @@ pub fn bucket_dir(b: u32, buckets: u32) -> String {
     format!("bucket={b:0width$}")
 }
 
+/// How `map` judged its inputs (`--strict`, `--strict-lines`, `--max-malformed`,
+/// `--allow-missing`, `--exclude`): no row depends on it, so it is outside the digest;
+/// kept so that a reduce's report.json says how the bad inputs it names were judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judged {
+    pub strict: bool,
+    pub strict_lines: bool,
+    pub max_malformed: f64,
+    pub allow_missing: bool,
+    pub exclude: Vec<String>,
+}
+
 /// What a reduce needs to describe the settings in report.json, outside the digest.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SettingsInfo {
     pub rules_path: Option<String>,
     /// The rules file itself (small; its digest is in the settings), so that a reduce
@@ -152,6 +164,9 @@ pub struct SettingsInfo {
     pub orgs_rows: Option<usize>,
     #[serde(default)]
     pub orgs_size: Option<u64>,
+    /// Absent in partials written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged: Option<Judged>,
 }
 
 /// The reading settings partials were made with, rebuilt from their metadata: enough
@@ -581,6 +596,8 @@ pub struct Checked {
     pub metas: Vec<PartialMeta>,
     pub settings: ReadSettings,
     pub info: SettingsInfo,
+    /// How the inputs were judged, when every partial says and they all say the same.
+    pub judged: Option<Judged>,
     pub files: Vec<FileReport>,
     pub manifest: Vec<Value>,
     pub skipped: Vec<Skipped>,
@@ -649,6 +666,13 @@ fn check_inner(files: &[PathBuf]) -> Result<Checked, String> {
     let settings: ReadSettings = serde_json::from_str(&first.settings)
         .map_err(|e| format!("{}: unreadable settings: {e}", first.path.display()))?;
     let info: SettingsInfo = serde_json::from_str(&first.info).unwrap_or_default();
+    let judged_by = |m: &PartialMeta| {
+        serde_json::from_str::<SettingsInfo>(&m.info)
+            .ok()
+            .and_then(|i| i.judged)
+    };
+    let judged =
+        judged_by(first).filter(|j| metas.iter().all(|m| judged_by(m).as_ref() == Some(j)));
     // One manifest per map run (shard id + manifest), however many buckets it wrote.
     // A file of one run and bucket, twice (a copy of the folder, say), would count its
     // rows twice.
@@ -722,6 +746,7 @@ fn check_inner(files: &[PathBuf]) -> Result<Checked, String> {
         metas,
         settings,
         info,
+        judged,
         files,
         manifest,
         skipped,

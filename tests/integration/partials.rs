@@ -410,3 +410,57 @@ fn reduce_refuses_mixed_settings_and_inputs_counted_twice() {
     let o = run(&["map", "--out", s(&a), "--threshold", "5", s(&logs[0])]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A reduce's report.json says how `map` judged the inputs (`--max-malformed`,
+/// `--strict-lines`, `--exclude`…), not reduce's defaults; where the map runs judged
+/// differently, it says null rather than pick one.
+#[test]
+fn reduce_reports_how_map_judged_the_inputs() {
+    let dir = TempDir::new().unwrap();
+    let logs = logs(dir.path());
+    let parts = dir.path().join("parts");
+    let map = |shard: &str, log: &Path, max: &str| {
+        let o = run(&[
+            "map",
+            s(log),
+            "--out",
+            s(&parts),
+            "--shard",
+            shard,
+            "-q",
+            "--max-malformed",
+            max,
+            "--exclude",
+            "*.bak",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let settings = |out: &Path| {
+        let o = run(&["reduce", s(&parts), "--out", s(out), "-q"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("report.json")).unwrap()).unwrap();
+        v["settings"].clone()
+    };
+    map("a", &logs[0], "0.05");
+    map("b", &logs[1], "0.05");
+    let agreed = settings(&dir.path().join("agreed"));
+    assert_eq!(agreed["max_malformed"], 0.05);
+    assert_eq!(agreed["strict"], false);
+    assert_eq!(agreed["strict_lines"], false);
+    assert_eq!(agreed["allow_missing"], false);
+    assert_eq!(agreed["exclude"], serde_json::json!(["*.bak"]));
+    map("c", &logs[2], "0.2");
+    let mixed = settings(&dir.path().join("mixed"));
+    for key in [
+        "strict",
+        "strict_lines",
+        "max_malformed",
+        "allow_missing",
+        "exclude",
+    ] {
+        assert!(mixed[key].is_null(), "{key}: {}", mixed[key]);
+    }
+    // The rest of the settings are the partials' as ever.
+    assert_eq!(mixed["client"], agreed["client"]);
+}
