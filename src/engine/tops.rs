@@ -160,9 +160,33 @@ pub struct Tally {
     counts: FxHashMap<u32, u64>,
     /// Some values were dropped (see the module comment).
     pruned: bool,
+    /// The value counted last (in `counts`), and its requests since, not yet added
+    /// there: a client mostly repeats its user agent, and a scraper its path, so that a
+    /// request costs a comparison with a value in cache rather than interning it and
+    /// probing the client's table (see [`Self::add_value`]).
+    last: Option<u32>,
+    pending: u64,
 }
 
 impl Tally {
+    /// Counts `n` requests of `value`, interned in `values` unless it is the value
+    /// counted last.
+    #[inline]
+    pub fn add_value(&mut self, value: &[u8], n: u64, values: &mut Values) {
+        self.add_value_capped(value, n, values, MAX_DISTINCT)
+    }
+
+    #[inline]
+    fn add_value_capped(&mut self, value: &[u8], n: u64, values: &mut Values, cap: usize) {
+        match self.last {
+            Some(last) if values.get(last) == value => self.pending += n,
+            _ => {
+                let id = values.id(value);
+                self.add_capped(id, n, values, cap);
+            }
+        }
+    }
+
     /// Counts `n` requests of value `id`.
     #[inline]
     pub fn add(&mut self, id: u32, n: u64, values: &Values) {
@@ -171,6 +195,12 @@ impl Tally {
 
     #[inline]
     fn add_capped(&mut self, id: u32, n: u64, values: &Values, cap: usize) {
+        if self.last == Some(id) {
+            self.pending += n;
+            return;
+        }
+        self.flush();
+        self.last = Some(id);
         if let Some(c) = self.counts.get_mut(&id) {
             *c += n;
             return;
@@ -181,12 +211,24 @@ impl Tally {
         self.counts.insert(id, n);
     }
 
+    /// Adds the requests pending for the last value to its count.
+    fn flush(&mut self) {
+        if let Some(last) = self.last {
+            if let Some(c) = self.counts.get_mut(&last) {
+                *c += std::mem::take(&mut self.pending);
+            }
+        }
+    }
+
     /// Adds `other`, whose ids `map` turns into ids of `values`.
     pub fn merge(&mut self, other: Tally, map: &[u32], values: &Values) {
         self.merge_capped(other, map, values, MAX_DISTINCT)
     }
 
-    fn merge_capped(&mut self, other: Tally, map: &[u32], values: &Values, cap: usize) {
+    fn merge_capped(&mut self, mut other: Tally, map: &[u32], values: &Values, cap: usize) {
+        self.flush();
+        other.flush();
+        self.last = None;
         self.pruned |= other.pruned;
         self.counts.reserve(other.counts.len());
         for (id, n) in other.counts {
@@ -198,7 +240,8 @@ impl Tally {
     }
 
     /// Keeps the larger half: most requests first, ties by value (so the outcome does
-    /// not depend on the hash map's order, nor on the ids).
+    /// not depend on the hash map's order, nor on the ids). Pending requests are
+    /// counted (flushed) before.
     fn prune(&mut self, values: &Values, cap: usize) {
         let mut all: Vec<(u32, u64)> = self.counts.drain().collect();
         let keep = cap / 2;
@@ -213,13 +256,21 @@ impl Tally {
         self.pruned = true;
     }
 
+    /// Each value's id and requests.
+    fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.counts.iter().map(|(&id, &n)| {
+            let pending = if self.last == Some(id) {
+                self.pending
+            } else {
+                0
+            };
+            (id, n + pending)
+        })
+    }
+
     /// The [`TOP`] values with most requests (ties by value), as written.
     pub fn top(&self, values: &Values) -> Vec<(String, u64)> {
-        let mut v: Vec<(&[u8], u64)> = self
-            .counts
-            .iter()
-            .map(|(&id, &n)| (values.get(id), n))
-            .collect();
+        let mut v: Vec<(&[u8], u64)> = self.iter().map(|(id, n)| (values.get(id), n)).collect();
         let order = |a: &(&[u8], u64), b: &(&[u8], u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
         if v.len() > TOP {
             v.select_nth_unstable_by(TOP - 1, order);
@@ -238,6 +289,8 @@ impl Tally {
 
     /// Turns its ids into others (`map`: per old id, the new one).
     pub fn remap(&mut self, map: &[u32]) {
+        self.flush();
+        self.last = None;
         self.counts = std::mem::take(&mut self.counts)
             .into_iter()
             .map(|(id, n)| (map[id as usize], n))
@@ -313,16 +366,16 @@ impl TopCounts {
         agent: Option<&[u8]>,
         scratch: &mut Vec<u8>,
     ) {
-        let path = match target {
+        let path: &[u8] = match target {
             Some(t) => {
                 path_template_into(t, scratch);
-                values.paths.id(scratch)
+                scratch
             }
-            None => values.paths.id(b"(no request line)"),
+            None => b"(no request line)",
         };
-        self.paths.add(path, 1, &values.paths);
-        let agent = values.agents.id(agent.unwrap_or(b"-"));
-        self.agents.add(agent, 1, &values.agents);
+        self.paths.add_value(path, 1, &mut values.paths);
+        self.agents
+            .add_value(agent.unwrap_or(b"-"), 1, &mut values.agents);
     }
 
     /// Adds `other`, whose ids `map` turns into ids of `values`.
@@ -432,8 +485,11 @@ mod tests {
         let mut values = Values::default();
         let mut a = Tally::default();
         for i in 0..MAX_DISTINCT as u64 {
-            let id = values.id(format!("v{i}").as_bytes());
-            a.add(id, 1 + (i == 7) as u64 * 5, &values);
+            a.add_value(
+                format!("v{i}").as_bytes(),
+                1 + (i == 7) as u64 * 5,
+                &mut values,
+            );
         }
         assert!(a.is_exact());
         let mut theirs = Values::default();
@@ -492,9 +548,8 @@ mod tests {
     /// A tally's counts as values, most first (ties by value).
     fn sorted(t: &Tally, values: &Values) -> Vec<(Vec<u8>, u64)> {
         let mut all: Vec<(Vec<u8>, u64)> = t
-            .counts
             .iter()
-            .map(|(&id, &n)| (values.get(id).to_vec(), n))
+            .map(|(id, n)| (values.get(id).to_vec(), n))
             .collect();
         all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         all
@@ -507,8 +562,7 @@ mod tests {
         let (mut t, mut plain) = (Tally::default(), Plain::default());
         for &(v, n) in adds {
             let v = format!("/p/{v}");
-            let id = values.id(v.as_bytes());
-            t.add_capped(id, n, &values, cap);
+            t.add_value_capped(v.as_bytes(), n, &mut values, cap);
             plain.add(v.as_bytes(), n, cap);
             if values.should_compact() {
                 let map = values.compact_with(|live| t.mark(live));

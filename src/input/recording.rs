@@ -164,13 +164,14 @@ fn compact_now(values: &mut DetailValues, mut parts: Vec<&mut ClientPart>) {
     }
 }
 
-/// Counts the details of request `req` of a client (an organisation when `is_org`),
-/// its values interned in `values`. `own` is scratch space (an own key, then a path
-/// template).
+/// Counts the details of request `req` of client `key` (an organisation when
+/// `is_org`), its values interned in `values`. `own` is scratch space (an own key, then
+/// a path template).
 #[inline]
 pub fn count_details(
     spec: &ReadSpec,
     req: &Request<'_>,
+    key: &[u8],
     is_org: bool,
     own: &mut Vec<u8>,
     values: &mut DetailValues,
@@ -185,6 +186,7 @@ pub fn count_details(
     };
     part.breakdown.add(
         &mut values.spellings,
+        key,
         spec.keyer.raw_field(req),
         req.status,
         decided,
@@ -521,6 +523,7 @@ impl Tracker {
             count_details(
                 spec,
                 req,
+                key,
                 is_org(spec, key),
                 &mut self.own,
                 &mut self.values,

@@ -476,6 +476,7 @@ impl RequestSink for Reader<'_> {
         count_details(
             self.spec,
             req,
+            key,
             self.orgs[client],
             &mut self.own,
             &mut self.part.values,
