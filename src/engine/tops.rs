@@ -147,9 +147,18 @@ impl Values {
             .collect()
     }
 
-    /// [`Self::absorb`] of values that stay where they are.
-    pub fn absorb_ref(&mut self, other: &Values) -> Vec<u32> {
-        other.set.iter().map(|v| self.id(v)).collect()
+    /// [`Self::absorb`] of the values of `other` that `mark` marks (it is handed a
+    /// slice of one flag per id of `other`), which stay where they are; the others map
+    /// to no id.
+    pub fn absorb_marked(&mut self, other: &Values, mark: impl FnOnce(&mut [bool])) -> Vec<u32> {
+        let mut wanted = vec![false; other.len()];
+        mark(&mut wanted);
+        other
+            .set
+            .iter()
+            .zip(wanted)
+            .map(|(v, wanted)| if wanted { self.id(v) } else { GONE })
+            .collect()
     }
 }
 
@@ -335,14 +344,6 @@ impl TopValues {
         TopMap {
             paths: self.paths.absorb(other.paths),
             agents: self.agents.absorb(other.agents),
-        }
-    }
-
-    /// [`Self::absorb`] of values that stay where they are.
-    pub fn absorb_ref(&mut self, other: &TopValues) -> TopMap {
-        TopMap {
-            paths: self.paths.absorb_ref(&other.paths),
-            agents: self.agents.absorb_ref(&other.agents),
         }
     }
 }

@@ -119,11 +119,21 @@ impl DetailValues {
         }
     }
 
-    /// [`Self::absorb`] of values that stay where they are.
-    pub fn absorb_ref(&mut self, other: &DetailValues) -> DetailMap {
+    /// [`Self::absorb`] of only the values of `other` that `parts` count, which stay
+    /// where they are (a record's values are mostly those of clients never reported).
+    pub fn absorb_used(&mut self, other: &DetailValues, parts: &[&ClientPart]) -> DetailMap {
         DetailMap {
-            tops: self.tops.absorb_ref(&other.tops),
-            spellings: self.spellings.absorb_ref(&other.spellings),
+            tops: TopMap {
+                paths: self.tops.paths.absorb_marked(&other.tops.paths, |m| {
+                    parts.iter().for_each(|p| p.tops.paths.mark(m))
+                }),
+                agents: self.tops.agents.absorb_marked(&other.tops.agents, |m| {
+                    parts.iter().for_each(|p| p.tops.agents.mark(m))
+                }),
+            },
+            spellings: self.spellings.absorb_marked(&other.spellings, |m| {
+                parts.iter().for_each(|p| p.breakdown.mark(m))
+            }),
         }
     }
 }

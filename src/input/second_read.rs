@@ -401,6 +401,13 @@ struct Part {
 
 impl Part {
     fn merge(&mut self, other: Part) {
+        if self.clients.is_empty() {
+            // The first file's (no client counted yet): nothing to remap.
+            let found = std::mem::take(&mut self.found);
+            *self = other;
+            self.found.merge(found);
+            return;
+        }
         self.found.merge(other.found);
         let map = self.values.absorb(other.values);
         for (client, part) in other.clients {
@@ -655,11 +662,14 @@ const SEQUENTIAL_GAP: u64 = 256;
 fn with_first_pass_details(cx: &Context<'_>, rec: &Recorded, part: Part) -> Option<Part> {
     // The lines read come before the first pass's counts of each client.
     let mut part = part;
-    let map = part.values.absorb_ref(&rec.values);
-    for (key, counted) in &rec.details {
-        let Some(&i) = cx.clients.get(key) else {
-            continue;
-        };
+    let reported: Vec<(usize, &ClientPart)> = rec
+        .details
+        .iter()
+        .filter_map(|(key, counted)| cx.clients.get(key).map(|&i| (i, counted)))
+        .collect();
+    let parts: Vec<&ClientPart> = reported.iter().map(|r| r.1).collect();
+    let map = part.values.absorb_used(&rec.values, &parts);
+    for (i, counted) in reported {
         let mine = part.clients.entry(i).or_default();
         merge_client(mine, counted.clone(), &map, &part.values);
         if !mine.is_exact() {
