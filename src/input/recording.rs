@@ -35,7 +35,7 @@
 use crate::engine::breakdown::{self, Decided};
 use crate::engine::members;
 use crate::engine::time::Micros;
-use crate::engine::tops::Tops;
+use crate::engine::tops::{TopCounts, TopMap, TopValues, Values};
 use crate::input::client::Keyed;
 use crate::input::decompress::Compression;
 use crate::input::format::{FormatChoice, Request};
@@ -79,22 +79,112 @@ pub fn promote_after(threshold: u64, inputs: usize) -> u32 {
     bar.clamp(32, u32::MAX as u64) as u32
 }
 
-/// The details of one client's requests that the reports show.
+/// The details of one client's requests that the reports show: its paths, user agents
+/// and spellings by their ids in the [`DetailValues`] of the clients one reader counts.
 #[derive(Debug, Clone, Default)]
 pub struct ClientPart {
-    pub tops: Tops,
+    pub tops: TopCounts,
     pub breakdown: breakdown::Counts,
     /// With an organisations file, for an organisation: posts per own key.
     pub members: Option<members::Counts>,
 }
 
-/// Counts the details of request `req` of a client (an organisation when `is_org`).
-/// `own` is scratch space (an own key, then a path template).
+impl ClientPart {
+    /// Whether its top lists and spellings are exact (nothing dropped past a cap).
+    pub fn is_exact(&self) -> bool {
+        self.tops.is_exact() && self.breakdown.is_exact()
+    }
+}
+
+/// The values the [`ClientPart`]s of one reader count by id (see [`Values`]).
+#[derive(Debug, Clone, Default)]
+pub struct DetailValues {
+    pub tops: TopValues,
+    pub spellings: Values,
+}
+
+/// Per id of another [`DetailValues`], its id in one.
+#[derive(Debug, Clone, Default)]
+pub struct DetailMap {
+    tops: TopMap,
+    spellings: Vec<u32>,
+}
+
+impl DetailValues {
+    /// Interns every value of `other` (see [`Values::absorb`]).
+    pub fn absorb(&mut self, other: DetailValues) -> DetailMap {
+        DetailMap {
+            tops: self.tops.absorb(other.tops),
+            spellings: self.spellings.absorb(other.spellings),
+        }
+    }
+
+    /// [`Self::absorb`] of only the values of `other` that `parts` count, which stay
+    /// where they are (a record's values are mostly those of clients never reported).
+    pub fn absorb_used(&mut self, other: &DetailValues, parts: &[&ClientPart]) -> DetailMap {
+        DetailMap {
+            tops: TopMap {
+                paths: self.tops.paths.absorb_marked(&other.tops.paths, |m| {
+                    parts.iter().for_each(|p| p.tops.paths.mark(m))
+                }),
+                agents: self.tops.agents.absorb_marked(&other.tops.agents, |m| {
+                    parts.iter().for_each(|p| p.tops.agents.mark(m))
+                }),
+            },
+            spellings: self.spellings.absorb_marked(&other.spellings, |m| {
+                parts.iter().for_each(|p| p.breakdown.mark(m))
+            }),
+        }
+    }
+}
+
+/// Drops the values of `values` that none of `parts` (every client counted with it)
+/// holds any more, once it holds many (see [`Values::should_compact`]).
+#[inline]
+pub fn compact<'p>(values: &mut DetailValues, parts: impl Iterator<Item = &'p mut ClientPart>) {
+    if values.tops.paths.should_compact()
+        || values.tops.agents.should_compact()
+        || values.spellings.should_compact()
+    {
+        compact_now(values, parts.collect());
+    }
+}
+
+#[cold]
+fn compact_now(values: &mut DetailValues, mut parts: Vec<&mut ClientPart>) {
+    if values.tops.paths.should_compact() {
+        let map = values
+            .tops
+            .paths
+            .compact_with(|live| parts.iter().for_each(|p| p.tops.paths.mark(live)));
+        parts.iter_mut().for_each(|p| p.tops.paths.remap(&map));
+    }
+    if values.tops.agents.should_compact() {
+        let map = values
+            .tops
+            .agents
+            .compact_with(|live| parts.iter().for_each(|p| p.tops.agents.mark(live)));
+        parts.iter_mut().for_each(|p| p.tops.agents.remap(&map));
+    }
+    if values.spellings.should_compact() {
+        let map = values
+            .spellings
+            .compact_with(|live| parts.iter().for_each(|p| p.breakdown.mark(live)));
+        parts.iter_mut().for_each(|p| p.breakdown.remap(&map));
+    }
+}
+
+/// Counts the details of request `req` of client `key` (an organisation when
+/// `is_org`), its values interned in `values`. `own` is scratch space (an own key, then
+/// a path template).
+#[inline]
 pub fn count_details(
     spec: &ReadSpec,
     req: &Request<'_>,
+    key: &[u8],
     is_org: bool,
     own: &mut Vec<u8>,
+    values: &mut DetailValues,
     part: &mut ClientPart,
 ) {
     let (decided, posts) = match &spec.weigher {
@@ -104,8 +194,14 @@ pub fn count_details(
             None => (Decided::NoRule, 0),
         },
     };
-    part.breakdown
-        .add(spec.keyer.raw_field(req), req.status, decided, posts);
+    part.breakdown.add(
+        &mut values.spellings,
+        key,
+        spec.keyer.raw_field(req),
+        req.status,
+        decided,
+        posts,
+    );
     if is_org {
         let counts = part.members.get_or_insert_with(Default::default);
         if posts > 0 && spec.keyer.own_key_into(req, own) == Keyed::Client {
@@ -113,8 +209,12 @@ pub fn count_details(
         }
     }
     // `own` is free again: it serves as the path template's buffer.
-    part.tops
-        .add_with(req.target.as_deref(), req.user_agent.as_deref(), own);
+    part.tops.add(
+        &mut values.tops,
+        req.target.as_deref(),
+        req.user_agent.as_deref(),
+        own,
+    );
 }
 
 /// Whether client `key` is an organisation, whose members are counted.
@@ -151,6 +251,8 @@ pub struct Recorded {
     /// details of theirs are in `details` (with one worker, from a line to the end).
     pub covered: Covered,
     pub details: FxHashMap<Box<[u8]>, ClientPart>,
+    /// The values `details` count by id.
+    pub values: DetailValues,
     /// [`key_hash`] of a client → lines `[first, until)` that hold every one of its
     /// requests whose details are not in `details` (clients whose keys share a hash
     /// share one, wider, range).
@@ -357,6 +459,8 @@ struct Tracker {
     /// The promoted clients' details, from the request at the position given on (in
     /// the lines this worker reads).
     parts: FxHashMap<Box<[u8]>, (Pos, ClientPart)>,
+    /// The values `parts` count by id.
+    values: DetailValues,
     own: Vec<u8>,
     promote_after: u32,
     /// See [`MAX_RECORDED_CLIENTS`]; once passed, nothing more is recorded.
@@ -374,6 +478,7 @@ impl Tracker {
             waiting: Vec::new(),
             waiting_keys: Vec::new(),
             parts: FxHashMap::default(),
+            values: DetailValues::default(),
             own: Vec::new(),
             promote_after,
             max_clients,
@@ -425,7 +530,15 @@ impl Tracker {
         let hash = key_hash(key);
         if let Some((_, part)) = self.parts.get_mut(key) {
             // Promoted: its details are counted here, unless they grew past the cap.
-            count_details(spec, req, is_org(spec, key), &mut self.own, part);
+            count_details(
+                spec,
+                req,
+                key,
+                is_org(spec, key),
+                &mut self.own,
+                &mut self.values,
+                part,
+            );
             let distinct = part.tops.paths.len()
                 + part.tops.agents.len()
                 + part.members.as_ref().map_or(0, |m| m.len());
@@ -439,6 +552,7 @@ impl Tracker {
                 seen.dropped = true;
                 seen.last_uncounted = pos;
             }
+            compact(&mut self.values, self.parts.values_mut().map(|p| &mut p.1));
             return;
         }
         self.seen.prefetch(hash);
@@ -564,10 +678,17 @@ impl Placement<'_> {
     }
 }
 
-/// Adds `other`'s details of a client to `into`'s.
-pub fn merge_client(into: &mut ClientPart, other: ClientPart) {
-    into.tops.merge(other.tops);
-    into.breakdown.merge(other.breakdown);
+/// Adds `other`'s details of a client to `into`'s: `map` turns `other`'s ids into ids
+/// of `values` (see [`DetailValues::absorb`]), which `into` counts by.
+pub fn merge_client(
+    into: &mut ClientPart,
+    other: ClientPart,
+    map: &DetailMap,
+    values: &DetailValues,
+) {
+    into.tops.merge(other.tops, &map.tops, &values.tops);
+    into.breakdown
+        .merge(other.breakdown, &map.spellings, &values.spellings);
     if let Some(theirs) = other.members {
         members::merge(into.members.get_or_insert_with(Default::default), theirs);
     }
@@ -653,7 +774,9 @@ impl<'a, S: RequestSink> Recording<'a, S> {
         let mut uncovered: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
         let mut covered = Covered::default();
         let mut details: FxHashMap<Box<[u8]>, ClientPart> = FxHashMap::default();
+        let mut values = DetailValues::default();
         for t in &mut trackers {
+            let map = values.absorb(std::mem::take(&mut t.values));
             place.add_chunks(t, &mut chunks);
             for (h, s) in std::mem::take(&mut t.seen).into_entries() {
                 let (first, last) = (place.line(s.first), place.line(s.last_uncounted));
@@ -662,8 +785,9 @@ impl<'a, S: RequestSink> Recording<'a, S> {
             }
             for (key, (from, part)) in std::mem::take(&mut t.parts) {
                 place.lines_from(t, from, covered.entry(key.clone()).or_default());
-                merge_client(details.entry(key).or_default(), part);
+                merge_client(details.entry(key).or_default(), part, &map, &values);
             }
+            compact(&mut values, details.values_mut());
         }
         for ranges in covered.values_mut() {
             *ranges = merge_ranges(std::mem::take(ranges));
@@ -675,6 +799,7 @@ impl<'a, S: RequestSink> Recording<'a, S> {
             chunks,
             covered,
             details,
+            values,
             uncovered,
         }
     }

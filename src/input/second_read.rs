@@ -32,7 +32,8 @@ use crate::input::reader::{
     read_input, scan_text, FileReport, FileStatus, RequestSink, ScanOutput,
 };
 use crate::input::recording::{
-    count_details, is_org, key_hash, merge_client, ClientPart, Covered, Recorded,
+    compact, count_details, is_org, key_hash, merge_client, ClientPart, Covered, DetailValues,
+    Recorded,
 };
 use crate::input::spec::ReadSpec;
 use aho_corasick::AhoCorasick;
@@ -259,8 +260,8 @@ pub fn attach_with(
     };
     for (i, c) in analysis.clients.iter_mut().enumerate() {
         let part = all.clients.remove(&i).unwrap_or_default();
-        c.tops = Some(part.tops.lists());
-        c.breakdown = Some(part.breakdown.finish(&rule_names));
+        c.tops = Some(part.tops.lists(&all.values.tops));
+        c.breakdown = Some(part.breakdown.finish(&all.values.spellings, &rule_names));
         if orgs[i] {
             c.members = Some(members::top(part.members.unwrap_or_default()));
         }
@@ -394,14 +395,30 @@ struct Part {
     found: Kept,
     /// Per client (index into `analysis.clients`).
     clients: FxHashMap<usize, ClientPart>,
+    /// The values `clients` count by id.
+    values: DetailValues,
 }
 
 impl Part {
     fn merge(&mut self, other: Part) {
-        self.found.merge(other.found);
-        for (client, part) in other.clients {
-            merge_client(self.clients.entry(client).or_default(), part);
+        if self.clients.is_empty() {
+            // The first file's (no client counted yet): nothing to remap.
+            let found = std::mem::take(&mut self.found);
+            *self = other;
+            self.found.merge(found);
+            return;
         }
+        self.found.merge(other.found);
+        let map = self.values.absorb(other.values);
+        for (client, part) in other.clients {
+            merge_client(
+                self.clients.entry(client).or_default(),
+                part,
+                &map,
+                &self.values,
+            );
+        }
+        compact(&mut self.values, self.clients.values_mut());
     }
 }
 
@@ -463,7 +480,16 @@ impl RequestSink for Reader<'_> {
             return 0;
         }
         let part = self.part.clients.entry(client).or_default();
-        count_details(self.spec, req, self.orgs[client], &mut self.own, part);
+        count_details(
+            self.spec,
+            req,
+            key,
+            self.orgs[client],
+            &mut self.own,
+            &mut self.part.values,
+            part,
+        );
+        compact(&mut self.part.values, self.part.clients.values_mut());
         0
     }
 }
@@ -636,17 +662,21 @@ const SEQUENTIAL_GAP: u64 = 256;
 fn with_first_pass_details(cx: &Context<'_>, rec: &Recorded, part: Part) -> Option<Part> {
     // The lines read come before the first pass's counts of each client.
     let mut part = part;
-    for (key, counted) in &rec.details {
-        let Some(&i) = cx.clients.get(key) else {
-            continue;
-        };
+    let reported: Vec<(usize, &ClientPart)> = rec
+        .details
+        .iter()
+        .filter_map(|(key, counted)| cx.clients.get(key).map(|&i| (i, counted)))
+        .collect();
+    let parts: Vec<&ClientPart> = reported.iter().map(|r| r.1).collect();
+    let map = part.values.absorb_used(&rec.values, &parts);
+    for (i, counted) in reported {
         let mine = part.clients.entry(i).or_default();
-        merge_client(mine, counted.clone());
-        if !(mine.tops.paths.is_exact() && mine.tops.agents.is_exact() && mine.breakdown.is_exact())
-        {
+        merge_client(mine, counted.clone(), &map, &part.values);
+        if !mine.is_exact() {
             return None;
         }
     }
+    compact(&mut part.values, part.clients.values_mut());
     Some(part)
 }
 
