@@ -179,7 +179,7 @@ PY
 if [ "$WRITE" != 0 ]; then
   # The table, with what it was measured on, replaces the block between the markers.
   {
-    echo "Last output of \`$(env | grep -E '^(RUNS|LINES|FILES|GOACCESS|BASE|MANY)=' | sort | tr '\n' ' ')scripts/bench.sh\`"
+    echo "Last output of \`$(env | grep -E '^(RUNS|LINES|FILES|DATA|GOACCESS|BASE|MANY)=' | sort | tr '\n' ' ')scripts/bench.sh\`"
     echo "(commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ', with uncommitted changes'); $STARTED UTC;"
     echo "load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after;"
     echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(rustc --version))."

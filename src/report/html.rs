@@ -72,6 +72,15 @@ fn constant(n: impl ToString) -> String {
     format!("<span class=\"const\">{}</span>", thousands(n))
 }
 
+/// The settings that say how the inputs were judged (see `Config::judging_known`).
+const JUDGING: [&str; 5] = [
+    "strict",
+    "strict_lines",
+    "max_malformed",
+    "allow_missing",
+    "exclude",
+];
+
 /// Where each reported client's figures are in the other reports: its index in
 /// report.json `clients` (and its row in clients.csv, the same order), and the
 /// violations.csv row of its first window (exempt clients have none).
@@ -980,6 +989,10 @@ fn reproduce(o: &mut String, input: &ReportInput<'_>, id: &str) {
                     fig(s, "report.json:/settings/rate_usd")
                 }
                 serde_json::Value::String(s) => format!("<span class=\"mono\">{}</span>", esc(&s)),
+                // How the inputs were judged, where a reduce's partials do not all say.
+                serde_json::Value::Null if !input.cfg.judging_known && JUDGING.contains(&k.as_str()) => {
+                    "not recorded (the map runs judged differently, or made their partials before it was kept)".into()
+                }
                 serde_json::Value::Null => "none".into(),
                 serde_json::Value::Array(a) if a.is_empty() => "none".into(),
                 // `exclude`: each glob as given.

@@ -463,4 +463,11 @@ fn reduce_reports_how_map_judged_the_inputs() {
     }
     // The rest of the settings are the partials' as ever.
     assert_eq!(mixed["client"], agreed["client"]);
+    // report.html says so, rather than "none".
+    let html = fs::read_to_string(dir.path().join("mixed/report.html")).unwrap();
+    let row = html
+        .lines()
+        .find(|l| l.contains("<code>max_malformed</code>"))
+        .unwrap();
+    assert!(row.contains("not recorded"), "{row}");
 }
