@@ -12,7 +12,7 @@
 //! with most requests and sum up the rest.
 
 use crate::engine::text::display_key;
-use crate::engine::tops::Values;
+use crate::engine::tops::{mark_ids, remap_ids, ById, Values};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -190,23 +190,20 @@ impl Counts {
     pub fn is_exact(&self) -> bool {
         self.lumped == 0
     }
+}
 
-    /// Marks the ids it holds in `live` (see [`Values::compact_with`]).
-    pub fn mark(&self, live: &mut [bool]) {
-        for &id in self.spellings.keys() {
-            live[id as usize] = true;
-        }
+impl ById for Counts {
+    fn mark(&self, live: &mut [bool]) {
+        mark_ids(&self.spellings, live);
     }
 
-    /// Turns its ids into others (`map`: per old id, the new one).
-    pub fn remap(&mut self, map: &[u32]) {
+    fn remap(&mut self, map: &[u32]) {
         self.flush();
-        self.spellings = std::mem::take(&mut self.spellings)
-            .into_iter()
-            .map(|(id, n)| (map[id as usize], n))
-            .collect();
+        remap_ids(&mut self.spellings, map);
     }
+}
 
+impl Counts {
     /// The finished breakdown; `values` holds its spellings, `rule_names` are the rules
     /// file's rule names, in order.
     pub fn finish(&self, values: &Values, rule_names: &[String]) -> Breakdown {
@@ -379,22 +376,16 @@ mod tests {
             Decided::Default,
             0,
         );
-        b.add(
-            &mut theirs,
-            b"10.0.0.1",
-            b"10.0.0.1",
-            200,
-            Decided::Rule(0),
-            1,
-        );
-        b.add(
-            &mut theirs,
-            b"10.0.0.1",
-            b"10.0.0.1",
-            200,
-            Decided::Rule(0),
-            1,
-        );
+        for _ in 0..2 {
+            b.add(
+                &mut theirs,
+                b"10.0.0.1",
+                b"10.0.0.1",
+                200,
+                Decided::Rule(0),
+                1,
+            );
+        }
         let map = values.absorb(theirs);
         a.merge(b, &map, &values);
         let names = ["one".to_string(), "two".to_string()];

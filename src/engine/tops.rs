@@ -138,6 +138,17 @@ impl Values {
         map
     }
 
+    /// [`Self::compact_with`] if [`Self::should_compact`], marking with and remapping
+    /// `counters`, every counter that counts by these ids.
+    pub fn compact_if_due<'c, C: ById + 'c>(&mut self, counters: impl Iterator<Item = &'c mut C>) {
+        if !self.should_compact() {
+            return;
+        }
+        let mut counters: Vec<&mut C> = counters.collect();
+        let map = self.compact_with(|live| counters.iter().for_each(|c| c.mark(live)));
+        counters.iter_mut().for_each(|c| c.remap(&map));
+    }
+
     /// Interns every value of `other`; returns, per id of `other`, its id here.
     pub fn absorb(&mut self, other: Values) -> Vec<u32> {
         other
@@ -160,6 +171,15 @@ impl Values {
             .map(|(v, wanted)| if wanted { self.id(v) } else { GONE })
             .collect()
     }
+}
+
+/// A counter of values by their ids in a [`Values`]: what compacting the values needs
+/// of it (see [`Values::compact_if_due`]).
+pub trait ById {
+    /// Marks the ids it holds in `live` (see [`Values::compact_with`]).
+    fn mark(&self, live: &mut [bool]);
+    /// Turns its ids into others (`map`: per old id, the new one).
+    fn remap(&mut self, map: &[u32]);
 }
 
 /// Requests per distinct value (by its id in a [`Values`] the caller keeps), bounded by
@@ -289,23 +309,6 @@ impl Tally {
         v.into_iter().map(|(k, n)| (display_key(k), n)).collect()
     }
 
-    /// Marks the ids it holds in `live` (see [`Values::compact_with`]).
-    pub fn mark(&self, live: &mut [bool]) {
-        for &id in self.counts.keys() {
-            live[id as usize] = true;
-        }
-    }
-
-    /// Turns its ids into others (`map`: per old id, the new one).
-    pub fn remap(&mut self, map: &[u32]) {
-        self.flush();
-        self.last = None;
-        self.counts = std::mem::take(&mut self.counts)
-            .into_iter()
-            .map(|(id, n)| (map[id as usize], n))
-            .collect();
-    }
-
     pub fn is_exact(&self) -> bool {
         !self.pruned
     }
@@ -317,6 +320,34 @@ impl Tally {
 
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
+    }
+}
+
+/// For a [`ById`] counter keyed by id in a map: marks its ids in `live`.
+pub fn mark_ids(counts: &FxHashMap<u32, u64>, live: &mut [bool]) {
+    for &id in counts.keys() {
+        live[id as usize] = true;
+    }
+}
+
+/// For a [`ById`] counter keyed by id in a map: `counts` with its ids turned into
+/// others (`map`: per old id, the new one).
+pub fn remap_ids(counts: &mut FxHashMap<u32, u64>, map: &[u32]) {
+    *counts = std::mem::take(counts)
+        .into_iter()
+        .map(|(id, n)| (map[id as usize], n))
+        .collect();
+}
+
+impl ById for Tally {
+    fn mark(&self, live: &mut [bool]) {
+        mark_ids(&self.counts, live);
+    }
+
+    fn remap(&mut self, map: &[u32]) {
+        self.flush();
+        self.last = None;
+        remap_ids(&mut self.counts, map);
     }
 }
 
@@ -426,14 +457,12 @@ impl Tops {
         self.counts
             .add(&mut self.values, target, agent, &mut self.scratch);
         let (values, counts) = (&mut self.values, &mut self.counts);
-        if values.paths.should_compact() {
-            let map = values.paths.compact_with(|live| counts.paths.mark(live));
-            counts.paths.remap(&map);
-        }
-        if values.agents.should_compact() {
-            let map = values.agents.compact_with(|live| counts.agents.mark(live));
-            counts.agents.remap(&map);
-        }
+        values
+            .paths
+            .compact_if_due(std::iter::once(&mut counts.paths));
+        values
+            .agents
+            .compact_if_due(std::iter::once(&mut counts.agents));
     }
 
     pub fn merge(&mut self, other: Tops) {

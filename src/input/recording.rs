@@ -35,7 +35,7 @@
 use crate::engine::breakdown::{self, Decided};
 use crate::engine::members;
 use crate::engine::time::Micros;
-use crate::engine::tops::{TopCounts, TopMap, TopValues, Values};
+use crate::engine::tops::{ById, TopCounts, TopMap, TopValues, Values};
 use crate::input::client::Keyed;
 use crate::input::decompress::Compression;
 use crate::input::format::{FormatChoice, Request};
@@ -170,26 +170,14 @@ pub fn compact<'p>(values: &mut DetailValues, parts: impl Iterator<Item = &'p mu
 
 #[cold]
 fn compact_now(values: &mut DetailValues, mut parts: Vec<&mut ClientPart>) {
-    if values.tops.paths.should_compact() {
-        let map = values
-            .tops
-            .paths
-            .compact_with(|live| parts.iter().for_each(|p| p.tops.paths.mark(live)));
-        parts.iter_mut().for_each(|p| p.tops.paths.remap(&map));
-    }
-    if values.tops.agents.should_compact() {
-        let map = values
-            .tops
-            .agents
-            .compact_with(|live| parts.iter().for_each(|p| p.tops.agents.mark(live)));
-        parts.iter_mut().for_each(|p| p.tops.agents.remap(&map));
-    }
-    if values.spellings.should_compact() {
-        let map = values
-            .spellings
-            .compact_with(|live| parts.iter().for_each(|p| p.breakdown.mark(live)));
-        parts.iter_mut().for_each(|p| p.breakdown.remap(&map));
-    }
+    let tops = &mut values.tops;
+    tops.paths
+        .compact_if_due(parts.iter_mut().map(|p| &mut p.tops.paths));
+    tops.agents
+        .compact_if_due(parts.iter_mut().map(|p| &mut p.tops.agents));
+    values
+        .spellings
+        .compact_if_due(parts.iter_mut().map(|p| &mut p.breakdown));
 }
 
 /// Counts the details of request `req` of client `key` (an organisation when
