@@ -10,7 +10,7 @@
 //! the logs (client keys, evidence and malformed lines, file names) goes through
 //! [`esc`]. The page is deterministic but for the run facts, all in its footer.
 
-use super::json::{settings_json, Totals};
+use super::json::{settings_json, Totals, JUDGING};
 use super::summary::thousands;
 use super::ReportInput;
 use crate::config::Config;
@@ -71,15 +71,6 @@ fn fig(n: impl std::fmt::Display, src: &str) -> String {
 fn constant(n: impl ToString) -> String {
     format!("<span class=\"const\">{}</span>", thousands(n))
 }
-
-/// The settings that say how the inputs were judged (see `Config::judging_known`).
-const JUDGING: [&str; 5] = [
-    "strict",
-    "strict_lines",
-    "max_malformed",
-    "allow_missing",
-    "exclude",
-];
 
 /// Where each reported client's figures are in the other reports: its index in
 /// report.json `clients` (and its row in clients.csv, the same order), and the

@@ -163,6 +163,16 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
     v
 }
 
+/// The settings that say how the inputs were judged: null in a reduce's report where
+/// its partials do not all say (see `Config::judging_known`).
+pub const JUDGING: [&str; 5] = [
+    "strict",
+    "strict_lines",
+    "max_malformed",
+    "allow_missing",
+    "exclude",
+];
+
 /// Every setting that decides what the reports say: what was read and how, how a bad
 /// input is judged (`strict`, `strict_lines`, `max_malformed`, `allow_missing`), what
 /// was left out (`exclude`, the globs as given), whether the second read ran
@@ -170,6 +180,11 @@ fn client_json(c: &ClientResult, window: Micros) -> Value {
 /// again. `--threads` is in `run` only: the reports are the same whatever it is.
 pub fn settings_json(input: &ReportInput<'_>) -> Value {
     let mut settings = policy_and_reading_json(input);
+    if !input.cfg.judging_known {
+        for key in JUDGING {
+            settings[key] = Value::Null;
+        }
+    }
     // Only with `--also-by`, so that a run without it writes what it always did.
     let also_by = &input.cfg.read.also_by;
     if !also_by.is_empty() {
@@ -180,8 +195,6 @@ pub fn settings_json(input: &ReportInput<'_>) -> Value {
 
 fn policy_and_reading_json(input: &ReportInput<'_>) -> Value {
     let cfg = input.cfg;
-    // How the inputs were judged: null where a reduce's partials do not say.
-    let known = |v: Value| if cfg.judging_known { v } else { Value::Null };
     let (v4, v6) = match cfg.read.client {
         crate::input::client::ClientKind::Subnet {
             ipv4_prefix,
@@ -203,11 +216,11 @@ fn policy_and_reading_json(input: &ReportInput<'_>) -> Value {
         "mode": cfg.policy.mode,
         "since": cfg.read.since.map(format_rfc3339),
         "until": cfg.read.until.map(format_rfc3339),
-        "strict": known(json!(cfg.strict)),
-        "strict_lines": known(json!(cfg.strict_lines)),
-        "max_malformed": known(json!(cfg.max_malformed)),
-        "allow_missing": known(json!(cfg.allow_missing)),
-        "exclude": known(json!(cfg.exclude_patterns)),
+        "strict": cfg.strict,
+        "strict_lines": cfg.strict_lines,
+        "max_malformed": cfg.max_malformed,
+        "allow_missing": cfg.allow_missing,
+        "exclude": cfg.exclude_patterns,
         "evidence": cfg.evidence,
         "post_rule": match &cfg.read.weigher {
             Weigher::Default => "default: 1 post for a 2xx or 304 response whose path is not a static asset",
