@@ -2052,6 +2052,20 @@ mod tests {
         assert_eq!(s.into_buckets(), want);
     }
 
+    /// One request of `p` posts at `t`, added to `s` and to `plain`, what `s` should
+    /// hold: (posts, requests) per instant.
+    fn add_both(
+        s: &mut Series,
+        plain: &mut std::collections::BTreeMap<i64, (u64, u64)>,
+        t: i64,
+        p: u64,
+    ) {
+        s.add(t, p, 1);
+        let e = plain.entry(t).or_default();
+        e.0 += p;
+        e.1 += 1;
+    }
+
     /// Instants appended one at a time that leave whole seconds (and a run that starts
     /// below a second) switch the run's unit and keep every bucket exact.
     #[test]
@@ -2064,12 +2078,7 @@ mod tests {
         for start in starts {
             let mut s = Series::default();
             let mut plain: std::collections::BTreeMap<i64, (u64, u64)> = Default::default();
-            let mut add = |s: &mut Series, t: i64, p: u64| {
-                s.add(t, p, 1);
-                let e = plain.entry(t).or_default();
-                e.0 += p;
-                e.1 += 1;
-            };
+            let mut add = |s: &mut Series, t: i64, p: u64| add_both(s, &mut plain, t, p);
             for &t in start {
                 add(&mut s, t, 1);
             }
@@ -2151,12 +2160,7 @@ mod tests {
     fn slots_out_of_order_go_in_place_or_wait() {
         let mut s = Series::default();
         let mut want: std::collections::BTreeMap<i64, (u64, u64)> = Default::default();
-        let mut add = |s: &mut Series, t: i64, p: u64| {
-            s.add(t, p, 1);
-            let e = want.entry(t).or_default();
-            e.0 += p;
-            e.1 += 1;
-        };
+        let mut add = |s: &mut Series, t: i64, p: u64| add_both(s, &mut want, t, p);
         // Every other second from 10 s: 5 buckets, then some out of order.
         for i in 0..5 {
             add(&mut s, (10 + 2 * i) * SECOND, 1);
