@@ -8,7 +8,11 @@
 //!   quotes, the status after them), no validation, no time zone, nothing kept;
 //! - `--mode count`: that walk, and each (client, second) counted in a hash map of the
 //!   file's (the client by a 64-bit hash of its text: no key kept, no series, no
-//!   weights) — the plain design `scan`'s aggregate is measured against, not a floor.
+//!   weights) — the plain design `scan`'s aggregate is measured against, not a floor;
+//! - `--mode aggregate`: that walk, and each request added to `scan`'s own
+//!   [`Aggregate`] (the client by its text, as `scan` keys a plain IPv4; one aggregate
+//!   a file, merged into one at the end, as `scan` does): the floor of `scan`'s
+//!   counting design, with no validation, time zone, weights, digest or record.
 //!
 //! `scripts/bench.sh` times them beside `scan` and the decompressors, so that what
 //! `scan` costs on top of inflating, and what bounds the targets set against
@@ -16,9 +20,10 @@
 //! anything but well-formed combined lines, and is only timed.
 //!
 //! `cargo bench --bench inflate_floor -- [--threads N] [--mode M] FILE...` prints a
-//! checksum (lines, or fields, or each file's pairs summed).
+//! checksum (lines, or fields, or each file's pairs summed, or the clients counted).
 
 use rustc_hash::{FxHashMap, FxHasher};
+use scrapemeter::engine::aggregate::Aggregate;
 use std::hash::Hasher;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -28,6 +33,7 @@ enum Mode {
     Lines,
     Walk,
     Count,
+    Aggregate,
 }
 
 fn main() {
@@ -50,7 +56,8 @@ fn main() {
                     Some("lines") => Mode::Lines,
                     Some("walk") => Mode::Walk,
                     Some("count") => Mode::Count,
-                    m => panic!("--mode lines|walk|count, not {m:?}"),
+                    Some("aggregate") => Mode::Aggregate,
+                    m => panic!("--mode lines|walk|count|aggregate, not {m:?}"),
                 }
             }
             _ => files.push(a),
@@ -58,21 +65,27 @@ fn main() {
     }
     let next = AtomicUsize::new(0);
     let sum = AtomicU64::new(0);
+    let total = std::sync::Mutex::new(Aggregate::new());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    sum.fetch_add(read(path, mode), Ordering::Relaxed);
+                    let mut aggregate = Aggregate::new();
+                    sum.fetch_add(read(path, mode, &mut aggregate), Ordering::Relaxed);
+                    if mode == Mode::Aggregate {
+                        total.lock().unwrap().merge(aggregate);
+                    }
                 }
             });
         }
     });
-    println!("{}", sum.into_inner());
+    let clients = total.into_inner().unwrap().len() as u64;
+    println!("{}", sum.into_inner() + clients);
 }
 
 /// Reads `path` a block at a time (the size of `scan`'s inflate blocks), each cut after
 /// its last newline.
-fn read(path: &str, mode: Mode) -> u64 {
+fn read(path: &str, mode: Mode, aggregate: &mut Aggregate) -> u64 {
     let mut pairs: FxHashMap<(u64, u32), u32> = FxHashMap::default();
     const BLOCK: usize = 1 << 20;
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -99,14 +112,18 @@ fn read(path: &str, mode: Mode) -> u64 {
         let block = &buf[..cut];
         match mode {
             Mode::Lines => sum += memchr::memchr_iter(b'\n', block).count() as u64,
-            Mode::Walk | Mode::Count => {
+            Mode::Walk | Mode::Count | Mode::Aggregate => {
                 let mut start = 0;
                 for nl in memchr::memchr_iter(b'\n', block) {
-                    if let Some((client, second, status)) = walk(&block[start..nl]) {
-                        if mode == Mode::Count {
-                            *pairs.entry((client, second)).or_default() += 1;
-                        } else {
-                            sum = sum.wrapping_add(client ^ second as u64 ^ status as u64);
+                    let line = &block[start..nl];
+                    if let Some((client, second, status)) = walk(line) {
+                        match mode {
+                            Mode::Count => *pairs.entry((client, second)).or_default() += 1,
+                            Mode::Aggregate => {
+                                let key = &line[..memchr::memchr(b' ', line).unwrap_or(0)];
+                                aggregate.add(key, second as i64 * 1_000_000, 1, 1);
+                            }
+                            _ => sum = sum.wrapping_add(client ^ second as u64 ^ status as u64),
                         }
                     }
                     start = nl + 1;
