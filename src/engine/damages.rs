@@ -156,52 +156,40 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Each `(posts, rate, per, rounding, damages)` as `window_damages` must give it.
+    fn check(cases: &[(u64, &str, u64, Rounding, &str)]) {
+        for &(posts, r, per, rounding, want) in cases {
+            assert_eq!(
+                window_damages(posts, rate(r), per, rounding).to_string(),
+                want,
+                "{posts} posts at {r} per {per}, {rounding:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_clause_itself() {
-        let r = rate("15000");
-        assert_eq!(
-            window_damages(1_000_000, r, 1_000_000, Rounding::ProRata).to_string(),
-            "15000.00"
-        );
-        assert_eq!(
-            window_damages(1_500_000, r, 1_000_000, Rounding::ProRata).to_string(),
-            "22500.00"
-        );
-        assert_eq!(
-            window_damages(1_000_001, r, 1_000_000, Rounding::ProRata).to_string(),
-            "15000.02"
-        );
-        assert_eq!(
-            window_damages(1_000_001, r, 1_000_000, Rounding::PerStarted).to_string(),
-            "30000.00"
-        );
-        assert_eq!(
-            window_damages(1_999_999, r, 1_000_000, Rounding::PerFull).to_string(),
-            "15000.00"
-        );
+        use Rounding::*;
+        check(&[
+            (1_000_000, "15000", 1_000_000, ProRata, "15000.00"),
+            (1_500_000, "15000", 1_000_000, ProRata, "22500.00"),
+            (1_000_001, "15000", 1_000_000, ProRata, "15000.02"),
+            (1_000_001, "15000", 1_000_000, PerStarted, "30000.00"),
+            (1_999_999, "15000", 1_000_000, PerFull, "15000.00"),
+        ]);
     }
 
     #[test]
     fn half_up_at_the_cent() {
-        let r = rate("15000");
-        // 113 posts: 1.695 → 1.70; 1 post: 0.015 → 0.02; 86 posts: 1.29 exactly.
-        assert_eq!(
-            window_damages(113, r, 1_000_000, Rounding::ProRata).to_string(),
-            "1.70"
-        );
-        assert_eq!(
-            window_damages(1, r, 1_000_000, Rounding::ProRata).to_string(),
-            "0.02"
-        );
-        assert_eq!(
-            window_damages(86, r, 1_000_000, Rounding::ProRata).to_string(),
-            "1.29"
-        );
-        // 0.014999... rounds down.
-        assert_eq!(
-            window_damages(1, rate("14999.999999"), 1_000_000, Rounding::ProRata).to_string(),
-            "0.01"
-        );
+        use Rounding::*;
+        check(&[
+            // 113 posts: 1.695 → 1.70; 1 post: 0.015 → 0.02; 86 posts: 1.29 exactly.
+            (113, "15000", 1_000_000, ProRata, "1.70"),
+            (1, "15000", 1_000_000, ProRata, "0.02"),
+            (86, "15000", 1_000_000, ProRata, "1.29"),
+            // 0.014999... rounds down.
+            (1, "14999.999999", 1_000_000, ProRata, "0.01"),
+        ]);
     }
 
     #[test]
@@ -218,14 +206,11 @@ mod tests {
 
     #[test]
     fn sub_cent_rates_round_per_window() {
-        // 3 started units of 0.005 USD = 0.015 → 0.02.
-        assert_eq!(
-            window_damages(21, rate("0.005"), 10, Rounding::PerStarted).to_string(),
-            "0.02"
-        );
-        assert_eq!(
-            window_damages(29, rate("0.005"), 10, Rounding::PerFull).to_string(),
-            "0.01"
-        );
+        check(&[
+            // 3 started units of 0.005 USD = 0.015 → 0.02.
+            (21, "0.005", 10, Rounding::PerStarted, "0.02"),
+            // 2 full units = 0.010.
+            (29, "0.005", 10, Rounding::PerFull, "0.01"),
+        ]);
     }
 }

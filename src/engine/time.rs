@@ -84,6 +84,19 @@ fn fraction_micros(b: &[u8]) -> Option<u32> {
     Some(v)
 }
 
+/// An optional `.digits` after the seconds: its microseconds (0 without one) and what
+/// follows it; `None` for a `.` with no digits.
+fn optional_fraction(rest: &[u8]) -> Option<(u32, &[u8])> {
+    if rest.first() != Some(&b'.') {
+        return Some((0, rest));
+    }
+    let end = rest[1..]
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .map_or(rest.len(), |p| p + 1);
+    Some((fraction_micros(&rest[1..end])?, &rest[end..]))
+}
+
 /// `+HHMM`, `-HHMM`, `+HH:MM`, `-HH:MM` → seconds east of UTC.
 pub fn parse_offset(b: &[u8]) -> Option<i64> {
     let (sign, rest) = match b.first()? {
@@ -186,16 +199,7 @@ fn parse_clf_time_uncached(b: &[u8]) -> Option<Micros> {
     let h = digits(&b[12..14])?;
     let mi = digits(&b[15..17])?;
     let s = digits(&b[18..20])?;
-    let mut rest = &b[20..];
-    let mut micros = 0;
-    if rest.first() == Some(&b'.') {
-        let end = rest[1..]
-            .iter()
-            .position(|c| !c.is_ascii_digit())
-            .map_or(rest.len(), |p| p + 1);
-        micros = fraction_micros(&rest[1..end])?;
-        rest = &rest[end..];
-    }
+    let (micros, rest) = optional_fraction(&b[20..])?;
     let off = match rest {
         [] => return None,
         [b' ', tz @ ..] => parse_offset(tz)?,
@@ -219,16 +223,7 @@ pub fn parse_rfc3339(b: &[u8]) -> Option<Micros> {
     let h = digits(&b[11..13])?;
     let mi = digits(&b[14..16])?;
     let s = digits(&b[17..19])?;
-    let mut rest = &b[19..];
-    let mut micros = 0;
-    if rest.first() == Some(&b'.') {
-        let end = rest[1..]
-            .iter()
-            .position(|c| !c.is_ascii_digit())
-            .map_or(rest.len(), |p| p + 1);
-        micros = fraction_micros(&rest[1..end])?;
-        rest = &rest[end..];
-    }
+    let (micros, rest) = optional_fraction(&b[19..])?;
     let off = match rest {
         [b'Z'] | [b'z'] => 0,
         tz => parse_offset(tz)?,
@@ -412,6 +407,9 @@ mod tests {
         assert_eq!(format_rfc3339(t), "2023-04-26T11:22:55.463821Z");
         let t = parse_clf_time(b"10/Oct/2000:13:55:36.5 +0000").unwrap();
         assert_eq!(format_rfc3339(t), "2000-10-10T13:55:36.500000Z");
+        // A dot with no digits after it is no time, in either format.
+        assert_eq!(parse_clf_time(b"10/Oct/2000:13:55:36. +0000"), None);
+        assert_eq!(parse_rfc3339(b"2023-04-26T12:22:55.Z"), None);
     }
 
     #[test]
