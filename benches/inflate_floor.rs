@@ -20,7 +20,10 @@
 //! `libdeflate-gunzip`, are measured in the same rounds. Not a parser: it is wrong on
 //! anything but well-formed combined lines, and is only timed.
 //!
-//! `cargo bench --bench inflate_floor -- [--threads N] [--mode M] FILE...` prints a
+//! With `--split`, the files are read one after another, each inflated on one thread
+//! and its blocks shared by `--threads N` workers, as `scan` reads one file.
+//!
+//! `cargo bench --bench inflate_floor -- [--threads N] [--mode M] [--split] FILE...` prints a
 //! checksum (lines, or fields, or each file's pairs summed, or the clients counted).
 
 use rustc_hash::{FxHashMap, FxHasher};
@@ -28,6 +31,7 @@ use scrapemeter::engine::aggregate::Aggregate;
 use std::hash::Hasher;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -40,12 +44,14 @@ enum Mode {
 fn main() {
     let mut threads = 2;
     let mut mode = Mode::Lines;
+    let mut split = false;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             // What `cargo bench` passes to a bench without the harness.
             "--bench" => {}
+            "--split" => split = true,
             "--threads" => {
                 threads = args
                     .next()
@@ -64,9 +70,28 @@ fn main() {
             _ => files.push(a),
         }
     }
-    let next = AtomicUsize::new(0);
     let sum = AtomicU64::new(0);
-    let total = std::sync::Mutex::new(Aggregate::new());
+    let total = Mutex::new(Aggregate::new());
+    if split {
+        for path in &files {
+            sum.fetch_add(read_split(path, mode, threads, &total), Ordering::Relaxed);
+        }
+    } else {
+        read_side_by_side(&files, threads, mode, &sum, &total);
+    }
+    let clients = total.into_inner().unwrap().len() as u64;
+    println!("{}", sum.into_inner() + clients);
+}
+
+/// The files shared by `threads` threads, each file read by one.
+fn read_side_by_side(
+    files: &[String],
+    threads: usize,
+    mode: Mode,
+    sum: &AtomicU64,
+    total: &Mutex<Aggregate>,
+) {
+    let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
@@ -80,14 +105,45 @@ fn main() {
             });
         }
     });
-    let clients = total.into_inner().unwrap().len() as u64;
-    println!("{}", sum.into_inner() + clients);
 }
 
 /// Reads `path` a block at a time (the size of `scan`'s inflate blocks), each cut after
 /// its last newline.
 fn read(path: &str, mode: Mode, aggregate: &mut Aggregate) -> u64 {
-    let mut pairs: FxHashMap<(u64, u32), u32> = FxHashMap::default();
+    let mut counter = Counter::new(mode);
+    inflate_blocks(path, &mut |block| counter.block(block, aggregate));
+    counter.sum()
+}
+
+/// [`read`] with the file's blocks shared by `workers` threads, each counting into an
+/// aggregate of its own, merged into `total` at the end (as `scan` shares one file
+/// among its workers); the file is inflated on the calling thread, and each block
+/// copied once to be handed over.
+fn read_split(path: &str, mode: Mode, workers: usize, total: &Mutex<Aggregate>) -> u64 {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let rx = Mutex::new(rx);
+    let sum = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let (mut counter, mut aggregate) = (Counter::new(mode), Aggregate::new());
+                while let Ok(block) = rx.lock().unwrap().recv() {
+                    counter.block(&block, &mut aggregate);
+                }
+                sum.fetch_add(counter.sum(), Ordering::Relaxed);
+                if mode == Mode::Aggregate {
+                    total.lock().unwrap().merge(aggregate);
+                }
+            });
+        }
+        inflate_blocks(path, &mut |block| tx.send(block.to_vec()).unwrap());
+        drop(tx);
+    });
+    sum.into_inner()
+}
+
+/// Inflates `path` and hands `each` its text a block of whole lines at a time.
+fn inflate_blocks(path: &str, each: &mut dyn FnMut(&[u8])) {
     const BLOCK: usize = 1 << 20;
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let raw = std::io::BufReader::with_capacity(1 << 16, file);
@@ -98,7 +154,7 @@ fn read(path: &str, mode: Mode, aggregate: &mut Aggregate) -> u64 {
         Box::new(flate2::read::MultiGzDecoder::new(raw))
     };
     let mut buf = vec![0u8; 2 * BLOCK];
-    let (mut have, mut sum) = (0, 0u64);
+    let mut have = 0;
     loop {
         if have == buf.len() {
             buf.resize(2 * buf.len(), 0);
@@ -109,38 +165,66 @@ fn read(path: &str, mode: Mode, aggregate: &mut Aggregate) -> u64 {
         let end = have + n;
         let cut = match memchr::memrchr(b'\n', &buf[..end]) {
             Some(i) if n == 0 || end >= BLOCK => i + 1,
-            _ if n == 0 => return sum + pairs.len() as u64,
+            _ if n == 0 => return,
             _ => {
                 have = end;
                 continue;
             }
         };
-        let block = &buf[..cut];
-        match mode {
-            Mode::Lines => sum += memchr::memchr_iter(b'\n', block).count() as u64,
-            Mode::Walk | Mode::Count | Mode::Aggregate => {
-                let mut start = 0;
-                for nl in memchr::memchr_iter(b'\n', block) {
-                    let line = &block[start..nl];
-                    if let Some((client, second, status)) = walk(line) {
-                        match mode {
-                            Mode::Count => *pairs.entry((client, second)).or_default() += 1,
-                            Mode::Aggregate => {
-                                let key = &line[..memchr::memchr(b' ', line).unwrap_or(0)];
-                                aggregate.add(key, second as i64 * 1_000_000, 1, 1);
-                            }
-                            _ => sum = sum.wrapping_add(client ^ second as u64 ^ status as u64),
-                        }
-                    }
-                    start = nl + 1;
-                }
-            }
-        }
+        each(&buf[..cut]);
         buf.copy_within(cut..end, 0);
         have = end - cut;
         if n == 0 && have == 0 {
-            return sum + pairs.len() as u64;
+            return;
         }
+    }
+}
+
+/// What one thread counts of the blocks it is given.
+struct Counter {
+    mode: Mode,
+    pairs: FxHashMap<(u64, u32), u32>,
+    sum: u64,
+}
+
+impl Counter {
+    fn new(mode: Mode) -> Counter {
+        Counter {
+            mode,
+            pairs: FxHashMap::default(),
+            sum: 0,
+        }
+    }
+
+    fn block(&mut self, block: &[u8], aggregate: &mut Aggregate) {
+        if self.mode == Mode::Lines {
+            self.sum += memchr::memchr_iter(b'\n', block).count() as u64;
+            return;
+        }
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', block) {
+            let line = &block[start..nl];
+            if let Some((client, second, status)) = walk(line) {
+                match self.mode {
+                    Mode::Count => *self.pairs.entry((client, second)).or_default() += 1,
+                    Mode::Aggregate => {
+                        let key = &line[..memchr::memchr(b' ', line).unwrap_or(0)];
+                        aggregate.add(key, second as i64 * 1_000_000, 1, 1);
+                    }
+                    _ => {
+                        self.sum = self
+                            .sum
+                            .wrapping_add(client ^ second as u64 ^ status as u64)
+                    }
+                }
+            }
+            start = nl + 1;
+        }
+    }
+
+    /// The checksum: lines, or fields, or the distinct pairs counted.
+    fn sum(&self) -> u64 {
+        self.sum + self.pairs.len() as u64
     }
 }
 
