@@ -96,54 +96,51 @@ fn read_side_by_side(
         for _ in 0..threads {
             s.spawn(|| {
                 while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let mut aggregate = Aggregate::new();
-                    sum.fetch_add(read(path, mode, &mut aggregate), Ordering::Relaxed);
-                    if mode == Mode::Aggregate {
-                        total.lock().unwrap().merge(aggregate);
-                    }
+                    let mut counter = Counter::new(mode);
+                    inflate_blocks(path, &mut |block, cut| counter.block(&block[..cut]));
+                    counter.finish(sum, total);
                 }
             });
         }
     });
 }
 
-/// Reads `path` a block at a time (the size of `scan`'s inflate blocks), each cut after
-/// its last newline.
-fn read(path: &str, mode: Mode, aggregate: &mut Aggregate) -> u64 {
-    let mut counter = Counter::new(mode);
-    inflate_blocks(path, &mut |block| counter.block(block, aggregate));
-    counter.sum()
-}
-
-/// [`read`] with the file's blocks shared by `workers` threads, each counting into an
-/// aggregate of its own, merged into `total` at the end (as `scan` shares one file
-/// among its workers); the file is inflated on the calling thread, and each block
-/// copied once to be handed over.
+/// One file with its blocks shared by `workers` threads, each counting on its own
+/// (as `scan` shares one file among its workers); the file is inflated on the calling
+/// thread. Blocks are handed over whole and their buffers come back for reuse, as
+/// `scan`'s framer does, so that no block is copied.
 fn read_split(path: &str, mode: Mode, workers: usize, total: &Mutex<Aggregate>) -> u64 {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-    let rx = Mutex::new(rx);
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(4);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let full_rx = Mutex::new(full_rx);
     let sum = AtomicU64::new(0);
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| {
-                let (mut counter, mut aggregate) = (Counter::new(mode), Aggregate::new());
-                while let Ok(block) = rx.lock().unwrap().recv() {
-                    counter.block(&block, &mut aggregate);
+            let (free_tx, full_rx, sum) = (free_tx.clone(), &full_rx, &sum);
+            s.spawn(move || {
+                let mut counter = Counter::new(mode);
+                while let Ok((block, cut)) = full_rx.lock().unwrap().recv() {
+                    counter.block(&block[..cut]);
+                    let _ = free_tx.send(block);
                 }
-                sum.fetch_add(counter.sum(), Ordering::Relaxed);
-                if mode == Mode::Aggregate {
-                    total.lock().unwrap().merge(aggregate);
-                }
+                counter.finish(sum, total);
             });
         }
-        inflate_blocks(path, &mut |block| tx.send(block.to_vec()).unwrap());
-        drop(tx);
+        inflate_blocks(path, &mut |block, cut| {
+            let spare = free_rx.try_recv().unwrap_or_else(|_| vec![0; block.len()]);
+            full_tx
+                .send((std::mem::replace(block, spare), cut))
+                .unwrap();
+        });
+        drop(full_tx);
     });
     sum.into_inner()
 }
 
-/// Inflates `path` and hands `each` its text a block of whole lines at a time.
-fn inflate_blocks(path: &str, each: &mut dyn FnMut(&[u8])) {
+/// Inflates `path` and hands `each` a buffer whose first `cut` bytes are whole lines.
+/// `each` may keep the buffer and leave another of the same length in its place: the
+/// partial line after `cut` is kept aside and put at the start of whichever is there.
+fn inflate_blocks(path: &str, each: &mut dyn FnMut(&mut Vec<u8>, usize)) {
     const BLOCK: usize = 1 << 20;
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let raw = std::io::BufReader::with_capacity(1 << 16, file);
@@ -154,6 +151,7 @@ fn inflate_blocks(path: &str, each: &mut dyn FnMut(&[u8])) {
         Box::new(flate2::read::MultiGzDecoder::new(raw))
     };
     let mut buf = vec![0u8; 2 * BLOCK];
+    let mut tail = Vec::new();
     let mut have = 0;
     loop {
         if have == buf.len() {
@@ -171,9 +169,14 @@ fn inflate_blocks(path: &str, each: &mut dyn FnMut(&[u8])) {
                 continue;
             }
         };
-        each(&buf[..cut]);
-        buf.copy_within(cut..end, 0);
-        have = end - cut;
+        tail.clear();
+        tail.extend_from_slice(&buf[cut..end]);
+        each(&mut buf, cut);
+        if buf.len() < tail.len() {
+            buf.resize(2 * BLOCK.max(tail.len()), 0);
+        }
+        buf[..tail.len()].copy_from_slice(&tail);
+        have = tail.len();
         if n == 0 && have == 0 {
             return;
         }
@@ -184,6 +187,7 @@ fn inflate_blocks(path: &str, each: &mut dyn FnMut(&[u8])) {
 struct Counter {
     mode: Mode,
     pairs: FxHashMap<(u64, u32), u32>,
+    aggregate: Aggregate,
     sum: u64,
 }
 
@@ -192,11 +196,12 @@ impl Counter {
         Counter {
             mode,
             pairs: FxHashMap::default(),
+            aggregate: Aggregate::new(),
             sum: 0,
         }
     }
 
-    fn block(&mut self, block: &[u8], aggregate: &mut Aggregate) {
+    fn block(&mut self, block: &[u8]) {
         if self.mode == Mode::Lines {
             self.sum += memchr::memchr_iter(b'\n', block).count() as u64;
             return;
@@ -209,7 +214,7 @@ impl Counter {
                     Mode::Count => *self.pairs.entry((client, second)).or_default() += 1,
                     Mode::Aggregate => {
                         let key = &line[..memchr::memchr(b' ', line).unwrap_or(0)];
-                        aggregate.add(key, second as i64 * 1_000_000, 1, 1);
+                        self.aggregate.add(key, second as i64 * 1_000_000, 1, 1);
                     }
                     _ => {
                         self.sum = self
@@ -222,9 +227,13 @@ impl Counter {
         }
     }
 
-    /// The checksum: lines, or fields, or the distinct pairs counted.
-    fn sum(&self) -> u64 {
-        self.sum + self.pairs.len() as u64
+    /// Adds the checksum (lines, or fields, or the distinct pairs counted) to `sum`,
+    /// and the aggregate to `total`.
+    fn finish(self, sum: &AtomicU64, total: &Mutex<Aggregate>) {
+        sum.fetch_add(self.sum + self.pairs.len() as u64, Ordering::Relaxed);
+        if self.mode == Mode::Aggregate {
+            total.lock().unwrap().merge(self.aggregate);
+        }
     }
 }
 
