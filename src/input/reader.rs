@@ -1178,8 +1178,8 @@ pub fn scan_recording(
     // (the files of a day overlap in time), and its series re-encode (with one thread,
     // the 4-file bench set took 6.63 CPU-s against 4.96 with two). Merged at once
     // rather than folded per rayon split: the splits vary from run to run, and with
-    // three or four accumulators alive the default bench scan peaked at 137 MiB in a
-    // quarter of the runs against 124 otherwise.
+    // three or four accumulators alive the default bench scan peaked at ~137 MB in 2
+    // of 8 runs, then 8 of 10, against ~124 otherwise.
     let total = std::sync::Mutex::new(Collected::default());
     let path_reports: Vec<FileReport> = paths
         .par_iter()
